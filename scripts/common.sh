@@ -1,0 +1,37 @@
+# Sourced by the other scripts: one place for paths, toolchain and timing helpers.
+# shellcheck shell=bash
+
+VMDEV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VMDEV_CACHE=${VMDEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-vmdev}
+# The kernel's Rust needs a rustc with matching core/alloc sources: Debian's rustc-web
+# ships both, the rustup toolchain on PATH has no rust-src.
+RUSTC=${RUSTC:-/usr/bin/rustc}
+BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
+# KASAN together with Rust needs clang; LLVM=1 picks the unversioned names from this dir.
+export PATH=/usr/lib/llvm-19/bin:$PATH
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# timed LABEL CMD...: run CMD, then say how long it took.
+timed() {
+  local label=$1 start=$SECONDS
+  shift
+  say "$label"
+  "$@"
+  say "$label: done in $((SECONDS - start)) s"
+}
+
+# The kernel tree modules build against: $KDIR when given, else the cached test-VM kernel.
+kernel_dir() {
+  if [ -n "${KDIR:-}" ]; then
+    echo "$KDIR"
+  else
+    "$VMDEV_ROOT/scripts/build-kernel.sh"
+  fi
+}
+
+# Flags for every make run in the kernel tree.
+kmake_flags() {
+  echo LLVM=1 RUSTC="$RUSTC" BINDGEN="$BINDGEN" CLIPPY_DRIVER=/usr/bin/clippy-driver
+}

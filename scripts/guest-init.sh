@@ -1,0 +1,26 @@
+#!/bin/busybox sh
+# /init of the test VM: mount the pseudo filesystems, run what vmdev_mode= on the kernel
+# command line asks for, print the marker the host waits for, power off.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmp /tmp
+export PATH=/bin
+
+mode=$(sed -n 's/.*vmdev_mode=\([a-z]*\).*/\1/p' /proc/cmdline)
+ko=/lib/modules/rust-vmdev.ko
+case $mode in
+  demo)
+    insmod $ko && vmdev-demo && rmmod rust_vmdev
+    rc=$? ;;
+  check)
+    vmdev-selftest --module $ko
+    rc=$? ;;
+  *)
+    echo "vmdev_mode='$mode' is neither demo nor check"
+    rc=2 ;;
+esac
+echo "vmdev-guest: exit status $rc"
+reboot -f

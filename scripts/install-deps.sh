@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building the module and running the test VM need; does nothing when all is there.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+debs=(clang-19 lld-19 llvm-19 libclang-19-dev bc flex bison libelf-dev libssl-dev cpio
+      qemu-system-x86 busybox-static rustc-web rust-web-src rust-web-clippy make kmod)
+# dpkg-query prints "install ok installed" only for fully installed packages.
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  timed "apt-get install ${missing[*]}" \
+    bash -c "$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ${missing[*]} >/dev/null"
+else
+  say "Debian packages: all present"
+fi
+
+if [ -x "$BINDGEN" ]; then
+  say "bindgen: present ($("$BINDGEN" --version))"
+else
+  timed "cargo install bindgen-cli" cargo install --quiet --locked bindgen-cli@0.73.2
+fi
+
+"$VMDEV_ROOT/scripts/fetch-kernel-source.sh"
