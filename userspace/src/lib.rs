@@ -1,4 +1,8 @@
-//! Userspace side of rust_vmdev: the test harness, module loading and (later) the UAPI mirror.
+//! Userspace side of rust_vmdev: the UAPI mirror, `/proc` parsers, mapping helpers, module
+//! loading, and the kselftest-style runner.
 
 pub mod kmod;
+pub mod maps;
+pub mod mapping;
 pub mod tap;
+pub mod uapi;

@@ -1,0 +1,48 @@
+//! The Rust mirror of `include/uapi/rust_vmdev.h`; `tests/uapi.rs` checks it against the header.
+
+use std::os::fd::{AsFd, AsRawFd};
+
+/// The node of the physically contiguous device (mapped with `remap_pfn_range`).
+pub const REMAP_PATH: &str = "/dev/vmdev-remap";
+/// The node of the vmalloc device (mapped on fault).
+pub const FAULT_PATH: &str = "/dev/vmdev-fault";
+
+/// `vmdev_info.backing` of the remap device.
+pub const BACKING_REMAP: u32 = 1;
+/// `vmdev_info.backing` of the fault device.
+pub const BACKING_FAULT: u32 = 2;
+/// `vmdev_info.flags`: a read fault maps its neighbours too.
+pub const FLAG_FAULT_AROUND: u32 = 1 << 0;
+/// `vmdev_info.flags`: the memory is a range reserved at boot.
+pub const FLAG_BOOT_RESERVED: u32 = 1 << 1;
+
+/// `struct vmdev_info`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct VmdevInfo {
+    /// Bytes of the buffer.
+    pub size: u64,
+    /// `BACKING_*`.
+    pub backing: u32,
+    /// `FLAG_*`.
+    pub flags: u32,
+    /// VMAs mapping the device now, in all processes.
+    pub live_vmas: u64,
+    /// Pages mapped by the fault handler since load.
+    pub faults: u64,
+    /// Pages mapped by fault-around since load.
+    pub around_pages: u64,
+}
+
+nix::ioctl_read!(vmdev_ioc_info, b'V', 1, VmdevInfo);
+
+/// `VMDEV_IOC_INFO`, the request number.
+pub const VMDEV_IOC_INFO: u64 = nix::request_code_read!(b'V', 1, size_of::<VmdevInfo>()) as u64;
+
+/// Asks the device behind `fd` for its `vmdev_info`.
+pub fn info(fd: impl AsFd) -> nix::Result<VmdevInfo> {
+    let mut info = VmdevInfo::default();
+    // SAFETY: `info` is a valid, writable `struct vmdev_info` for the duration of the call.
+    unsafe { vmdev_ioc_info(fd.as_fd().as_raw_fd(), &mut info) }?;
+    Ok(info)
+}
