@@ -35,3 +35,8 @@ kernel_dir() {
 kmake_flags() {
   echo LLVM=1 RUSTC="$RUSTC" BINDGEN="$BINDGEN" CLIPPY_DRIVER=/usr/bin/clippy-driver
 }
+
+# Prints the lines of a guest console log that show a kernel splat (empty when clean).
+kernel_splats() {
+  grep -E 'BUG:|WARNING:|KASAN:|Oops|possible circular locking|rust_panic|suspected memory leak|Kernel panic|Call Trace' "$1" || true
+}

@@ -15,11 +15,14 @@ case $mode in
   demo)
     insmod $ko && vmdev-demo && rmmod rust_vmdev
     rc=$? ;;
+  fixtures)
+    insmod $ko && vmdev-demo --proc-dump && rmmod rust_vmdev
+    rc=$? ;;
   check)
     vmdev-selftest --module $ko
     rc=$? ;;
   *)
-    echo "vmdev_mode='$mode' is neither demo nor check"
+    echo "vmdev_mode='$mode' is not demo, fixtures or check"
     rc=2 ;;
 esac
 echo "vmdev-guest: exit status $rc"

@@ -27,7 +27,7 @@ qemu_rc=${PIPESTATUS[0]}
 set -e
 say "vm: finished in $((SECONDS - start)) s"
 
-splats=$(grep -E 'BUG:|WARNING:|KASAN:|Oops|possible circular locking|rust_panic|suspected memory leak|Kernel panic|Call Trace' "$log" || true)
+splats=$(kernel_splats "$log")
 guest_rc=$(sed -n 's/.*vmdev-guest: exit status \([0-9]*\).*/\1/p' "$log" | tail -n 1)
 if [ -n "$splats" ]; then
   say "vm: FAILED: the kernel log has a splat:"$'\n'"$splats"

@@ -2,7 +2,7 @@
 //! loading, and the kselftest-style runner.
 
 pub mod kmod;
-pub mod maps;
 pub mod mapping;
+pub mod maps;
 pub mod tap;
 pub mod uapi;

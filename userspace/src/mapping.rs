@@ -23,9 +23,21 @@ pub struct Mapping {
     len: usize,
 }
 
+// SAFETY: The mapping is plain shared memory, only touched through volatile loads and stores;
+// which thread does so does not matter (other processes touch it too).
+unsafe impl Send for Mapping {}
+// SAFETY: See `Send`: `&Mapping` only allows volatile loads and stores.
+unsafe impl Sync for Mapping {}
+
 impl Mapping {
     /// `mmap(NULL, len, prot, flags, fd, offset)`.
-    pub fn new(fd: impl AsFd, len: usize, prot: ProtFlags, flags: MapFlags, offset: i64) -> nix::Result<Self> {
+    pub fn new(
+        fd: impl AsFd,
+        len: usize,
+        prot: ProtFlags,
+        flags: MapFlags,
+        offset: i64,
+    ) -> nix::Result<Self> {
         let nz = NonZeroUsize::new(len).ok_or(nix::errno::Errno::EINVAL)?;
         // SAFETY: Mapping a file at an address the kernel chooses affects no existing memory.
         let ptr = unsafe { mmap(None, nz, prot, flags, fd, offset) }?;
@@ -34,7 +46,13 @@ impl Mapping {
 
     /// A shared read-write mapping.
     pub fn shared(fd: impl AsFd, len: usize, offset: i64) -> nix::Result<Self> {
-        Self::new(fd, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, offset)
+        Self::new(
+            fd,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+            offset,
+        )
     }
 
     /// Takes over a mapping made by other means (e.g. `mremap`), to unmap it on drop.
@@ -70,7 +88,11 @@ impl Mapping {
 
     /// A pointer to byte `offset`; panics (in the test child) when out of range.
     fn byte(&self, offset: usize) -> *mut u8 {
-        assert!(offset < self.len, "offset {offset} outside a {}-byte mapping", self.len);
+        assert!(
+            offset < self.len,
+            "offset {offset} outside a {}-byte mapping",
+            self.len
+        );
         // SAFETY: In bounds, checked above.
         unsafe { self.ptr.as_ptr().cast::<u8>().add(offset) }
     }

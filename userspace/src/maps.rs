@@ -86,16 +86,26 @@ pub fn parse_smaps(text: &str) -> Result<Vec<SmapsEntry>, String> {
     let mut entries: Vec<SmapsEntry> = Vec::new();
     for line in text.lines() {
         if let Some(map) = MapsEntry::parse(line) {
-            entries.push(SmapsEntry { map, fields: BTreeMap::new(), vm_flags: Vec::new() });
+            entries.push(SmapsEntry {
+                map,
+                fields: BTreeMap::new(),
+                vm_flags: Vec::new(),
+            });
             continue;
         }
-        let entry = entries.last_mut().ok_or_else(|| format!("smaps starts with {line:?}"))?;
-        let (key, value) = line.split_once(':').ok_or_else(|| format!("not an smaps line: {line:?}"))?;
+        let entry = entries
+            .last_mut()
+            .ok_or_else(|| format!("smaps starts with {line:?}"))?;
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("not an smaps line: {line:?}"))?;
         if key == "VmFlags" {
             entry.vm_flags = value.split_whitespace().map(str::to_string).collect();
         } else {
             let number = value.split_whitespace().next().unwrap_or("");
-            let number = number.parse().map_err(|_| format!("not a number in {line:?}"))?;
+            let number = number
+                .parse()
+                .map_err(|_| format!("not a number in {line:?}"))?;
             entry.fields.insert(key.to_string(), number);
         }
     }

@@ -48,7 +48,10 @@ impl Summary {
 
     /// The closing line CI reads: `N passed, N failed, N skipped`.
     pub fn line(&self) -> String {
-        format!("{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 
@@ -60,7 +63,13 @@ pub fn header(count: usize) {
 
 /// Runs `body` in a forked child so that a crash (SIGSEGV, SIGBUS) or a hang is reported as
 /// this test's failure; prints the `ok`/`not ok` line and adds it to `summary`.
-pub fn run(number: usize, name: &str, timeout: Duration, summary: &mut Summary, body: impl FnOnce() -> TestResult) {
+pub fn run(
+    number: usize,
+    name: &str,
+    timeout: Duration,
+    summary: &mut Summary,
+    body: impl FnOnce() -> TestResult,
+) {
     let (verdict, detail) = match run_in_child(timeout, body) {
         Ok(v) => v,
         Err(e) => (Verdict::Fail, format!("harness error: {e}")),
@@ -91,7 +100,10 @@ enum Verdict {
     Fail,
 }
 
-fn run_in_child(timeout: Duration, body: impl FnOnce() -> TestResult) -> nix::Result<(Verdict, String)> {
+fn run_in_child(
+    timeout: Duration,
+    body: impl FnOnce() -> TestResult,
+) -> nix::Result<(Verdict, String)> {
     let _ = std::io::stdout().flush();
     let (read_end, write_end) = pipe()?;
     // SAFETY: the runner is single-threaded when it forks, so the child may run Rust code.
@@ -119,7 +131,10 @@ fn run_in_child(timeout: Duration, body: impl FnOnce() -> TestResult) -> nix::Re
                     WaitStatus::StillAlive => {
                         let _ = kill(child, Signal::SIGKILL);
                         waitpid(child, None)?;
-                        return Ok((Verdict::Fail, format!("timed out after {} s", timeout.as_secs())));
+                        return Ok((
+                            Verdict::Fail,
+                            format!("timed out after {} s", timeout.as_secs()),
+                        ));
                     }
                     status => break status,
                 }
@@ -129,8 +144,13 @@ fn run_in_child(timeout: Duration, body: impl FnOnce() -> TestResult) -> nix::Re
                 WaitStatus::Exited(_, 0) => (Verdict::Pass, text),
                 WaitStatus::Exited(_, KSFT_SKIP) => (Verdict::Skip, text),
                 WaitStatus::Exited(_, code) => (Verdict::Fail, format!("{text} (exit {code})")),
-                WaitStatus::Signaled(_, sig, _) => (Verdict::Fail, format!("{text}killed by {sig:?}")),
-                other => (Verdict::Fail, format!("{text}unexpected child status {other:?}")),
+                WaitStatus::Signaled(_, sig, _) => {
+                    (Verdict::Fail, format!("{text}killed by {sig:?}"))
+                }
+                other => (
+                    Verdict::Fail,
+                    format!("{text}unexpected child status {other:?}"),
+                ),
             })
         }
     }
@@ -140,4 +160,41 @@ fn read_all(fd: OwnedFd) -> String {
     let mut text = String::new();
     let _ = std::fs::File::from(fd).read_to_string(&mut text);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(body: impl FnOnce() -> TestResult) -> Summary {
+        let mut s = Summary::default();
+        run(1, "t", Duration::from_secs(10), &mut s, body);
+        s
+    }
+
+    #[test]
+    fn verdicts_are_counted() {
+        let s = one(|| Ok(Outcome::Pass));
+        assert_eq!((s.passed, s.failed, s.skipped, s.exit_code()), (1, 0, 0, 0));
+        let s = one(|| Ok(Outcome::Skip("n/a".into())));
+        assert_eq!((s.passed, s.failed, s.skipped, s.exit_code()), (0, 0, 1, KSFT_SKIP));
+        let s = one(|| Err("broken".into()));
+        assert_eq!((s.failed, s.exit_code()), (1, 1));
+        assert_eq!(s.line(), "0 passed, 1 failed, 0 skipped");
+    }
+
+    #[test]
+    fn a_crash_or_hang_is_a_failure() {
+        let s = one(|| {
+            nix::sys::signal::raise(Signal::SIGSEGV).unwrap();
+            Ok(Outcome::Pass)
+        });
+        assert_eq!(s.failed, 1, "a test killed by SIGSEGV must fail");
+        let mut s = Summary::default();
+        run(1, "hang", Duration::from_millis(200), &mut s, || {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(Outcome::Pass)
+        });
+        assert_eq!(s.failed, 1, "a test past its timeout must fail");
+    }
 }

@@ -28,19 +28,43 @@ fn show(who: &str, name: &str, map: &Mapping) -> Result<(), String> {
     Ok(())
 }
 
-fn run() -> Result<(), String> {
+/// Prints this process's `/proc/self/{maps,smaps}`, each line prefixed with `maps|` or
+/// `smaps|`, for `scripts/capture-fixtures.sh` to pick out of the console log.
+fn dump_proc() -> Result<(), String> {
+    for name in ["maps", "smaps"] {
+        let text =
+            std::fs::read_to_string(format!("/proc/self/{name}")).map_err(|e| e.to_string())?;
+        for line in text.lines() {
+            println!("{name}|{line}");
+        }
+    }
+    Ok(())
+}
+
+fn run(proc_dump: bool) -> Result<(), String> {
     let page = page_size();
     let mut maps = Vec::new();
     for (name, path) in [("remap", uapi::REMAP_PATH), ("fault", uapi::FAULT_PATH)] {
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| format!("{path}: {e}"))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("{path}: {e}"))?;
         let info = uapi::info(file.as_fd()).map_err(|e| format!("{path}: VMDEV_IOC_INFO: {e}"))?;
-        println!("{path}: {} bytes, backing {}, flags {:#x}", info.size, info.backing, info.flags);
+        println!(
+            "{path}: {} bytes, backing {}, flags {:#x}",
+            info.size, info.backing, info.flags
+        );
         // Four pages from page 2 on: the maps offset column shows 0x2000, the file offset.
-        let map = Mapping::shared(file.as_fd(), 4 * page, 2 * page as i64).map_err(|e| format!("{path}: mmap: {e}"))?;
+        let map = Mapping::shared(file.as_fd(), 4 * page, 2 * page as i64)
+            .map_err(|e| format!("{path}: mmap: {e}"))?;
         show("parent before touching", name, &map)?;
         map.write_bytes(0, format!("hello from {name}").as_bytes());
         show("parent after writing page 0", name, &map)?;
         maps.push((name, path, file, map));
+    }
+    if proc_dump {
+        return dump_proc();
     }
     // SAFETY: Single-threaded, so the child may run any code.
     match unsafe { fork() }.map_err(|e| e.to_string())? {
@@ -67,7 +91,7 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    match run(std::env::args().any(|a| a == "--proc-dump")) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vmdev-demo: {e}");

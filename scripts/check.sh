@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make check`: lints, the host-side unit tests, then the kselftest-style suite in the test VM,
+# whose kernel log must show no splat. Ends with `N passed, N failed, N skipped` over all of it.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+"$VMDEV_ROOT/scripts/lint.sh"
+mkdir -p "$VMDEV_ROOT/build"
+host_log=$VMDEV_ROOT/build/host-tests.log
+vm_log=$VMDEV_ROOT/build/vm-check.log
+rm -f "$vm_log"
+
+say "host: cargo test"
+host_ok=true
+(cd "$VMDEV_ROOT/userspace" && env -u RUSTC cargo test --locked 2>&1) | tee "$host_log" || host_ok=false
+vm_ok=true
+"$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+
+# cargo prints `test result: ok. 3 passed; 0 failed; 0 ignored; ...` per test binary.
+read -r h_pass h_fail h_skip < <(awk '/^test result:/ { p += $4; f += $6; s += $8 }
+  END { print p + 0, f + 0, s + 0 }' "$host_log")
+$host_ok || [ "$h_fail" -gt 0 ] || h_fail=1 # cargo test failed before running tests
+read -r v_pass v_fail v_skip < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1 \2 \3/p' \
+  "$vm_log" 2>/dev/null | tail -n 1 | grep . || echo "0 1 0") # no summary: the suite died
+# One more test: the kernel log of the whole VM run is free of splats.
+if [ -s "$vm_log" ] && [ -z "$(kernel_splats "$vm_log")" ]; then k_pass=1 k_fail=0; else k_pass=0 k_fail=1; fi
+$vm_ok || [ $((v_fail + k_fail)) -gt 0 ] || v_fail=$((v_fail + 1))
+
+say "host unit tests: $h_pass passed, $h_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed"
+failed=$((h_fail + v_fail + k_fail))
+echo "$((h_pass + v_pass + k_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# rustfmt and clippy, on the kernel module (with the kernel's own rustfmt settings) and on the
+# userspace crate; any finding fails.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+"$VMDEV_ROOT/scripts/install-deps.sh"
+cd "$VMDEV_ROOT"
+timed "lint: rustfmt (module)" rustfmt --check --config-path "$(echo "$VMDEV_CACHE"/src/linux-source-*)/.rustfmt.toml" \
+  rust_vmdev.rs vma_ops.rs
+cd userspace
+timed "lint: rustfmt, clippy (userspace)" bash -c \
+  'cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings'
+CLIPPY=1 "$VMDEV_ROOT/scripts/build-module.sh"
