@@ -177,7 +177,10 @@ mod tests {
         let s = one(|| Ok(Outcome::Pass));
         assert_eq!((s.passed, s.failed, s.skipped, s.exit_code()), (1, 0, 0, 0));
         let s = one(|| Ok(Outcome::Skip("n/a".into())));
-        assert_eq!((s.passed, s.failed, s.skipped, s.exit_code()), (0, 0, 1, KSFT_SKIP));
+        assert_eq!(
+            (s.passed, s.failed, s.skipped, s.exit_code()),
+            (0, 0, 1, KSFT_SKIP)
+        );
         let s = one(|| Err("broken".into()));
         assert_eq!((s.failed, s.exit_code()), (1, 1));
         assert_eq!(s.line(), "0 passed, 1 failed, 0 skipped");
@@ -186,7 +189,15 @@ mod tests {
     #[test]
     fn a_crash_or_hang_is_a_failure() {
         let s = one(|| {
-            nix::sys::signal::raise(Signal::SIGSEGV).unwrap();
+            let len = std::num::NonZeroUsize::new(4096).unwrap();
+            let (prot, flags) = (
+                nix::sys::mman::ProtFlags::PROT_NONE,
+                nix::sys::mman::MapFlags::MAP_PRIVATE,
+            );
+            // SAFETY: A new anonymous mapping affects nothing else.
+            let page = unsafe { nix::sys::mman::mmap_anonymous(None, len, prot, flags) }.unwrap();
+            // SAFETY: Deliberately reads a PROT_NONE page: the child dies of SIGSEGV.
+            unsafe { page.cast::<u8>().as_ptr().read_volatile() };
             Ok(Outcome::Pass)
         });
         assert_eq!(s.failed, 1, "a test killed by SIGSEGV must fail");
