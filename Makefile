@@ -2,7 +2,7 @@
 # User-facing targets; kbuild reads Kbuild, not this file. Each target is a script in scripts/.
 # KDIR=<kernel build tree> builds the module against another kernel; CLIPPY=1 lints it.
 
-.PHONY: module userspace run check lint clean
+.PHONY: module userspace run check stress lint clean
 module:
 	@scripts/build-module.sh
 
@@ -16,6 +16,13 @@ run:
 # The tests: host-side unit tests, lints, then the kselftest-style suite in the test VM.
 check:
 	@scripts/check.sh
+
+# A long random workload under the debug kernel: make stress SECONDS=600 SEED=42.
+SECONDS ?= 300
+SEED ?= $(shell date +%s)
+stress:
+	@VM_TIMEOUT=$$(($(SECONDS) + 600)) \
+	  VM_APPEND="vmdev_stress_seconds=$(SECONDS) vmdev_stress_seed=$(SEED)" scripts/run-vm.sh stress
 
 lint:
 	@scripts/lint.sh

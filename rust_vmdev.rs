@@ -356,8 +356,8 @@ fn remap_memory() -> Result<(PhysBuffer, u32)> {
             Err(e) => {
                 pr_err!(
                     "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): the range must be \
-                     non-empty, page-aligned, not wrap, and lie outside System RAM (reserve it \
-                     with memmap=SIZE$ADDR)\n"
+                     non-empty, page-aligned, not wrap, and lie wholly in memory reserved at \
+                     boot (memmap=SIZE$ADDR), outside System RAM\n"
                 );
                 Err(e)
             }

@@ -45,7 +45,7 @@ extern "C" {
 
 /// Returns how many whole pages `size` bytes are, or `EINVAL` unless it is a non-zero multiple
 /// of the page size.
-pub(crate) fn size_to_pages(size: usize) -> Result<usize> {
+fn size_to_pages(size: usize) -> Result<usize> {
     if size == 0 || size % PAGE_SIZE != 0 {
         return Err(EINVAL);
     }
@@ -129,7 +129,7 @@ enum PhysSource {
 /// - With [`PhysSource::Allocated`], `buf.ptr` is the address `alloc_pages_exact()` returned for
 ///   `buf.len` bytes and each of its pages has `PG_reserved` set.
 /// - With [`PhysSource::Reserved`], `buf.ptr` is what `memremap()` returned for the range, which
-///   is disjoint from the System RAM the kernel manages.
+///   was reserved at boot and is disjoint from the System RAM the kernel manages.
 pub(crate) struct PhysBuffer {
     buf: KernelBuffer,
     first_pfn: usize,
@@ -175,28 +175,40 @@ impl PhysBuffer {
     /// Takes over the physical range `[phys, phys + size)` that was reserved at boot (for
     /// example with `memmap=SIZE$ADDR`), maps it for the kernel and zeroes it.
     ///
-    /// `EINVAL` if the range is empty, unaligned, wraps, or overlaps System RAM that the kernel
-    /// manages; `ENOMEM` if it cannot be mapped.
+    /// `EINVAL` if the range is empty, unaligned, wraps, is not wholly reserved at boot, or
+    /// overlaps System RAM that the kernel manages; `ENOMEM` if it cannot be mapped.
     pub(crate) fn reserved(phys: u64, size: u64) -> Result<Self> {
         let len = usize::try_from(size).map_err(|_| EINVAL)?;
         size_to_pages(len)?;
         if phys.checked_add(size).is_none() || phys % PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
         }
+        // The range must be wholly reserved at boot (firmware, or `memmap=SIZE$ADDR`) and share
+        // no byte with System RAM: then no one else uses it as memory, and it is not MMIO.
         // SAFETY: Querying the resource tree has no preconditions.
-        let overlap = unsafe {
-            bindings::region_intersects(
-                phys,
-                len,
-                bindings::IORESOURCE_SYSTEM_RAM as c_ulong,
-                bindings::IORES_DESC_NONE as c_ulong,
+        let (reserved, ram) = unsafe {
+            (
+                bindings::region_intersects(
+                    phys,
+                    len,
+                    bindings::IORESOURCE_MEM as c_ulong,
+                    bindings::IORES_DESC_RESERVED as c_ulong,
+                ),
+                bindings::region_intersects(
+                    phys,
+                    len,
+                    bindings::IORESOURCE_SYSTEM_RAM as c_ulong,
+                    bindings::IORES_DESC_NONE as c_ulong,
+                ),
             )
         };
-        if overlap != bindings::REGION_DISJOINT as c_int {
+        if reserved != bindings::REGION_INTERSECTS as c_int
+            || ram != bindings::REGION_DISJOINT as c_int
+        {
             return Err(EINVAL);
         }
-        // SAFETY: The range is not System RAM, so nothing else in the kernel uses it as memory;
-        // a write-back mapping of it has no side effects.
+        // SAFETY: The range is reserved memory, not System RAM or MMIO: nothing else in the
+        // kernel uses it, and a write-back mapping of it has no side effects.
         let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
         let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
         // SAFETY: `ptr` maps `len` bytes that no one else uses.

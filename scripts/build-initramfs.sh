@@ -15,6 +15,6 @@ mkdir -p "$out"
   echo "file /init $VMDEV_ROOT/scripts/guest-init.sh 0755 0 0"
   echo "file /bin/busybox /bin/busybox 0755 0 0"
   echo "file /lib/modules/rust-vmdev.ko $VMDEV_ROOT/rust-vmdev.ko 0644 0 0"
-  for b in vmdev-selftest vmdev-demo; do echo "file /bin/$b $bins/$b 0755 0 0"; done
+  for b in vmdev-selftest vmdev-demo vmdev-stress; do echo "file /bin/$b $bins/$b 0755 0 0"; done
 } >"$out/initramfs.list"
 "$kdir/usr/gen_init_cpio" "$out/initramfs.list" >"$out/initramfs.cpio"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Boots the test VM (QEMU, TCG: KVM is not usable on these machines) with the module and the
-# userspace programs, in MODE demo or check. Streams the console and keeps it in build/vm-MODE.log.
+# userspace programs, in MODE demo, fixtures, stress or check (see guest-init.sh); VM_APPEND
+# adds to the kernel command line. Streams the console and keeps it in build/vm-MODE.log.
 # Fails when the guest did not finish (panic, hang), when its programs failed, or when the
 # kernel log shows a splat.
 set -euo pipefail
@@ -16,7 +17,7 @@ log=$VMDEV_ROOT/build/vm-$mode.log
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
 # memmap=4M$1G reserves 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base).
 cmdline="console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
-         memmap=4M\$0x40000000 vmdev_mode=$mode"
+         memmap=4M\$0x40000000 vmdev_mode=$mode ${VM_APPEND:-}"
 say "vm: booting $kdir/arch/x86/boot/bzImage (TCG, 2 vCPUs, 2 GiB), console in $log"
 start=$SECONDS
 set +e

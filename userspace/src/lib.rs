@@ -4,5 +4,6 @@
 pub mod kmod;
 pub mod mapping;
 pub mod maps;
+pub mod stress;
 pub mod tap;
 pub mod uapi;

@@ -23,11 +23,11 @@ use nix::sys::signal::Signal;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Uid, fork, getpid, setuid};
-use vmdev::kmod;
 use vmdev::mapping::{Mapping, page_size};
 use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use vmdev::tap::{self, Outcome, Summary, TestResult};
 use vmdev::uapi::{self, VmdevInfo};
+use vmdev::{kmod, stress};
 
 #[derive(Parser)]
 #[command(about = "Kselftest-style suite for the rust_vmdev ABI")]
@@ -1388,6 +1388,28 @@ fn lseek_espipe(d: &Dev) -> TestResult {
     Ok(Outcome::Pass)
 }
 
+/// A short run of the random workload with a fixed seed (`vmdev-stress` runs long ones).
+fn stress_fixed_seed(remap: &Dev, fault: &Dev, seed: u64) -> TestResult {
+    let cfg = stress::Config {
+        remap: remap.path.clone(),
+        fault: fault.path.clone(),
+        seed,
+        seconds: 25,
+        max_ops: u64::MAX,
+        procs: 2,
+        threads: 2,
+    };
+    let report = stress::run(&cfg)?;
+    let kinds: Vec<String> = report.ops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "# stress seed {seed}: {} operations ({})",
+        report.total(),
+        kinds.join(", ")
+    );
+    ensure!(report.total() > 0, "no operation ran");
+    Ok(Outcome::Pass)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests that load the module themselves (--module).
 
@@ -1576,12 +1598,353 @@ fn param_boot_reserved(m: &Module, remap: &Dev) -> TestResult {
     result.map(|()| Outcome::Pass)
 }
 
-fn param_boot_reserved_refuses_ram(m: &Module) -> TestResult {
-    // 16 MiB is ordinary System RAM on the test VM: the module must refuse to load.
-    let res = m.reload("phys_base=0x1000000 phys_size=0x100000");
+fn param_boot_reserved_refuses_others(m: &Module) -> TestResult {
+    let (base, size) = BOOT_RESERVED;
+    let cases = [
+        (
+            "phys_base=0x1000000 phys_size=0x100000".to_string(),
+            "System RAM",
+        ),
+        (
+            "phys_base=0x100000000 phys_size=0x100000".to_string(),
+            "neither RAM nor reserved",
+        ),
+        (
+            format!("phys_base={:#x} phys_size=0x2000", base + size - 0x1000),
+            "past the reservation",
+        ),
+        (format!("phys_base={base:#x} phys_size=0"), "empty"),
+        (
+            format!("phys_base={:#x} phys_size=0x1000", base + 0x800),
+            "unaligned",
+        ),
+        (
+            "phys_base=0xfffffffffffff000 phys_size=0x2000".to_string(),
+            "wrapping",
+        ),
+    ];
+    for (params, what) in cases {
+        let res = m.reload(&params);
+        ensure!(
+            res.is_err() && !kmod::is_loaded(),
+            "{params} ({what}) loaded: {res:?}"
+        );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+/// The kernel log from some point on, read from `/dev/kmsg`.
+struct Kmsg(File);
+
+impl Kmsg {
+    /// Starts reading at the current end of the log.
+    fn from_now() -> Result<Self, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .map_err(|e| e.to_string())?;
+        nix::unistd::lseek(f.as_fd(), 0, nix::unistd::Whence::SeekEnd)
+            .map_err(|e| e.to_string())?;
+        Ok(Self(f))
+    }
+
+    /// The messages logged since the last call.
+    fn new_lines(&mut self) -> Vec<String> {
+        use std::io::Read;
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 8192];
+        // One record per read; EAGAIN when there is no more.
+        while let Ok(n) = self.0.read(&mut buf) {
+            let record = String::from_utf8_lossy(&buf[..n]);
+            if let Some((_, msg)) = record.split_once(';') {
+                lines.push(msg.lines().next().unwrap_or("").to_string());
+            }
+        }
+        lines
+    }
+}
+
+fn nodes_exist(remap: &Dev, fault: &Dev) -> bool {
+    remap.path.exists() || fault.path.exists()
+}
+
+fn bad_params_refused(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
+    let cases = [
+        "remap_size=0".to_string(),
+        format!("remap_size={}", ps() + 1),
+        format!("remap_size={}", 8 << 20),
+        format!("remap_size={}", usize::MAX - ps() + 1),
+        "remap_size=-1".to_string(),
+        "fault_size=0".to_string(),
+        "fault_size=12345".to_string(),
+        format!("fault_size={}", 1u64 << 40),
+        format!("fault_size={}", 1u64 << 63),
+        "fault_around=maybe".to_string(),
+    ];
+    if kmod::is_loaded() {
+        kmod::unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    let mut kmsg = Kmsg::from_now()?;
+    for params in &cases {
+        let res = kmod::load(&m.path, params);
+        ensure!(
+            res.is_err() && !kmod::is_loaded(),
+            "{params}: loaded ({res:?})"
+        );
+        ensure!(
+            !nodes_exist(remap, fault),
+            "{params}: refused, but a device node is left"
+        );
+        let ours: Vec<String> = kmsg
+            .new_lines()
+            .into_iter()
+            .filter(|l| l.contains("rust_vmdev"))
+            .collect();
+        ensure!(
+            ours.len() == 1
+                && (ours[0].contains("refused") || ours[0].contains("invalid for parameter")),
+            "{params}: expected one line saying why, got {ours:?}"
+        );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+const FAIL_NTH: &str = "/proc/thread-self/fail-nth";
+
+/// Makes sleeping and order-0 allocations eligible for injected failures, without the
+/// injection's own stack dumps; false without fault-injection support.
+fn fault_injection_ready() -> Result<bool, String> {
+    if !Path::new("/sys/kernel/debug/failslab").exists() || !Path::new(FAIL_NTH).exists() {
+        return Ok(false);
+    }
+    for (file, value) in [
+        ("failslab/ignore-gfp-wait", "N"),
+        ("failslab/verbose", "0"),
+        ("fail_page_alloc/ignore-gfp-wait", "N"),
+        ("fail_page_alloc/min-order", "0"),
+        ("fail_page_alloc/verbose", "0"),
+    ] {
+        std::fs::write(format!("/sys/kernel/debug/{file}"), value)
+            .map_err(|e| format!("{file}: {e}"))?;
+    }
+    Ok(true)
+}
+
+/// Runs `op` with the n-th slab or page allocation of this thread failing, for n = 1, 2, ...
+/// until `op` finishes without reaching an n-th allocation; `judge(injected, result)` checks
+/// each run. Returns how many runs had a failure injected.
+fn each_allocation_failing<T>(
+    max: u32,
+    mut op: impl FnMut() -> T,
+    mut judge: impl FnMut(bool, T) -> Result<(), String>,
+) -> Result<u32, String> {
+    // One fd for the whole loop: opening the file again would itself allocate.
+    let nth = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(FAIL_NTH)
+        .map_err(|e| e.to_string())?;
+    let mut left = [0u8; 16];
+    for n in 1..=max {
+        pwrite(&nth, n.to_string().as_bytes(), 0).map_err(|e| e.to_string())?;
+        let result = op();
+        let len = nix::sys::uio::pread(&nth, &mut left, 0).map_err(|e| e.to_string())?;
+        pwrite(&nth, b"0", 0).map_err(|e| e.to_string())?;
+        // 0 left means the n-th allocation happened, and failed.
+        let injected = String::from_utf8_lossy(&left[..len]).trim() == "0";
+        judge(injected, result).map_err(|e| format!("allocation {n} failing: {e}"))?;
+        if !injected {
+            return Ok(n - 1);
+        }
+    }
+    Err(format!("still allocating after {max} allocations"))
+}
+
+fn fault_inject_load(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip(
+            "no fault injection (CONFIG_FAULT_INJECTION_DEBUG_FS, FAILSLAB, FAIL_PAGE_ALLOC)"
+                .into(),
+        ));
+    }
+    if kmod::is_loaded() {
+        kmod::unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    // Small buffers: the same allocation paths with far fewer page allocations to step through.
+    let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
+    let mut absorbed = 0;
+    let injected = each_allocation_failing(
+        20_000,
+        || kmod::load(&m.path, &params),
+        |injected, res| {
+            match res {
+                Ok(()) => {
+                    // Finished without the failure, or something absorbed it (a fallback).
+                    absorbed += u32::from(injected);
+                    kmod::unload().map_err(|e| format!("rmmod: {e}"))
+                }
+                Err(e) if injected => {
+                    ensure!(
+                        !kmod::is_loaded(),
+                        "load failed ({e}) but the module is in /proc/modules"
+                    );
+                    ensure!(
+                        !nodes_exist(remap, fault),
+                        "load failed ({e}) but a device node is left"
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(format!("load failed with no failure injected: {e}")),
+            }
+        },
+    )?;
+    println!(
+        "# {injected} loads with an allocation failing: {} refused cleanly, {absorbed} absorbed",
+        injected - absorbed
+    );
     ensure!(
-        res.is_err() && !kmod::is_loaded(),
-        "loaded over System RAM: {res:?}"
+        injected > absorbed,
+        "no injected failure made the load fail"
+    );
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+fn fault_inject_mmap(d: &Dev) -> TestResult {
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip("no fault injection".into()));
+    }
+    let f = d.open()?;
+    let live = d.live_vmas()?;
+    let mut refused = 0;
+    let injected = each_allocation_failing(
+        10_000,
+        || Mapping::shared(f.as_fd(), 4 * ps(), 0),
+        |injected, res| {
+            match res {
+                Ok(map) => {
+                    ensure!(map.read(3 * ps()) == map.read(3 * ps()), "unstable read");
+                    drop(map);
+                }
+                Err(e) => {
+                    ensure!(injected, "mmap failed with no failure injected: {e}");
+                    ensure!(
+                        e == Errno::ENOMEM || e == Errno::EAGAIN,
+                        "mmap failed with {e}, expected ENOMEM or EAGAIN"
+                    );
+                    ensure!(!device_mapped(d)?, "a refused mmap left a VMA");
+                    refused += 1;
+                }
+            }
+            let now = d.live_vmas()?;
+            ensure!(now == live, "live_vmas {now}, {live} before");
+            Ok(())
+        },
+    )?;
+    println!("# {injected} mmaps with an allocation failing: {refused} refused, the rest absorbed");
+    Ok(Outcome::Pass)
+}
+
+fn fault_inject_fault(d: &Dev) -> TestResult {
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip("no fault injection".into()));
+    }
+    let f = d.open()?;
+    let pages = d.size()? / ps();
+    let (mut page, mut errors) = (0, 0);
+    // Every run maps a page afresh, so the read must fault it in (and often allocate a page
+    // table); get_user_pages() reports what the fault returned.
+    let injected = each_allocation_failing(
+        pages as u32,
+        || {
+            page = (page + 129) % pages;
+            let map = Mapping::shared(f.as_fd(), ps(), (page * ps()) as i64)?;
+            Ok::<_, Errno>((process_vm_readv_result(&map, 8), map, page))
+        },
+        |injected, res| {
+            let (res, map, page) = match res {
+                Ok(r) => r,
+                Err(e) => {
+                    ensure!(injected, "mmap failed with no failure injected: {e}");
+                    return Ok(());
+                }
+            };
+            let want = pread(&f, 8, page * ps())?;
+            match res {
+                Ok(got) => ensure!(
+                    got == want,
+                    "process_vm_readv read {got:?}, the device holds {want:?}"
+                ),
+                Err(e) => {
+                    ensure!(injected, "the fault failed with no failure injected: {e}");
+                    ensure!(
+                        e == Errno::EFAULT || e == Errno::ENOMEM,
+                        "process_vm_readv: {e}"
+                    );
+                    errors += 1;
+                    ensure!(
+                        map.read_bytes(0, 8) == want,
+                        "after the failed fault the page reads wrong"
+                    );
+                }
+            }
+            Ok(())
+        },
+    )?;
+    println!(
+        "# {injected} faults with an allocation failing: {errors} failed as the kernel defines, the rest absorbed"
+    );
+    Ok(Outcome::Pass)
+}
+
+fn rmmod_waits_for_last_unmap(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
+    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let (r, f) = (remap.clone(), fault.clone());
+    // SAFETY: The test process is single-threaded when it forks.
+    let child = match unsafe { fork() }.map_err(|e| e.to_string())? {
+        ForkResult::Child => {
+            let hold = || -> Result<(), String> {
+                let maps = (shared(&r.open()?, ps(), 0)?, shared(&f.open()?, ps(), 0)?);
+                nix::unistd::write(&write_end, b"x").map_err(|e| e.to_string())?;
+                std::thread::sleep(Duration::from_millis(1500));
+                drop(maps.0);
+                std::thread::sleep(Duration::from_millis(1500));
+                drop(maps.1);
+                Ok(())
+            };
+            std::process::exit(i32::from(hold().is_err()));
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(write_end);
+    let mut byte = [0u8];
+    nix::unistd::read(&read_end, &mut byte).map_err(|e| e.to_string())?;
+    let mut refused = 0;
+    loop {
+        let alive = matches!(
+            waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
+            Ok(WaitStatus::StillAlive)
+        );
+        match kmod::unload() {
+            Err(Errno::EWOULDBLOCK) if alive => refused += 1,
+            Ok(()) if !alive => break,
+            other => {
+                return Err(format!(
+                    "rmmod with the holder {}: {other:?}",
+                    if alive { "alive" } else { "gone" }
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("# rmmod refused {refused} times while mappings were alive, then succeeded");
+    ensure!(
+        refused >= 10,
+        "only {refused} attempts while the holder lived"
     );
     m.reload("")?;
     Ok(Outcome::Pass)
@@ -1752,6 +2115,25 @@ fn tests(args: &Args) -> Vec<Test> {
         }
     }
 
+    for d in [&remap, &fault] {
+        let d = d.clone();
+        add(
+            format!("{}_fault_inject_mmap", d.name()),
+            Box::new(move || fault_inject_mmap(&d)),
+        );
+    }
+    let f = fault.clone();
+    add(
+        "fault_fault_inject_fault".into(),
+        Box::new(move || fault_inject_fault(&f)),
+    );
+    for seed in [1, 2] {
+        let (r, f) = (remap.clone(), fault.clone());
+        add(
+            format!("stress_seed_{seed}"),
+            Box::new(move || stress_fixed_seed(&r, &f, seed)),
+        );
+    }
     let (r, f) = (remap.clone(), fault.clone());
     add(
         "rmmod_refused_while_in_use".into(),
@@ -1778,8 +2160,23 @@ fn tests(args: &Args) -> Vec<Test> {
         with_module(Box::new(move |m| param_boot_reserved(m, &r))),
     );
     add(
-        "param_boot_reserved_refuses_ram".into(),
-        with_module(Box::new(param_boot_reserved_refuses_ram)),
+        "param_boot_reserved_refuses_others".into(),
+        with_module(Box::new(param_boot_reserved_refuses_others)),
+    );
+    let (r, f) = (remap.clone(), fault.clone());
+    add(
+        "bad_params_refused".into(),
+        with_module(Box::new(move |m| bad_params_refused(m, &r, &f))),
+    );
+    let (r, f) = (remap.clone(), fault.clone());
+    add(
+        "fault_inject_load".into(),
+        with_module(Box::new(move |m| fault_inject_load(m, &r, &f))),
+    );
+    let (r, f) = (remap.clone(), fault.clone());
+    add(
+        "rmmod_waits_for_last_unmap".into(),
+        with_module(Box::new(move |m| rmmod_waits_for_last_unmap(m, &r, &f))),
     );
     add("module_unload".into(), with_module(Box::new(module_unload)));
     add(
