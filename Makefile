@@ -2,7 +2,7 @@
 # User-facing targets; kbuild reads Kbuild, not this file. Each target is a script in scripts/.
 # KDIR=<kernel build tree> builds the module against another kernel; CLIPPY=1 lints it.
 
-.PHONY: module userspace run check stress lint clean
+.PHONY: module userspace run check check-stock stress lint clean
 module:
 	@scripts/build-module.sh
 
@@ -16,6 +16,10 @@ run:
 # The tests: host-side unit tests, lints, then the kselftest-style suite in the test VM.
 check:
 	@scripts/check.sh
+
+# The suite on Debian's own 7.3 kernel image, with the module built by Debian's toolchain.
+check-stock:
+	@scripts/check-stock.sh
 
 # A long random workload under the debug kernel: make stress SECONDS=600 SEED=42.
 SECONDS ?= 300

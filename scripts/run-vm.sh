@@ -8,21 +8,24 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 mode=$1
-"$VMDEV_ROOT/scripts/build-module.sh"
 "$VMDEV_ROOT/scripts/build-userspace.sh"
-kdir=$(kernel_dir)
-"$VMDEV_ROOT/scripts/build-initramfs.sh" "$kdir"
+# VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh).
+if [ -z "${VM_KERNEL:-}" ]; then
+  "$VMDEV_ROOT/scripts/build-module.sh"
+  VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
+fi
+"$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE"
 
 log=$VMDEV_ROOT/build/vm-$mode.log
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
 # memmap=4M$1G reserves 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base).
 cmdline="console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
          memmap=4M\$0x40000000 vmdev_mode=$mode ${VM_APPEND:-}"
-say "vm: booting $kdir/arch/x86/boot/bzImage (TCG, 2 vCPUs, 2 GiB), console in $log"
+say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 2 GiB), console in $log"
 start=$SECONDS
 set +e
 timeout --foreground "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
-  -nographic -no-reboot -kernel "$kdir/arch/x86/boot/bzImage" \
+  -nographic -no-reboot -kernel "$VM_KERNEL" \
   -initrd "$VMDEV_ROOT/build/initramfs.cpio" -append "$(echo $cmdline)" </dev/null | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 set -e
