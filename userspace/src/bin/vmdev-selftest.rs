@@ -1902,17 +1902,21 @@ fn fault_inject_fault(d: &Dev) -> TestResult {
 }
 
 fn rmmod_waits_for_last_unmap(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
-    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).map_err(|e| e.to_string())?;
     let (r, f) = (remap.clone(), fault.clone());
+    // The holder maps both devices (fds closed), says 'r'eady, drops one mapping, and says
+    // 'l'ast just before it drops the last one.
     // SAFETY: The test process is single-threaded when it forks.
     let child = match unsafe { fork() }.map_err(|e| e.to_string())? {
         ForkResult::Child => {
             let hold = || -> Result<(), String> {
                 let maps = (shared(&r.open()?, ps(), 0)?, shared(&f.open()?, ps(), 0)?);
-                nix::unistd::write(&write_end, b"x").map_err(|e| e.to_string())?;
+                nix::unistd::write(&write_end, b"r").map_err(|e| e.to_string())?;
                 std::thread::sleep(Duration::from_millis(1500));
                 drop(maps.0);
                 std::thread::sleep(Duration::from_millis(1500));
+                nix::unistd::write(&write_end, b"l").map_err(|e| e.to_string())?;
                 drop(maps.1);
                 Ok(())
             };
@@ -1921,30 +1925,52 @@ fn rmmod_waits_for_last_unmap(m: &Module, remap: &Dev, fault: &Dev) -> TestResul
         ForkResult::Parent { child } => child,
     };
     drop(write_end);
-    let mut byte = [0u8];
-    nix::unistd::read(&read_end, &mut byte).map_err(|e| e.to_string())?;
+    let mut said = Vec::new();
+    let hear = |said: &mut Vec<u8>| {
+        let mut buf = [0u8; 4];
+        while let Ok(n @ 1..) = nix::unistd::read(&read_end, &mut buf) {
+            said.extend_from_slice(&buf[..n]);
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !said.contains(&b'r') {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the holder never mapped the devices"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        hear(&mut said);
+    }
     let mut refused = 0;
     loop {
-        let alive = matches!(
-            waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
-            Ok(WaitStatus::StillAlive)
-        );
         match kmod::unload() {
-            Err(Errno::EWOULDBLOCK) if alive => refused += 1,
-            Ok(()) if !alive => break,
-            other => {
-                return Err(format!(
-                    "rmmod with the holder {}: {other:?}",
-                    if alive { "alive" } else { "gone" }
-                ));
+            Err(Errno::EWOULDBLOCK) => refused += 1,
+            Ok(()) => {
+                // The last mapping was gone, so the holder had said 'l' before dropping it.
+                hear(&mut said);
+                ensure!(
+                    said.contains(&b'l'),
+                    "rmmod succeeded while the holder still had a mapping"
+                );
+                break;
             }
+            Err(e) => return Err(format!("rmmod: {e}")),
         }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "rmmod still refused 30 s on ({said:?} from the holder)"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let status = waitpid(child, None).map_err(|e| e.to_string())?;
+    ensure!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "the holder ended with {status:?}"
+    );
     println!("# rmmod refused {refused} times while mappings were alive, then succeeded");
     ensure!(
         refused >= 10,
-        "only {refused} attempts while the holder lived"
+        "only {refused} attempts while the holder held mappings"
     );
     m.reload("")?;
     Ok(Outcome::Pass)
