@@ -2,7 +2,7 @@
 # User-facing targets; kbuild reads Kbuild, not this file. Each target is a script in scripts/.
 # KDIR=<kernel build tree> builds the module against another kernel; CLIPPY=1 lints it.
 
-.PHONY: module userspace run check check-stock stress lint clean
+.PHONY: module userspace run check check-stock stress bench lint clean
 module:
 	@scripts/build-module.sh
 
@@ -27,6 +27,10 @@ SEED ?= $(shell date +%s)
 stress:
 	@VM_TIMEOUT=$$(($(SECONDS) + 600)) \
 	  VM_APPEND="vmdev_stress_seconds=$(SECONDS) vmdev_stress_seed=$(SEED)" scripts/run-vm.sh stress
+
+# Rust against the C twin on a non-debug kernel: writes BENCHMARKS.md and bench/chart.svg.
+bench:
+	@scripts/bench.sh
 
 lint:
 	@scripts/lint.sh

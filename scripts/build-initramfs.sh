@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# build-initramfs.sh MODULE: writes build/initramfs.cpio with static busybox, /init, MODULE and
-# the static test programs. The archive is described to the kernel's own gen_init_cpio, so no
+# build-initramfs.sh MODULE [TWIN]: writes build/initramfs.cpio with static busybox, /init,
+# MODULE (and the C twin's module, if given) and the static test programs. The archive is described to the kernel's own gen_init_cpio, so no
 # root is needed for the /dev/console node.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-module=$1
+module=$1 twin=${2:-}
 bins=$VMDEV_ROOT/userspace/target/x86_64-unknown-linux-gnu/release
 out=$VMDEV_ROOT/build
 gen=$VMDEV_CACHE/gen_init_cpio
@@ -18,6 +18,7 @@ mkdir -p "$out"
   echo "file /init $VMDEV_ROOT/scripts/guest-init.sh 0755 0 0"
   echo "file /bin/busybox /bin/busybox 0755 0 0"
   echo "file /lib/modules/rust-vmdev.ko $module 0644 0 0"
-  for b in vmdev-selftest vmdev-demo vmdev-stress; do echo "file /bin/$b $bins/$b 0755 0 0"; done
+  [ -z "$twin" ] || echo "file /lib/modules/vmdev_c.ko $twin 0644 0 0"
+  for b in vmdev-selftest vmdev-demo vmdev-stress vmdev-bench; do echo "file /bin/$b $bins/$b 0755 0 0"; done
 } >"$out/initramfs.list"
 "$gen" "$out/initramfs.list" >"$out/initramfs.cpio"

@@ -25,11 +25,18 @@ case $mode in
     rc=$?
     # kmemleak reports objects older than 5 s that a scan finds unreferenced, in the kernel log.
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
+  bench)
+    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko
+    rc=$? ;;
   check)
     vmdev-selftest --module $ko
-    rc=$? ;;
+    rc=$?
+    # The same suite against the C twin proves it tests the ABI, not one implementation.
+    if [ -f /lib/modules/vmdev_c.ko ]; then
+      vmdev-selftest --module /lib/modules/vmdev_c.ko --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault || rc=1
+    fi ;;
   *)
-    echo "vmdev_mode='$mode' is not demo, fixtures, stress or check"
+    echo "vmdev_mode='$mode' is not demo, fixtures, stress, bench or check"
     rc=2 ;;
 esac
 echo "vmdev-guest: exit status $rc"

@@ -6,8 +6,15 @@ use std::path::Path;
 
 use nix::kmod::{DeleteModuleFlags, ModuleInitFlags, delete_module, finit_module};
 
-/// The module's name, as `lsmod` and `rmmod` know it.
-pub const MODULE_NAME: &str = "rust_vmdev";
+/// The name `lsmod` and `rmmod` know a module file by: its file name without `.ko`, dashes
+/// made underscores (as kbuild does), e.g. `rust_vmdev` for `rust-vmdev.ko`.
+pub fn module_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.replace('-', "_")
+}
 
 /// Loads the module at `path` with `params` (e.g. `"fault_around=0"`).
 pub fn load(path: &Path, params: &str) -> Result<(), String> {
@@ -17,16 +24,16 @@ pub fn load(path: &Path, params: &str) -> Result<(), String> {
         .map_err(|e| format!("finit_module({}, {params:?}): {e}", path.display()))
 }
 
-/// Unloads the module; fails with EBUSY (EWOULDBLOCK on some kernels) while it is in use.
-pub fn unload() -> nix::Result<()> {
-    let name = CString::new(MODULE_NAME).expect("no NUL in the module name");
+/// Unloads module `name`; fails with EWOULDBLOCK while it is in use.
+pub fn unload(name: &str) -> nix::Result<()> {
+    let name = CString::new(name).map_err(|_| nix::errno::Errno::EINVAL)?;
     delete_module(&name, DeleteModuleFlags::O_NONBLOCK)
 }
 
-/// Whether the module is in /proc/modules.
-pub fn is_loaded() -> bool {
+/// Whether module `name` is in /proc/modules.
+pub fn is_loaded(name: &str) -> bool {
     std::fs::read_to_string("/proc/modules")
-        .map(|m| m.lines().any(|l| l.split(' ').next() == Some(MODULE_NAME)))
+        .map(|m| m.lines().any(|l| l.split(' ').next() == Some(name)))
         .unwrap_or(false)
 }
 
@@ -46,4 +53,19 @@ pub fn kmemleak_clear() -> std::io::Result<()> {
 pub fn kmemleak_scan() -> std::io::Result<String> {
     std::fs::write(KMEMLEAK, "scan")?;
     std::fs::read_to_string(KMEMLEAK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn module_names_follow_kbuild() {
+        assert_eq!(
+            super::module_name("/lib/modules/rust-vmdev.ko".as_ref()),
+            "rust_vmdev"
+        );
+        assert_eq!(
+            super::module_name("bench/c_twin/vmdev_c.ko".as_ref()),
+            "vmdev_c"
+        );
+    }
 }

@@ -1415,13 +1415,30 @@ fn stress_fixed_seed(remap: &Dev, fault: &Dev, seed: u64) -> TestResult {
 
 struct Module {
     path: PathBuf,
+    /// As `lsmod` knows it.
+    name: String,
 }
 
 impl Module {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            name: kmod::module_name(&path),
+            path,
+        }
+    }
+
+    fn is_loaded(&self) -> bool {
+        kmod::is_loaded(&self.name)
+    }
+
+    fn unload(&self) -> nix::Result<()> {
+        kmod::unload(&self.name)
+    }
+
     /// Replaces the loaded module with one loaded with `params`.
     fn reload(&self, params: &str) -> Result<(), String> {
-        if kmod::is_loaded() {
-            kmod::unload().map_err(|e| format!("rmmod: {e}"))?;
+        if self.is_loaded() {
+            self.unload().map_err(|e| format!("rmmod: {e}"))?;
         }
         kmod::load(&self.path, params)
     }
@@ -1433,7 +1450,7 @@ fn module_load(m: &Module) -> TestResult {
         kmod::kmemleak_clear().map_err(|e| e.to_string())?;
     }
     m.reload("")?;
-    ensure!(kmod::is_loaded(), "not in /proc/modules after loading");
+    ensure!(m.is_loaded(), "not in /proc/modules after loading");
     Ok(Outcome::Pass)
 }
 
@@ -1460,23 +1477,23 @@ impl FileTypeExt for std::fs::Metadata {
     }
 }
 
-fn rmmod_refused_while_in_use(remap: &Dev, fault: &Dev) -> TestResult {
+fn rmmod_refused_while_in_use(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
     for d in [remap, fault] {
         let f = d.open()?;
         expect_errno(
             &format!("rmmod with {} open", d.path.display()),
-            kmod::unload(),
+            m.unload(),
             Errno::EWOULDBLOCK,
         )?;
         let mapping = shared(&f, ps(), 0)?;
         drop(f);
         expect_errno(
             &format!("rmmod with {} mapped, fd closed", d.path.display()),
-            kmod::unload(),
+            m.unload(),
             Errno::EWOULDBLOCK,
         )?;
         mapping.write(0, 1);
-        ensure!(kmod::is_loaded(), "the module went away while in use");
+        ensure!(m.is_loaded(), "the module went away while in use");
     }
     Ok(Outcome::Pass)
 }
@@ -1626,7 +1643,7 @@ fn param_boot_reserved_refuses_others(m: &Module) -> TestResult {
     for (params, what) in cases {
         let res = m.reload(&params);
         ensure!(
-            res.is_err() && !kmod::is_loaded(),
+            res.is_err() && !m.is_loaded(),
             "{params} ({what}) loaded: {res:?}"
         );
     }
@@ -1684,16 +1701,13 @@ fn bad_params_refused(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
         format!("fault_size={}", 1u64 << 63),
         "fault_around=maybe".to_string(),
     ];
-    if kmod::is_loaded() {
-        kmod::unload().map_err(|e| format!("rmmod: {e}"))?;
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
     }
     let mut kmsg = Kmsg::from_now()?;
     for params in &cases {
         let res = kmod::load(&m.path, params);
-        ensure!(
-            res.is_err() && !kmod::is_loaded(),
-            "{params}: loaded ({res:?})"
-        );
+        ensure!(res.is_err() && !m.is_loaded(), "{params}: loaded ({res:?})");
         ensure!(
             !nodes_exist(remap, fault),
             "{params}: refused, but a device node is left"
@@ -1701,7 +1715,7 @@ fn bad_params_refused(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
         let ours: Vec<String> = kmsg
             .new_lines()
             .into_iter()
-            .filter(|l| l.contains("rust_vmdev"))
+            .filter(|l| l.contains(&m.name))
             .collect();
         ensure!(
             ours.len() == 1
@@ -1771,8 +1785,8 @@ fn fault_inject_load(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
                 .into(),
         ));
     }
-    if kmod::is_loaded() {
-        kmod::unload().map_err(|e| format!("rmmod: {e}"))?;
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
     }
     // Small buffers: the same allocation paths with far fewer page allocations to step through.
     let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
@@ -1785,11 +1799,11 @@ fn fault_inject_load(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
                 Ok(()) => {
                     // Finished without the failure, or something absorbed it (a fallback).
                     absorbed += u32::from(injected);
-                    kmod::unload().map_err(|e| format!("rmmod: {e}"))
+                    m.unload().map_err(|e| format!("rmmod: {e}"))
                 }
                 Err(e) if injected => {
                     ensure!(
-                        !kmod::is_loaded(),
+                        !m.is_loaded(),
                         "load failed ({e}) but the module is in /proc/modules"
                     );
                     ensure!(
@@ -1943,7 +1957,7 @@ fn rmmod_waits_for_last_unmap(m: &Module, remap: &Dev, fault: &Dev) -> TestResul
     }
     let mut refused = 0;
     loop {
-        match kmod::unload() {
+        match m.unload() {
             Err(Errno::EWOULDBLOCK) => refused += 1,
             Ok(()) => {
                 // The last mapping was gone, so the holder had said 'l' before dropping it.
@@ -1976,9 +1990,9 @@ fn rmmod_waits_for_last_unmap(m: &Module, remap: &Dev, fault: &Dev) -> TestResul
     Ok(Outcome::Pass)
 }
 
-fn module_unload(_: &Module) -> TestResult {
-    kmod::unload().map_err(|e| format!("rmmod: {e}"))?;
-    ensure!(!kmod::is_loaded(), "still in /proc/modules after unloading");
+fn module_unload(m: &Module) -> TestResult {
+    m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    ensure!(!m.is_loaded(), "still in /proc/modules after unloading");
     Ok(Outcome::Pass)
 }
 
@@ -2020,7 +2034,7 @@ fn tests(args: &Args) -> Vec<Test> {
     let module = args
         .module
         .clone()
-        .map(|path| std::rc::Rc::new(Module { path }));
+        .map(|path| std::rc::Rc::new(Module::new(path)));
     let with_module = |f: Box<dyn Fn(&Module) -> TestResult>| -> Body {
         let module = module.clone();
         Box::new(move || match &module {
@@ -2163,7 +2177,7 @@ fn tests(args: &Args) -> Vec<Test> {
     let (r, f) = (remap.clone(), fault.clone());
     add(
         "rmmod_refused_while_in_use".into(),
-        with_module(Box::new(move |_| rmmod_refused_while_in_use(&r, &f))),
+        with_module(Box::new(move |m| rmmod_refused_while_in_use(m, &r, &f))),
     );
     let (r, f) = (remap.clone(), fault.clone());
     add(

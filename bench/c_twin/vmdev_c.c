@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmdev_c: the C twin of rust_vmdev. The same ABI (include/uapi/rust_vmdev.h), the same module
+ * parameters and the same two mmap paths, written the way a careful C driver author would
+ * today, on /dev/vmdev_c-remap and /dev/vmdev_c-fault. The benchmarks compare the two drivers
+ * and the selftest suite runs against both.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/overflow.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+#include <rust_vmdev.h>
+
+static unsigned long remap_size = 4 << 20;
+module_param(remap_size, ulong, 0444);
+MODULE_PARM_DESC(remap_size, "Bytes of /dev/vmdev_c-remap's contiguous buffer (page multiple, max 4 MiB)");
+static unsigned long fault_size = 16 << 20;
+module_param(fault_size, ulong, 0444);
+MODULE_PARM_DESC(fault_size, "Bytes of /dev/vmdev_c-fault's vmalloc buffer (page multiple)");
+static bool fault_around = true;
+module_param(fault_around, bool, 0444);
+MODULE_PARM_DESC(fault_around, "Map the neighbours of a read-faulted page too (vm_ops->map_pages)");
+/* x86 has a global phys_base: the variables get other names than the parameters. */
+static unsigned long long base_param;
+module_param_named(phys_base, base_param, ullong, 0444);
+MODULE_PARM_DESC(phys_base, "Serve /dev/vmdev_c-remap from this boot-reserved physical address");
+static unsigned long long size_param;
+module_param_named(phys_size, size_param, ullong, 0444);
+MODULE_PARM_DESC(phys_size, "Size in bytes of the phys_base range");
+
+struct vmdev {
+	struct miscdevice misc;
+	void *buf;			/* the kernel's mapping of the memory */
+	size_t size;
+	unsigned long first_pfn;	/* remap device: the memory's first page frame */
+	u32 backing, flags;
+	atomic64_t live_vmas, faults, around_pages;
+};
+
+static struct vmdev remap_dev, fault_dev;
+
+static struct vmdev *file_vmdev(struct file *file)
+{
+	/* misc_open() points private_data at the miscdevice. */
+	return container_of(file->private_data, struct vmdev, misc);
+}
+
+static ssize_t vmdev_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct vmdev *dev = file_vmdev(iocb->ki_filp);
+	loff_t pos = iocb->ki_pos;
+	size_t want = iov_iter_count(to), done;
+
+	if (pos < 0)
+		return -EINVAL;
+	if (pos >= dev->size || !want)
+		return 0;
+	done = copy_to_iter(dev->buf + pos, min_t(size_t, want, dev->size - pos), to);
+	if (!done)
+		return -EFAULT;
+	iocb->ki_pos += done;
+	return done;
+}
+
+static ssize_t vmdev_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct vmdev *dev = file_vmdev(iocb->ki_filp);
+	loff_t pos = iocb->ki_pos;
+	size_t want = iov_iter_count(from), done;
+
+	if (pos < 0)
+		return -EINVAL;
+	if (!want)
+		return 0;
+	if (pos >= dev->size)
+		return -ENOSPC;
+	done = copy_from_iter(dev->buf + pos, min_t(size_t, want, dev->size - pos), from);
+	if (!done)
+		return -EFAULT;
+	iocb->ki_pos += done;
+	return done;
+}
+
+static long vmdev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct vmdev *dev = file_vmdev(file);
+	struct vmdev_info info = {
+		.size = dev->size,
+		.backing = dev->backing,
+		.flags = dev->flags,
+		.live_vmas = atomic64_read(&dev->live_vmas),
+		.faults = atomic64_read(&dev->faults),
+		.around_pages = atomic64_read(&dev->around_pages),
+	};
+
+	if (cmd != VMDEV_IOC_INFO)
+		return -ENOTTY;
+	return copy_to_user((void __user *)arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static void vmdev_vma_open(struct vm_area_struct *vma)
+{
+	struct vmdev *dev = vma->vm_private_data;
+
+	atomic64_inc(&dev->live_vmas);
+}
+
+static void vmdev_vma_close(struct vm_area_struct *vma)
+{
+	struct vmdev *dev = vma->vm_private_data;
+
+	atomic64_dec(&dev->live_vmas);
+}
+
+static vm_fault_t vmdev_fault(struct vm_fault *vmf)
+{
+	struct vmdev *dev = vmf->vma->vm_private_data;
+	struct page *page;
+
+	if (vmf->pgoff >= dev->size >> PAGE_SHIFT)
+		return VM_FAULT_SIGBUS;
+	page = vmalloc_to_page(dev->buf + (vmf->pgoff << PAGE_SHIFT));
+	get_page(page);
+	vmf->page = page;
+	atomic64_inc(&dev->faults);
+	return 0;
+}
+
+/*
+ * Fault-around, under rcu_read_lock(): map the window with vm_insert_pages() (VM_MIXEDMAP).
+ * Nothing when the core had to preallocate a page table: creating one here could sleep, so the
+ * first fault of each page-table range is left to ->fault.
+ */
+static vm_fault_t vmdev_map_pages(struct vm_fault *vmf, pgoff_t start_pgoff, pgoff_t end_pgoff)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct vmdev *dev = vma->vm_private_data;
+	pgoff_t last = min_t(pgoff_t, end_pgoff, (dev->size >> PAGE_SHIFT) - 1);
+	struct page *batch[16];
+	pgoff_t pgoff, first;
+	bool fault_mapped = false;
+	unsigned long mapped = 0;
+
+	if (vmf->prealloc_pte)
+		return 0;
+	for (first = start_pgoff; first <= last; first += ARRAY_SIZE(batch)) {
+		unsigned long n = min_t(unsigned long, ARRAY_SIZE(batch), last - first + 1);
+		unsigned long next = 0;
+
+		for (pgoff = 0; pgoff < n; pgoff++)
+			batch[pgoff] = vmalloc_to_page(dev->buf + ((first + pgoff) << PAGE_SHIFT));
+		while (next < n) {
+			unsigned long left = n - next;
+			unsigned long addr = vma->vm_start + ((first + next - vma->vm_pgoff) << PAGE_SHIFT);
+			int ret = vm_insert_pages(vma, addr, batch + next, &left);
+			unsigned long done = n - next - left;
+
+			if (vmf->pgoff >= first + next && vmf->pgoff < first + next + done)
+				fault_mapped = true;
+			mapped += done;
+			next += done;
+			if (ret != -EBUSY)
+				break;
+			/* The entry at next exists already: skip it. */
+			if (vmf->pgoff == first + next)
+				fault_mapped = true;
+			next++;
+		}
+	}
+	atomic64_add(mapped, &dev->around_pages);
+	return fault_mapped ? VM_FAULT_NOPAGE : 0;
+}
+
+static const struct vm_operations_struct remap_vm_ops = {
+	.open = vmdev_vma_open,
+	.close = vmdev_vma_close,
+};
+
+static const struct vm_operations_struct fault_vm_ops = {
+	.open = vmdev_vma_open,
+	.close = vmdev_vma_close,
+	.fault = vmdev_fault,
+};
+
+static const struct vm_operations_struct fault_around_vm_ops = {
+	.open = vmdev_vma_open,
+	.close = vmdev_vma_close,
+	.fault = vmdev_fault,
+	.map_pages = vmdev_map_pages,
+};
+
+static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct vmdev *dev = file_vmdev(file);
+	unsigned long end;
+	int ret;
+
+	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) || end > dev->size >> PAGE_SHIFT)
+		return -EINVAL;
+	if (dev == &remap_dev) {
+		/* Copy-on-write of a PFN mapping would put the PFN in vm_pgoff: refuse it. */
+		if (!(vma->vm_flags & VM_SHARED)) {
+			if (vma->vm_flags & VM_WRITE)
+				return -EINVAL;
+			vm_flags_clear(vma, VM_MAYWRITE);
+		}
+		ret = remap_pfn_range(vma, vma->vm_start, dev->first_pfn + vma->vm_pgoff,
+				      vma->vm_end - vma->vm_start, vma->vm_page_prot);
+		if (ret)
+			return ret;
+		vma->vm_ops = &remap_vm_ops;
+	} else {
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | (fault_around ? VM_MIXEDMAP : 0));
+		vma->vm_ops = fault_around ? &fault_around_vm_ops : &fault_vm_ops;
+	}
+	vma->vm_private_data = dev;
+	/* The core calls ->open only for copies of a VMA; count this first one here. */
+	vmdev_vma_open(vma);
+	return 0;
+}
+
+static const struct file_operations vmdev_fops = {
+	.owner = THIS_MODULE,
+	.read_iter = vmdev_read_iter,
+	.write_iter = vmdev_write_iter,
+	.mmap = vmdev_mmap,
+	.unlocked_ioctl = vmdev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static int remap_memory(void)
+{
+	size_t i;
+
+	if (base_param || size_param) {
+		if (!size_param || !PAGE_ALIGNED(base_param) || !PAGE_ALIGNED(size_param) ||
+		    base_param + size_param < base_param ||
+		    region_intersects(base_param, size_param, IORESOURCE_MEM, IORES_DESC_RESERVED) != REGION_INTERSECTS ||
+		    region_intersects(base_param, size_param, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT) {
+			pr_err("phys_base=%#llx phys_size=%#llx: refused: the range must be non-empty, page-aligned, not wrap, and lie wholly in memory reserved at boot, outside System RAM\n",
+			       base_param, size_param);
+			return -EINVAL;
+		}
+		remap_dev.buf = memremap(base_param, size_param, MEMREMAP_WB);
+		if (!remap_dev.buf) {
+			pr_err("phys_base=%#llx phys_size=%#llx: refused: memremap failed\n", base_param, size_param);
+			return -ENOMEM;
+		}
+		memset(remap_dev.buf, 0, size_param);
+		remap_dev.size = size_param;
+		remap_dev.first_pfn = PHYS_PFN(base_param);
+		remap_dev.flags = VMDEV_FLAG_BOOT_RESERVED;
+		return 0;
+	}
+	if (!remap_size || !PAGE_ALIGNED(remap_size) || remap_size > (PAGE_SIZE << MAX_PAGE_ORDER)) {
+		pr_err("remap_size=%lu: refused: it must be a non-zero multiple of %lu no larger than %lu bytes\n",
+		       remap_size, PAGE_SIZE, PAGE_SIZE << MAX_PAGE_ORDER);
+		return -EINVAL;
+	}
+	remap_dev.buf = alloc_pages_exact(remap_size, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+	if (!remap_dev.buf) {
+		pr_err("remap_size=%lu: refused: no physically contiguous run of that size is free\n", remap_size);
+		return -ENOMEM;
+	}
+	remap_dev.size = remap_size;
+	remap_dev.first_pfn = page_to_pfn(virt_to_page(remap_dev.buf));
+	for (i = 0; i < remap_size; i += PAGE_SIZE)
+		SetPageReserved(virt_to_page(remap_dev.buf + i));
+	return 0;
+}
+
+static void remap_memory_free(void)
+{
+	size_t i;
+
+	if (remap_dev.flags & VMDEV_FLAG_BOOT_RESERVED) {
+		memunmap(remap_dev.buf);
+		return;
+	}
+	for (i = 0; i < remap_dev.size; i += PAGE_SIZE)
+		ClearPageReserved(virt_to_page(remap_dev.buf + i));
+	free_pages_exact(remap_dev.buf, remap_dev.size);
+}
+
+static int __init vmdev_init(void)
+{
+	int ret;
+
+	ret = remap_memory();
+	if (ret)
+		return ret;
+	ret = -EINVAL;
+	if (!fault_size || !PAGE_ALIGNED(fault_size))
+		goto refuse_fault;
+	ret = -ENOMEM;
+	fault_dev.buf = __vmalloc(fault_size, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+	if (!fault_dev.buf)
+		goto refuse_fault;
+	fault_dev.size = fault_size;
+	fault_dev.flags = fault_around ? VMDEV_FLAG_FAULT_AROUND : 0;
+
+	remap_dev.backing = VMDEV_BACKING_REMAP;
+	remap_dev.misc = (struct miscdevice){ MISC_DYNAMIC_MINOR, "vmdev_c-remap", &vmdev_fops };
+	fault_dev.backing = VMDEV_BACKING_FAULT;
+	fault_dev.misc = (struct miscdevice){ MISC_DYNAMIC_MINOR, "vmdev_c-fault", &vmdev_fops };
+	ret = misc_register(&remap_dev.misc);
+	if (ret)
+		goto free_fault;
+	ret = misc_register(&fault_dev.misc);
+	if (ret)
+		goto deregister_remap;
+	pr_info("vmdev_c-remap: %zu bytes, physically contiguous%s, mapped by remap_pfn_range\n",
+		remap_dev.size, size_param ? ", reserved at boot" : "");
+	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault%s\n", fault_dev.size,
+		fault_around ? " with fault-around" : "");
+	return 0;
+
+deregister_remap:
+	misc_deregister(&remap_dev.misc);
+free_fault:
+	vfree(fault_dev.buf);
+	remap_memory_free();
+	return ret;
+refuse_fault:
+	pr_err("fault_size=%lu: refused: it must be a non-zero multiple of %lu that vmalloc can give\n",
+	       fault_size, PAGE_SIZE);
+	remap_memory_free();
+	return ret;
+}
+
+static void __exit vmdev_exit(void)
+{
+	misc_deregister(&fault_dev.misc);
+	misc_deregister(&remap_dev.misc);
+	vfree(fault_dev.buf);
+	remap_memory_free();
+}
+
+module_init(vmdev_init);
+module_exit(vmdev_exit);
+MODULE_DESCRIPTION("C twin of rust_vmdev: remap_pfn_range and page-fault mmap paths");
+MODULE_LICENSE("GPL");
