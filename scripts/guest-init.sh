@@ -26,8 +26,10 @@ case $mode in
     # kmemleak reports objects older than 5 s that a scan finds unreferenced, in the kernel log.
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
   bench)
-    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko
-    rc=$? ;;
+    # Printed after the run: kernel messages (module loads) would split lines on the console.
+    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko > /tmp/bench.txt
+    rc=$?
+    cat /tmp/bench.txt ;;
   check)
     vmdev-selftest --module $ko
     rc=$?

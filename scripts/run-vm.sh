@@ -25,7 +25,9 @@ cmdline="console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poiso
 say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 2 GiB), console in $log"
 start=$SECONDS
 set +e
-timeout --foreground "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
+# VM_QEMU_ARGS adds QEMU options (e.g. -icount shift=auto to tie guest time to instructions).
+# shellcheck disable=SC2086
+timeout --foreground "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G ${VM_QEMU_ARGS:-} \
   -nographic -no-reboot -kernel "$VM_KERNEL" \
   -initrd "$VMDEV_ROOT/build/initramfs.cpio" -append "$(echo $cmdline)" </dev/null | tee "$log"
 qemu_rc=${PIPESTATUS[0]}

@@ -3,8 +3,9 @@
 //! one `bench|metric|implementation|ns_per_page|faults_per_page` line per repetition;
 //! `vmdev-report` turns those into BENCHMARKS.md and a chart.
 //!
-//! Repetitions are interleaved (Rust, C, baselines, Rust, C, ...) so that drift in the host
-//! (TCG: no KVM here) spreads evenly; compare ratios taken in the same boot, not absolute times.
+//! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
+//! so that drift in the host (TCG: no KVM here) and order effects spread evenly; compare ratios
+//! taken in the same boot, not absolute times.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, OwnedFd};
@@ -50,6 +51,16 @@ impl Driver {
             kmod::unload(&name).map_err(|e| format!("rmmod {name}: {e}"))?;
         }
         kmod::load(&self.module, params)
+    }
+}
+
+/// The drivers in the order of repetition `rep`: Rust first in even ones, C first in odd ones,
+/// since whichever goes first measured a few percent slower.
+fn in_turn(drivers: &[Driver; 2], rep: usize) -> [&Driver; 2] {
+    if rep.is_multiple_of(2) {
+        [&drivers[0], &drivers[1]]
+    } else {
+        [&drivers[1], &drivers[0]]
     }
 }
 
@@ -204,8 +215,8 @@ fn run(args: &Args) -> Result<(), String> {
             (Pattern::RandRead, "rand_read"),
         ] {
             let metric = format!("first_touch_{name}_{suffix}");
-            for _ in 0..args.reps {
-                for d in &drivers {
+            for rep in 0..args.reps {
+                for d in in_turn(&drivers, rep) {
                     let (ns, faults) = first_touch(Source::Device(d.fault), fault_len, pattern)?;
                     emit(&metric, d.label, ns, faults);
                 }
@@ -220,8 +231,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     // The remap device: mmap + munmap of the whole buffer (remap_pfn_range writes every entry),
     // then the first access to each page of a fresh mapping (nothing faults).
-    for _ in 0..args.reps {
-        for d in &drivers {
+    for rep in 0..args.reps {
+        for d in in_turn(&drivers, rep) {
             let f = open_rw(d.remap)?;
             let len = 4 * mib;
             let start = Instant::now();
@@ -239,8 +250,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     // Streaming 16 MiB: through a warm mapping versus read() into a user buffer.
     let mut buf = vec![0u8; fault_len];
-    for _ in 0..args.reps {
-        for d in &drivers {
+    for rep in 0..args.reps {
+        for d in in_turn(&drivers, rep) {
             for (path, len, dev) in [(d.fault, fault_len, "fault"), (d.remap, 4 * mib, "remap")] {
                 let f = open_rw(path)?;
                 let m = Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?;
@@ -268,8 +279,8 @@ fn run(args: &Args) -> Result<(), String> {
         for d in &drivers {
             d.load(&format!("fault_size={}", size_mib * mib))?;
         }
-        for _ in 0..args.reps {
-            for d in &drivers {
+        for rep in 0..args.reps {
+            for d in in_turn(&drivers, rep) {
                 let (ns, faults) =
                     first_touch(Source::Device(d.fault), size_mib * mib, Pattern::SeqRead)?;
                 emit(&format!("growth_{size_mib}mib"), d.label, ns, faults);
@@ -281,8 +292,8 @@ fn run(args: &Args) -> Result<(), String> {
     }
 
     // One process touching the whole buffer, or two touching disjoint halves at once.
-    for _ in 0..args.reps {
-        for d in &drivers {
+    for rep in 0..args.reps {
+        for d in in_turn(&drivers, rep) {
             for procs in [1, 2] {
                 let ns = parallel_touch(d.fault, fault_len, procs)?;
                 emit(&format!("procs_{procs}"), d.label, ns, 0.0);
