@@ -1,6 +1,7 @@
 //! Userspace side of rust_vmdev: the UAPI mirror, `/proc` parsers, mapping helpers, module
 //! loading, and the kselftest-style runner.
 
+pub mod device;
 pub mod kmod;
 pub mod mapping;
 pub mod maps;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -26,6 +26,7 @@ use nix::unistd::{ForkResult, fork, pipe};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::device::{Device, Kind};
 use crate::mapping::{Mapping, page_size};
 use crate::uapi;
 
@@ -80,7 +81,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     ];
     let baseline: Vec<u64> = devs
         .iter()
-        .map(|d| d.live_vmas())
+        .map(|d| d.device.live_vmas())
         .collect::<Result<_, _>>()?;
     let workers = cfg.procs * cfg.threads;
     let mut children = Vec::new();
@@ -135,12 +136,12 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         return Err(format!("seed {}: {}", cfg.seed, failures.join("; ")));
     }
     for (d, base) in devs.iter().zip(baseline) {
-        let live = d.live_vmas()?;
+        let live = d.device.live_vmas()?;
         if live != base {
             return Err(format!(
                 "seed {}: {} live_vmas {live} after every worker unmapped, {base} before",
                 cfg.seed,
-                d.name()
+                d.device.name()
             ));
         }
     }
@@ -167,51 +168,23 @@ fn run_process(cfg: &Config, devs: &[Dev; 2], p: usize, workers: usize) -> Resul
     Ok(total)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Remap,
-    Fault,
-}
-
+/// A device and its size in pages.
 #[derive(Clone, Debug)]
 struct Dev {
-    kind: Kind,
-    path: PathBuf,
+    device: Device,
     pages: usize,
 }
 
 impl Dev {
     fn new(kind: Kind, path: &std::path::Path) -> Result<Self, String> {
-        let mut dev = Self {
+        let device = Device {
             kind,
             path: path.to_path_buf(),
-            pages: 0,
         };
-        let info =
-            uapi::info(dev.open(true)?.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
-        dev.pages = info.size as usize / page_size();
-        Ok(dev)
-    }
-
-    fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::Remap => "remap",
-            Kind::Fault => "fault",
-        }
-    }
-
-    fn open(&self, write: bool) -> Result<File, String> {
-        OpenOptions::new()
-            .read(true)
-            .write(write)
-            .open(&self.path)
-            .map_err(|e| format!("open {}: {e}", self.path.display()))
-    }
-
-    fn live_vmas(&self) -> Result<u64, String> {
-        Ok(uapi::info(self.open(false)?.as_fd())
-            .map_err(|e| e.to_string())?
-            .live_vmas)
+        Ok(Self {
+            pages: device.size()? / page_size(),
+            device,
+        })
     }
 }
 
@@ -293,7 +266,7 @@ impl<'a> Worker<'a> {
             ),
             own: w * slice..(w + 1) * slice,
             owned_end: workers * slice,
-            check: [devs[0].open(true)?, devs[1].open(true)?],
+            check: [devs[0].device.open(true)?, devs[1].device.open(true)?],
             fds: Vec::new(),
             maps: Vec::new(),
             report: Report::default(),
@@ -334,7 +307,7 @@ impl<'a> Worker<'a> {
         }
         let d = self.rng.random_range(0..2);
         let write = self.rng.random_bool(0.8);
-        self.fds.push((d, self.devs[d].open(write)?, write));
+        self.fds.push((d, self.devs[d].device.open(write)?, write));
         Ok("open")
     }
 
@@ -378,7 +351,8 @@ impl<'a> Worker<'a> {
         // The core checks the fd's mode before the driver checks the range.
         let expected = if shared && writable && !fd_write {
             Err(Errno::EACCES)
-        } else if first + len > dev.pages || (dev.kind == Kind::Remap && !shared && writable) {
+        } else if first + len > dev.pages || (dev.device.kind == Kind::Remap && !shared && writable)
+        {
             // Past the end; or copy-on-write of a PFN mapping, which the remap device refuses.
             Err(Errno::EINVAL)
         } else {
@@ -397,7 +371,7 @@ impl<'a> Worker<'a> {
                 let may_write = if shared {
                     fd_write
                 } else {
-                    dev.kind == Kind::Fault
+                    dev.device.kind == Kind::Fault
                 };
                 let meta = Meta {
                     dev: d,
@@ -414,7 +388,7 @@ impl<'a> Worker<'a> {
                 return Err(format!(
                     "mmap({} pages at page {first}, shared {shared}, write {writable}, fd write {fd_write}) on {}: {:?}, expected {want:?}",
                     len,
-                    dev.name(),
+                    dev.device.name(),
                     res.map(|_| ())
                 ));
             }
@@ -441,7 +415,7 @@ impl<'a> Worker<'a> {
         let off = self.rng.random_range(0..self.ps);
         let v: u8 = self.rng.random();
         let Map { meta, map } = &self.maps[i];
-        let name = self.devs[meta.dev].name();
+        let name = self.devs[meta.dev].device.name();
         let file_page = meta.first + page;
         // Only bytes this worker owns have contents it can predict.
         let owned = self.own.contains(&file_page);
@@ -598,7 +572,7 @@ impl<'a> Worker<'a> {
         let Some(i) = self.pick_map() else {
             return self.mmap();
         };
-        let remap = self.devs[self.maps[i].meta.dev].kind == Kind::Remap;
+        let remap = self.devs[self.maps[i].meta.dev].device.kind == Kind::Remap;
         let choice = self.rng.random_range(0..5);
         let Map { meta, map } = &mut self.maps[i];
         let (advice, expected, kind) = match choice {
@@ -745,10 +719,7 @@ impl<'a> Worker<'a> {
     fn info(&mut self) -> Result<&'static str, String> {
         let d = self.rng.random_range(0..2);
         let info = uapi::info(self.check[d].as_fd()).map_err(|e| e.to_string())?;
-        let backing = match self.devs[d].kind {
-            Kind::Remap => uapi::BACKING_REMAP,
-            Kind::Fault => uapi::BACKING_FAULT,
-        };
+        let backing = self.devs[d].device.backing();
         check!(
             info.backing == backing && info.size == (self.devs[d].pages * self.ps) as u64,
             "info {info:?}"

@@ -23,6 +23,7 @@ use nix::sys::signal::Signal;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Uid, fork, getpid, setuid};
+use vmdev::device::{Device as Dev, Kind};
 use vmdev::mapping::{Mapping, page_size};
 use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use vmdev::tap::{self, Outcome, Summary, TestResult};
@@ -57,53 +58,6 @@ macro_rules! ensure {
             return Err(format!($($fmt)+));
         }
     };
-}
-
-/// Which of the two devices.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Remap,
-    Fault,
-}
-
-/// A device node under test.
-#[derive(Clone)]
-struct Dev {
-    kind: Kind,
-    path: PathBuf,
-}
-
-impl Dev {
-    fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::Remap => "remap",
-            Kind::Fault => "fault",
-        }
-    }
-
-    fn open(&self) -> Result<File, String> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| format!("open {}: {e}", self.path.display()))
-    }
-
-    fn open_rdonly(&self) -> Result<File, String> {
-        File::open(&self.path).map_err(|e| format!("open {} O_RDONLY: {e}", self.path.display()))
-    }
-
-    fn info(&self) -> Result<VmdevInfo, String> {
-        uapi::info(self.open()?.as_fd()).map_err(|e| format!("VMDEV_IOC_INFO: {e}"))
-    }
-
-    fn size(&self) -> Result<usize, String> {
-        usize::try_from(self.info()?.size).map_err(|e| e.to_string())
-    }
-
-    fn live_vmas(&self) -> Result<u64, String> {
-        Ok(self.info()?.live_vmas)
-    }
 }
 
 fn ps() -> usize {
@@ -241,9 +195,10 @@ fn without_fault_around(body: impl FnOnce() -> TestResult) -> TestResult {
 
 fn info_reports_device(d: &Dev) -> TestResult {
     let info = d.info()?;
-    let (backing, allowed) = match d.kind {
-        Kind::Remap => (uapi::BACKING_REMAP, uapi::FLAG_BOOT_RESERVED),
-        Kind::Fault => (uapi::BACKING_FAULT, uapi::FLAG_FAULT_AROUND),
+    let backing = d.backing();
+    let allowed = match d.kind {
+        Kind::Remap => uapi::FLAG_BOOT_RESERVED,
+        Kind::Fault => uapi::FLAG_FAULT_AROUND,
     };
     ensure!(
         info.backing == backing,
@@ -266,7 +221,7 @@ fn info_reports_device(d: &Dev) -> TestResult {
 }
 
 fn ioctl_unknown_enotty(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     nix::ioctl_read!(bogus, b'V', 99, u64);
     let mut v = 0u64;
     // SAFETY: `v` is a valid u64 for the (refused) ioctl to write.
@@ -279,7 +234,7 @@ fn ioctl_unknown_enotty(d: &Dev) -> TestResult {
 }
 
 fn ioctl_bad_pointer_efault(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     for addr in [0usize, 1, usize::MAX - 7] {
         // SAFETY: The kernel must refuse these pointers; the process never dereferences them.
         let res = unsafe { uapi::vmdev_ioc_info(f.as_raw_fd(), addr as *mut VmdevInfo) };
@@ -289,7 +244,7 @@ fn ioctl_bad_pointer_efault(d: &Dev) -> TestResult {
 }
 
 fn mmap_whole(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let size = d.size()?;
     let m = shared(&f, size, 0)?;
     let data = pattern(7, size);
@@ -306,7 +261,7 @@ fn mmap_whole(d: &Dev) -> TestResult {
 }
 
 fn mmap_subranges(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let size = d.size()?;
     let pages = size / ps();
     pwrite(&f, &pattern(11, size), 0).map_err(|e| e.to_string())?;
@@ -351,7 +306,7 @@ fn refused_cleanly(
 }
 
 fn mmap_len_zero_einval(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let live = d.live_vmas()?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     // SAFETY: A zero-length mmap changes no memory (the kernel refuses it).
@@ -376,7 +331,7 @@ fn mmap_len_zero_einval(d: &Dev) -> TestResult {
 }
 
 fn mmap_offset_at_end_einval(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let (size, live) = (d.size()?, d.live_vmas()?);
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let res = mmap_errno(&f, ps(), rw, MapFlags::MAP_SHARED, size as u64);
@@ -384,7 +339,7 @@ fn mmap_offset_at_end_einval(d: &Dev) -> TestResult {
 }
 
 fn mmap_past_end_einval(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let (size, live) = (d.size()?, d.live_vmas()?);
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let res = mmap_errno(&f, 2 * ps(), rw, MapFlags::MAP_SHARED, (size - ps()) as u64);
@@ -400,7 +355,7 @@ fn mmap_past_end_einval(d: &Dev) -> TestResult {
 }
 
 fn mmap_huge_offset_einval(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let live = d.live_vmas()?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     // The largest page offset the core passes to the driver: the driver's own range check
@@ -426,7 +381,7 @@ fn mmap_huge_offset_einval(d: &Dev) -> TestResult {
 }
 
 fn mapping_coherent_with_read_write(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let off = ps();
     let m = shared(&f, 2 * ps(), off)?;
     let a = pattern(21, 100);
@@ -445,7 +400,7 @@ fn mapping_coherent_with_read_write(d: &Dev) -> TestResult {
 }
 
 fn two_mappings_alias(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m1 = shared(&f, ps(), 3 * ps())?;
     let m2 = shared(&f, 2 * ps(), 2 * ps())?;
     m1.write(17, 0xa5);
@@ -459,7 +414,7 @@ fn two_mappings_alias(d: &Dev) -> TestResult {
 }
 
 fn shared_across_fork(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     m.write(0, 1);
     child_ok(|| {
@@ -473,12 +428,12 @@ fn shared_across_fork(d: &Dev) -> TestResult {
 
 fn two_processes_share(d: &Dev) -> TestResult {
     // Unlike `shared_across_fork`, the child maps the device itself.
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 5 * ps())?;
     m.write(100, 0x42);
     let dev = d.clone();
     child_ok(move || {
-        let f = dev.open()?;
+        let f = dev.open(true)?;
         let m = shared(&f, ps(), 5 * ps())?;
         ensure!(
             m.read(100) == 0x42,
@@ -495,7 +450,7 @@ fn two_processes_share(d: &Dev) -> TestResult {
 }
 
 fn fork_counts_child_vma(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     let before = d.live_vmas()?;
     let dev = d.clone();
@@ -517,7 +472,7 @@ fn fork_counts_child_vma(d: &Dev) -> TestResult {
 }
 
 fn fault_private_is_cow(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     pwrite(&f, &[9, 9, 9, 9], 0).map_err(|e| e.to_string())?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let m = map(&f, ps(), rw, MapFlags::MAP_PRIVATE, 0)?;
@@ -556,7 +511,7 @@ fn fault_private_is_cow(d: &Dev) -> TestResult {
 
 fn fault_private_child_write_cow(d: &Dev) -> TestResult {
     // Copy-on-write the other way: a page first written by the child after fork.
-    let f = d.open()?;
+    let f = d.open(true)?;
     pwrite(&f, &[5], 2 * ps()).map_err(|e| e.to_string())?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let m = map(&f, ps(), rw, MapFlags::MAP_PRIVATE, 2 * ps())?;
@@ -582,7 +537,7 @@ fn fault_private_child_write_cow(d: &Dev) -> TestResult {
 }
 
 fn madv_dontfork_child_has_no_mapping(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     madvise_errno(&m, MmapAdvise::MADV_DONTFORK).map_err(|e| format!("MADV_DONTFORK: {e}"))?;
     let before = d.live_vmas()?;
@@ -609,7 +564,7 @@ fn madv_dontfork_child_has_no_mapping(d: &Dev) -> TestResult {
 }
 
 fn smaps_dontfork_shows_dc(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     ensure!(
         !self_smaps_entry(m.addr())?.has_flag("dc"),
@@ -625,7 +580,7 @@ fn smaps_dontfork_shows_dc(d: &Dev) -> TestResult {
 
 fn madv_wipeonfork_einval(d: &Dev) -> TestResult {
     // MADV_WIPEONFORK is for private anonymous memory only.
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     expect_errno(
         "MADV_WIPEONFORK",
@@ -638,7 +593,7 @@ fn madv_wipeonfork_einval(d: &Dev) -> TestResult {
 fn madv_dofork_einval(d: &Dev) -> TestResult {
     // Both VMAs are VM_DONTEXPAND, so VM_SPECIAL: once MADV_DONTFORK has made them skip
     // fork, MADV_DOFORK cannot undo it.
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     madvise_errno(&m, MmapAdvise::MADV_DONTFORK).map_err(|e| format!("MADV_DONTFORK: {e}"))?;
     expect_errno(
@@ -654,7 +609,7 @@ fn madv_dofork_einval(d: &Dev) -> TestResult {
 }
 
 fn maps_line_is_exact(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let st = std::fs::metadata(&d.path).map_err(|e| e.to_string())?;
     let off = 2 * ps();
     let m = shared(&f, 3 * ps(), off)?;
@@ -705,7 +660,7 @@ fn maps_line_is_exact(d: &Dev) -> TestResult {
 }
 
 fn maps_perms_follow_prot(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let r = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
     let e = self_maps_entry(r.addr())?;
     ensure!(
@@ -713,7 +668,7 @@ fn maps_perms_follow_prot(d: &Dev) -> TestResult {
         "shared read-only mapping shows {}, expected r--s",
         e.perms
     );
-    let ro = d.open_rdonly()?;
+    let ro = d.open(false)?;
     let r2 = map(&ro, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, ps())?;
     let e = self_maps_entry(r2.addr())?;
     ensure!(
@@ -731,7 +686,7 @@ fn maps_perms_follow_prot(d: &Dev) -> TestResult {
 }
 
 fn fault_maps_private_perms(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let rw = map(
         &f,
         ps(),
@@ -758,7 +713,7 @@ fn fault_maps_private_perms(d: &Dev) -> TestResult {
 
 fn remap_private_readonly_keeps_offset(d: &Dev) -> TestResult {
     // A copy-on-write remap_pfn_range mapping would show the physical page number here.
-    let f = d.open()?;
+    let f = d.open(true)?;
     let off = 3 * ps();
     let m = map(
         &f,
@@ -783,7 +738,7 @@ fn remap_private_readonly_keeps_offset(d: &Dev) -> TestResult {
 }
 
 fn smaps_vmflags(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     let s = self_smaps_entry(m.addr())?;
     let (must, must_not): (&[&str], &[&str]) = match d.kind {
@@ -800,7 +755,7 @@ fn smaps_vmflags(d: &Dev) -> TestResult {
 }
 
 fn fault_mmap_maps_nothing(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let before = d.info()?;
     let m = shared(&f, 8 * ps(), 0)?;
     let after = d.info()?;
@@ -818,7 +773,7 @@ fn fault_mmap_maps_nothing(d: &Dev) -> TestResult {
 
 fn fault_write_touch_counts_each_page(d: &Dev) -> TestResult {
     // Write faults on a shared mapping never fault around: each first touch is one fault.
-    let f = d.open()?;
+    let f = d.open(true)?;
     let k = 12;
     let m = shared(&f, 16 * ps(), 16 * ps())?;
     let before = d.info()?;
@@ -850,7 +805,7 @@ fn fault_write_touch_counts_each_page(d: &Dev) -> TestResult {
 
 fn fault_read_touch_without_around(d: &Dev) -> TestResult {
     without_fault_around(|| {
-        let f = d.open()?;
+        let f = d.open(true)?;
         let k = 20;
         let m = shared(&f, 32 * ps(), 32 * ps())?;
         let before = d.info()?;
@@ -875,7 +830,7 @@ fn fault_around_cuts_read_faults(d: &Dev) -> TestResult {
     if d.info()?.flags & uapi::FLAG_FAULT_AROUND == 0 {
         return Ok(Outcome::Skip("the device has fault-around off".into()));
     }
-    let f = d.open()?;
+    let f = d.open(true)?;
     let pages = 512; // one page table's worth
     let m = shared(&f, pages * ps(), 0)?;
     let before = d.info()?;
@@ -905,7 +860,7 @@ fn fault_populate_counts(
     d: &Dev,
     populate: impl Fn(&File, usize) -> Result<Mapping, String>,
 ) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let pages = 24;
     let before = d.info()?;
     let m = populate(&f, pages)?;
@@ -949,7 +904,7 @@ fn fault_madv_populate_read(d: &Dev) -> TestResult {
 }
 
 fn remap_populate(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let m = map(
         &f,
@@ -977,7 +932,7 @@ fn remap_populate(d: &Dev) -> TestResult {
 }
 
 fn munmap_middle_splits(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let base = d.live_vmas()?;
     let m = shared(&f, 3 * ps(), 0)?;
     m.write_bytes(0, &[1]);
@@ -1030,7 +985,7 @@ fn munmap_middle_splits(d: &Dev) -> TestResult {
 }
 
 fn mremap_shrink(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let base = d.live_vmas()?;
     let m = shared(&f, 4 * ps(), 0)?;
     m.write(0, 0x11);
@@ -1060,7 +1015,7 @@ fn mremap_shrink(d: &Dev) -> TestResult {
 }
 
 fn mremap_grow_fails(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     let ptr = NonNull::new(m.addr() as *mut c_void).ok_or("null mapping")?;
     for flags in [MRemapFlags::empty(), MRemapFlags::MREMAP_MAYMOVE] {
@@ -1079,7 +1034,7 @@ fn mremap_grow_fails(d: &Dev) -> TestResult {
 }
 
 fn mremap_move_keeps_contents(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let base = d.live_vmas()?;
     let m = shared(&f, 2 * ps(), 4 * ps())?;
     let data = pattern(33, 2 * ps());
@@ -1151,7 +1106,7 @@ impl Drop for NonZeroLen {
 }
 
 fn close_fd_keeps_mapping(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     drop(f);
     m.write(5, 0x99);
@@ -1159,7 +1114,7 @@ fn close_fd_keeps_mapping(d: &Dev) -> TestResult {
         m.read(5) == 0x99,
         "the mapping stopped working after close(fd)"
     );
-    let f = d.open()?;
+    let f = d.open(true)?;
     ensure!(
         pread(&f, 1, 5)? == [0x99],
         "the write after close(fd) did not reach the device"
@@ -1171,7 +1126,7 @@ fn exit_releases_vmas(d: &Dev) -> TestResult {
     let base = d.live_vmas()?;
     let dev = d.clone();
     child_ok(move || {
-        let f = dev.open()?;
+        let f = dev.open(true)?;
         // Mappings the child never unmaps: exit must close them.
         for i in 0..3 {
             shared(&f, ps(), i * ps())?.into_raw();
@@ -1192,7 +1147,7 @@ fn exit_releases_vmas(d: &Dev) -> TestResult {
 }
 
 fn rdonly_fd_shared_write_eacces(d: &Dev) -> TestResult {
-    let f = d.open_rdonly()?;
+    let f = d.open(false)?;
     let live = d.live_vmas()?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     refused_cleanly(
@@ -1204,22 +1159,27 @@ fn rdonly_fd_shared_write_eacces(d: &Dev) -> TestResult {
     )
 }
 
-fn mprotect_write_on_readonly_eacces(d: &Dev) -> TestResult {
-    let f = d.open_rdonly()?;
-    let m = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
+/// `mprotect(PROT_WRITE)` of `m`, which can never become writable, must fail with EACCES.
+fn mprotect_write_refused(m: &Mapping, what: &str) -> TestResult {
     let ptr = NonNull::new(m.addr() as *mut c_void).ok_or("null mapping")?;
     // SAFETY: The kernel must refuse; the mapping is unchanged.
-    let res = unsafe { mprotect(ptr, ps(), ProtFlags::PROT_READ | ProtFlags::PROT_WRITE) };
+    let res = unsafe { mprotect(ptr, m.len(), ProtFlags::PROT_READ | ProtFlags::PROT_WRITE) };
     expect_errno(
-        "mprotect(PROT_WRITE) of a read-only shared mapping",
+        &format!("mprotect(PROT_WRITE) of {what}"),
         res,
         Errno::EACCES,
     )?;
     Ok(Outcome::Pass)
 }
 
+fn mprotect_write_on_readonly_eacces(d: &Dev) -> TestResult {
+    let f = d.open(false)?;
+    let m = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
+    mprotect_write_refused(&m, "a shared mapping of an O_RDONLY fd")
+}
+
 fn remap_private_writable_einval(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let live = d.live_vmas()?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     refused_cleanly(
@@ -1232,17 +1192,9 @@ fn remap_private_writable_einval(d: &Dev) -> TestResult {
 }
 
 fn remap_private_readonly_stays_readonly(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_PRIVATE, 0)?;
-    let ptr = NonNull::new(m.addr() as *mut c_void).ok_or("null mapping")?;
-    // SAFETY: The kernel must refuse; the mapping is unchanged.
-    let res = unsafe { mprotect(ptr, ps(), ProtFlags::PROT_READ | ProtFlags::PROT_WRITE) };
-    expect_errno(
-        "mprotect(PROT_WRITE) of a private remap mapping",
-        res,
-        Errno::EACCES,
-    )?;
-    Ok(Outcome::Pass)
+    mprotect_write_refused(&m, "a private remap mapping")
 }
 
 fn nonroot_cannot_open(d: &Dev) -> TestResult {
@@ -1274,7 +1226,7 @@ fn process_vm_readv_result(m: &Mapping, len: usize) -> Result<Vec<u8>, Errno> {
 }
 
 fn fault_gup_process_vm_readv(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let data = pattern(44, 2 * ps());
     pwrite(&f, &data, 6 * ps()).map_err(|e| e.to_string())?;
     let m = shared(&f, 2 * ps(), 6 * ps())?;
@@ -1289,7 +1241,7 @@ fn fault_gup_process_vm_readv(d: &Dev) -> TestResult {
 }
 
 fn remap_gup_process_vm_readv_efault(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     m.read(0);
     expect_errno(
@@ -1301,7 +1253,7 @@ fn remap_gup_process_vm_readv_efault(d: &Dev) -> TestResult {
 }
 
 fn fault_concurrent_first_touch(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let pages = 64;
     let off = 256 * ps();
     let data = pattern(55, pages * ps());
@@ -1348,7 +1300,7 @@ fn fault_concurrent_first_touch(d: &Dev) -> TestResult {
 }
 
 fn read_write_boundaries(d: &Dev) -> TestResult {
-    let f = d.open()?;
+    let f = d.open(true)?;
     let size = d.size()?;
     ensure!(
         pread(&f, 10, size)?.is_empty(),
@@ -1368,7 +1320,7 @@ fn read_write_boundaries(d: &Dev) -> TestResult {
 
 fn read_advances_position(d: &Dev) -> TestResult {
     use std::io::Read;
-    let mut f = d.open()?;
+    let mut f = d.open(true)?;
     pwrite(&f, &pattern(66, 200), 0).map_err(|e| e.to_string())?;
     let (mut a, mut b) = ([0u8; 100], [0u8; 100]);
     f.read_exact(&mut a).map_err(|e| e.to_string())?;
@@ -1382,7 +1334,7 @@ fn read_advances_position(d: &Dev) -> TestResult {
 
 fn lseek_espipe(d: &Dev) -> TestResult {
     // 7.3's misc-device API offers no llseek hook: lseek is refused; pread/pwrite position.
-    let f = d.open()?;
+    let f = d.open(true)?;
     let res = nix::unistd::lseek(f.as_fd(), 0, nix::unistd::Whence::SeekSet);
     expect_errno("lseek(0, SEEK_SET)", res, Errno::ESPIPE)?;
     Ok(Outcome::Pass)
@@ -1479,7 +1431,7 @@ impl FileTypeExt for std::fs::Metadata {
 
 fn rmmod_refused_while_in_use(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
     for d in [remap, fault] {
-        let f = d.open()?;
+        let f = d.open(true)?;
         expect_errno(
             &format!("rmmod with {} open", d.path.display()),
             m.unload(),
@@ -1501,12 +1453,12 @@ fn rmmod_refused_while_in_use(m: &Module, remap: &Dev, fault: &Dev) -> TestResul
 fn reload_gives_zeroed_buffers(m: &Module, remap: &Dev, fault: &Dev) -> TestResult {
     for d in [remap, fault] {
         let size = d.size()?;
-        pwrite(&d.open()?, &vec![0xff; size], 0).map_err(|e| e.to_string())?;
+        pwrite(&d.open(true)?, &vec![0xff; size], 0).map_err(|e| e.to_string())?;
     }
     m.reload("")?;
     for d in [remap, fault] {
         let size = d.size()?;
-        let f = d.open()?;
+        let f = d.open(true)?;
         ensure!(
             pread(&f, size, 0)?.iter().all(|&b| b == 0),
             "{} is not zeroed after reload",
@@ -1546,7 +1498,7 @@ fn param_fault_around_off(m: &Module, fault: &Dev) -> TestResult {
             "flags {:#x} still say fault-around",
             info.flags
         );
-        let f = fault.open()?;
+        let f = fault.open(true)?;
         let k = 40;
         let map = shared(&f, 64 * ps(), 0)?;
         ensure!(
@@ -1591,7 +1543,7 @@ fn param_boot_reserved(m: &Module, remap: &Dev) -> TestResult {
             info.size == size && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
             "info {info:?} for the boot-reserved range"
         );
-        let f = remap.open()?;
+        let f = remap.open(true)?;
         ensure!(
             pread(&f, 4096, 0)?.iter().all(|&b| b == 0),
             "the reserved range is not zeroed at load"
@@ -1832,7 +1784,7 @@ fn fault_inject_mmap(d: &Dev) -> TestResult {
     if !fault_injection_ready()? {
         return Ok(Outcome::Skip("no fault injection".into()));
     }
-    let f = d.open()?;
+    let f = d.open(true)?;
     let live = d.live_vmas()?;
     let mut refused = 0;
     let injected = each_allocation_failing(
@@ -1867,7 +1819,7 @@ fn fault_inject_fault(d: &Dev) -> TestResult {
     if !fault_injection_ready()? {
         return Ok(Outcome::Skip("no fault injection".into()));
     }
-    let f = d.open()?;
+    let f = d.open(true)?;
     let pages = d.size()? / ps();
     let (mut page, mut errors) = (0, 0);
     // Every run maps a page afresh, so the read must fault it in (and often allocate a page
@@ -1925,7 +1877,10 @@ fn rmmod_waits_for_last_unmap(m: &Module, remap: &Dev, fault: &Dev) -> TestResul
     let child = match unsafe { fork() }.map_err(|e| e.to_string())? {
         ForkResult::Child => {
             let hold = || -> Result<(), String> {
-                let maps = (shared(&r.open()?, ps(), 0)?, shared(&f.open()?, ps(), 0)?);
+                let maps = (
+                    shared(&r.open(true)?, ps(), 0)?,
+                    shared(&f.open(true)?, ps(), 0)?,
+                );
                 nix::unistd::write(&write_end, b"r").map_err(|e| e.to_string())?;
                 std::thread::sleep(Duration::from_millis(1500));
                 drop(maps.0);
