@@ -283,6 +283,10 @@ impl VmOperations for RemapMapping {
     }
 }
 
+/// Pages a write fault maps at once, with fault-around on (as the kernel's default
+/// `fault_around_bytes`, 64 KiB, does for reads).
+const WRITE_WINDOW: usize = 16;
+
 /// The operations of a `/dev/vmdev-fault` VMA: demand paging from the vmalloc buffer.
 struct FaultMapping;
 
@@ -302,6 +306,14 @@ impl VmOperations for FaultMapping {
         // `pgoff` is the file offset of the faulting page: the VMA's `vm_pgoff` plus the page's
         // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
         // range, but a page outside the buffer still gets `SIGBUS`, never someone else's memory.
+        // A write to a shared mapping is never faulted around by the core: map its neighbours
+        // here (this may sleep), the way fault-around maps a read fault's.
+        if vmf.is_shared_write() {
+            if let Some(mapped) = vmf.map_window(WRITE_WINDOW, |pgoff| dev.mem.page(pgoff)) {
+                dev.faults.add(mapped as u64, Relaxed);
+                return Fault::Mapped;
+            }
+        }
         match dev.mem.page(vmf.pgoff()) {
             Some(page) => {
                 dev.faults.add(1, Relaxed);

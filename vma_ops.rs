@@ -329,6 +329,8 @@ pub(crate) enum Fault<'a> {
     /// Map this page at the faulting address. The core holds its own reference on the page for
     /// as long as it is mapped.
     Page(BorrowedPage<'a>),
+    /// The handler mapped the faulting page itself (with [`VmFault::map_window`]).
+    Mapped,
     /// The address has no backing: the access gets `SIGBUS`.
     SigBus,
 }
@@ -377,6 +379,34 @@ impl VmFault {
     fn needs_page_table(&self) -> bool {
         !self.raw().prealloc_pte.is_null()
     }
+
+    /// Whether this is a write to a shared mapping: the core never faults those around, and a
+    /// page mapped for it needs no copy.
+    pub(crate) fn is_shared_write(&self) -> bool {
+        self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+            && self.vma().flags() & flags::SHARED != 0
+    }
+
+    /// From [`VmOperations::fault`] (which may sleep, so page tables may be allocated): maps the
+    /// `window`-page aligned block of file offsets around the faulting one, clamped to the VMA,
+    /// with the pages `page_at` gives. Returns how many pages it mapped if the faulting page is
+    /// mapped now (return [`Fault::Mapped`] then), `None` if the VMA is not `VM_MIXEDMAP` or the
+    /// faulting page could not be mapped (hand it to the core instead).
+    pub(crate) fn map_window<'p>(
+        &self,
+        window: usize,
+        page_at: impl Fn(usize) -> Option<BorrowedPage<'p>>,
+    ) -> Option<usize> {
+        let vma = self.vma();
+        vma.as_mixedmap_vma()?;
+        let first = vma.pgoff();
+        let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
+        let start = (self.pgoff() - self.pgoff() % window.max(1)).max(first);
+        let stop = start.saturating_add(window).min(end);
+        let fault_mapped = Cell::new(false);
+        let mapped = map_range(self, vma, start..stop, page_at, &fault_mapped);
+        fault_mapped.get().then_some(mapped)
+    }
 }
 
 /// The callbacks of a VMA, turned into a `struct vm_operations_struct` by [`VmOpsTable`].
@@ -420,9 +450,6 @@ pub(crate) struct FaultAround<'a> {
 }
 
 impl FaultAround<'_> {
-    /// At most this many pages go to one `vm_insert_pages()` call (one page-table lock round).
-    const BATCH: usize = 16;
-
     /// The file offsets, in pages, that the core asks to map (the faulting one included).
     pub(crate) fn pgoffs(&self) -> Range<usize> {
         self.pgoffs.clone()
@@ -439,81 +466,104 @@ impl FaultAround<'_> {
         if vma.as_mixedmap_vma().is_none() || self.vmf.needs_page_table() {
             return 0;
         }
-        let mut mapped = 0;
-        let mut batch = [core::ptr::null_mut(); Self::BATCH];
-        let (mut first, mut len) = (0, 0);
-        for pgoff in self.pgoffs() {
-            match page_at(pgoff) {
-                Some(page) => {
-                    if len == 0 {
-                        first = pgoff;
-                    }
-                    batch[len] = page.as_ptr();
-                    len += 1;
-                    if len < Self::BATCH {
-                        continue;
-                    }
-                }
-                None if len == 0 => continue,
-                None => {}
-            }
-            mapped += self.insert(vma, first, &batch[..len]);
-            len = 0;
-        }
-        if len > 0 {
-            mapped += self.insert(vma, first, &batch[..len]);
-        }
-        mapped
+        map_range(self.vmf, vma, self.pgoffs(), page_at, &self.fault_mapped)
     }
+}
 
-    /// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that
-    /// are mapped already. Returns how many it inserted.
-    fn insert(&self, vma: &VmaRef, first: usize, pages: &[*mut bindings::page]) -> usize {
-        let Some(start) = first
-            .checked_sub(vma.pgoff())
-            .and_then(|index| index.checked_mul(PAGE_SIZE))
-            .and_then(|offset| vma.start().checked_add(offset))
-        else {
-            return 0;
-        };
-        if pages.len() > (vma.end().saturating_sub(start) >> PAGE_SHIFT) {
-            return 0;
+/// Maps, in batches of [`INSERT_BATCH`], the page `page_at` gives for each file offset in
+/// `pgoffs` that has one and is not mapped yet; sets `fault_mapped` if the faulting page of
+/// `vmf` is mapped afterwards. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`.
+fn map_range<'p>(
+    vmf: &VmFault,
+    vma: &VmaRef,
+    pgoffs: Range<usize>,
+    page_at: impl Fn(usize) -> Option<BorrowedPage<'p>>,
+    fault_mapped: &Cell<bool>,
+) -> usize {
+    let mut mapped = 0;
+    let mut batch = [core::ptr::null_mut(); INSERT_BATCH];
+    let (mut first, mut len) = (0, 0);
+    for pgoff in pgoffs {
+        match page_at(pgoff) {
+            Some(page) => {
+                if len == 0 {
+                    first = pgoff;
+                }
+                batch[len] = page.as_ptr();
+                len += 1;
+                if len < INSERT_BATCH {
+                    continue;
+                }
+            }
+            None if len == 0 => continue,
+            None => {}
         }
-        let fault_index = self.vmf.pgoff().checked_sub(first);
-        let mut inserted = 0;
-        let mut next = 0;
-        while next < pages.len() {
-            let mut left = (pages.len() - next) as c_ulong;
-            // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by `map`), the addresses
-            // are inside it (checked above), and the PMD has a page table, so no allocation (no
-            // sleep) happens. The pages are valid order-0 pages that outlive this call; each
-            // insertion takes a reference of its own.
-            let ret = unsafe {
-                bindings::vm_insert_pages(
-                    vma.as_ptr(),
-                    (start + (next << PAGE_SHIFT)) as c_ulong,
-                    pages[next..].as_ptr().cast_mut(),
-                    &mut left,
-                )
-            };
-            let done = pages.len() - next - left as usize;
-            if fault_index.is_some_and(|i| (next..next + done).contains(&i)) {
-                self.fault_mapped.set(true);
-            }
-            inserted += done;
-            next += done;
-            // `-EBUSY` means the entry at `next` exists already: skip that page. Any other error
-            // leaves the rest to `fault`.
-            if ret != -(bindings::EBUSY as c_int) {
-                break;
-            }
-            if fault_index == Some(next) {
-                self.fault_mapped.set(true);
-            }
-            next += 1;
-        }
-        inserted
+        mapped += insert_pages(vmf, vma, first, &batch[..len], fault_mapped);
+        len = 0;
     }
+    if len > 0 {
+        mapped += insert_pages(vmf, vma, first, &batch[..len], fault_mapped);
+    }
+    mapped
+}
+
+/// At most this many pages go to one `vm_insert_pages()` call (one page-table lock round).
+const INSERT_BATCH: usize = 16;
+
+/// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
+/// mapped already. Returns how many it inserted.
+fn insert_pages(
+    vmf: &VmFault,
+    vma: &VmaRef,
+    first: usize,
+    pages: &[*mut bindings::page],
+    fault_mapped: &Cell<bool>,
+) -> usize {
+    let Some(start) = first
+        .checked_sub(vma.pgoff())
+        .and_then(|index| index.checked_mul(PAGE_SIZE))
+        .and_then(|offset| vma.start().checked_add(offset))
+    else {
+        return 0;
+    };
+    if pages.len() > (vma.end().saturating_sub(start) >> PAGE_SHIFT) {
+        return 0;
+    }
+    let fault_index = vmf.pgoff().checked_sub(first);
+    let mut inserted = 0;
+    let mut next = 0;
+    while next < pages.len() {
+        let mut left = (pages.len() - next) as c_ulong;
+        // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by the callers), and the
+        // addresses are inside it (checked above). From fault-around the PMD has a page table
+        // (checked by `FaultAround::map`), so nothing is allocated; from `fault`, allocating is
+        // allowed. The pages are valid order-0 pages that outlive this call; each insertion
+        // takes a reference of its own.
+        let ret = unsafe {
+            bindings::vm_insert_pages(
+                vma.as_ptr(),
+                (start + (next << PAGE_SHIFT)) as c_ulong,
+                pages[next..].as_ptr().cast_mut(),
+                &mut left,
+            )
+        };
+        let done = pages.len() - next - left as usize;
+        if fault_index.is_some_and(|i| (next..next + done).contains(&i)) {
+            fault_mapped.set(true);
+        }
+        inserted += done;
+        next += done;
+        // `-EBUSY` means the entry at `next` exists already: skip that page. Any other error
+        // leaves the rest to `fault`.
+        if ret != -(bindings::EBUSY as c_int) {
+            break;
+        }
+        if fault_index == Some(next) {
+            fault_mapped.set(true);
+        }
+        next += 1;
+    }
+    inserted
 }
 
 /// Builds the `struct vm_operations_struct` for a [`VmOperations`] implementation.
@@ -597,6 +647,7 @@ impl<T: VmOperations> VmOpsTable<T> {
                 }
                 0
             }
+            Fault::Mapped => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
             Fault::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
         }
     }

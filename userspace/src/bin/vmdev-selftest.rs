@@ -771,8 +771,9 @@ fn fault_mmap_maps_nothing(d: &Dev) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-fn fault_write_touch_counts_each_page(d: &Dev) -> TestResult {
-    // Write faults on a shared mapping never fault around: each first touch is one fault.
+fn fault_write_touch_counts_pages_mapped(d: &Dev) -> TestResult {
+    // The core never faults writes to a shared mapping around, but the driver may map
+    // neighbours itself: whatever it maps, `faults` counts it, and Rss shows it.
     let f = d.open(true)?;
     let k = 12;
     let m = shared(&f, 16 * ps(), 16 * ps())?;
@@ -781,9 +782,15 @@ fn fault_write_touch_counts_each_page(d: &Dev) -> TestResult {
         m.write(i * ps(), 1);
     }
     let mid = d.info()?;
+    let rss = self_smaps_entry(m.addr())?
+        .fields
+        .get("Rss")
+        .copied()
+        .unwrap_or(0);
+    let mapped = rss * 1024 / ps() as u64;
     ensure!(
-        mid.faults - before.faults == k as u64,
-        "{k} first writes moved faults by {}",
+        mid.faults - before.faults == mapped && mapped >= k as u64,
+        "{k} first writes: faults moved by {}, Rss shows {mapped} pages",
         mid.faults - before.faults
     );
     for i in 0..k {
@@ -794,11 +801,6 @@ fn fault_write_touch_counts_each_page(d: &Dev) -> TestResult {
         after.faults == mid.faults,
         "second touches moved faults by {}",
         after.faults - mid.faults
-    );
-    let rss = self_smaps_entry(m.addr())?.fields.get("Rss").copied();
-    ensure!(
-        rss == Some((k * ps() / 1024) as u64),
-        "Rss {rss:?} kB after touching {k} pages"
     );
     Ok(Outcome::Pass)
 }
@@ -2087,8 +2089,8 @@ fn tests(args: &Args) -> Vec<Test> {
         ("fault_maps_private_perms", fault_maps_private_perms),
         ("fault_mmap_maps_nothing", fault_mmap_maps_nothing),
         (
-            "fault_write_touch_counts_each_page",
-            fault_write_touch_counts_each_page,
+            "fault_write_touch_counts_pages_mapped",
+            fault_write_touch_counts_pages_mapped,
         ),
         (
             "fault_read_touch_without_around",
