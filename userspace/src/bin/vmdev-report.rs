@@ -145,6 +145,15 @@ fn report(r: &Results, kernel: &str) -> Result<String, String> {
         &mut md,
         format!("\nWorst Rust/C median ratio: {worst:.2}.\n\n"),
     );
+    w(
+        &mut md,
+        "The `seq_write` rows compare different designs: on a write fault to a shared mapping the \
+         Rust driver maps the 16-page block around it (`VmFault::map_window`), while the C twin \
+         keeps the classic one page per fault. The `around_off` rows turn off the kernel's \
+         fault-around (`fault_around_bytes`), which reads follow; the driver's write window follows \
+         its own `fault_around` parameter.\n\n"
+            .into(),
+    );
 
     w(&mut md, "## First touch of the 16 MiB fault buffer, against the kernel's own memory\n\n| metric | Rust | C | anonymous | tmpfs (memfd) | Rust faults/page |\n|---|---|---|---|---|---|\n".into());
     for (metric, by) in r.iter().filter(|(m, _)| m.starts_with("first_touch")) {
