@@ -37,4 +37,6 @@ lint:
 
 clean:
 	rm -rf build userspace/target
-	rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .*.d
+	for d in . bench/c_twin; do \
+	  (cd $$d && rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .*.d); \
+	done

@@ -303,9 +303,6 @@ impl VmOperations for FaultMapping {
     }
 
     fn fault<'a>(dev: &'a Self::Data, vmf: &VmFault) -> Fault<'a> {
-        // `pgoff` is the file offset of the faulting page: the VMA's `vm_pgoff` plus the page's
-        // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
-        // range, but a page outside the buffer still gets `SIGBUS`, never someone else's memory.
         // A write to a shared mapping is never faulted around by the core: map its neighbours
         // here (this may sleep), the way fault-around maps a read fault's.
         if vmf.is_shared_write() {
@@ -314,6 +311,9 @@ impl VmOperations for FaultMapping {
                 return Fault::Mapped;
             }
         }
+        // `pgoff` is the file offset of the faulting page: the VMA's `vm_pgoff` plus the page's
+        // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
+        // range, but a page outside the buffer still gets `SIGBUS`, never someone else's memory.
         match dev.mem.page(vmf.pgoff()) {
             Some(page) => {
                 dev.faults.add(1, Relaxed);
