@@ -17,6 +17,24 @@ pub fn page_size() -> usize {
         .unwrap_or(4096)
 }
 
+/// Minor page faults this process has taken so far.
+pub fn minor_faults() -> Result<i64, String> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF);
+    Ok(usage.map_err(|e| e.to_string())?.minor_page_faults())
+}
+
+/// The kernel's fault-around window in bytes, for every mapping on the machine (debugfs); one
+/// page turns fault-around off.
+pub const FAULT_AROUND_BYTES: &str = "/sys/kernel/debug/fault_around_bytes";
+
+/// Sets the kernel's fault-around window to `bytes`; returns the previous setting.
+pub fn set_fault_around_bytes(bytes: usize) -> Result<String, String> {
+    let err = |e: std::io::Error| format!("{FAULT_AROUND_BYTES}: {e}");
+    let old = std::fs::read_to_string(FAULT_AROUND_BYTES).map_err(err)?;
+    std::fs::write(FAULT_AROUND_BYTES, bytes.to_string()).map_err(err)?;
+    Ok(old.trim().to_string())
+}
+
 /// `len` bytes of a file mapped at `ptr`.
 pub struct Mapping {
     ptr: NonNull<c_void>,

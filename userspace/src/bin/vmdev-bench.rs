@@ -7,20 +7,20 @@
 //! so that drift in the host (TCG: no KVM here) and order effects spread evenly; compare ratios
 //! taken in the same boot, not absolute times.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
 use nix::sys::mman::{MapFlags, ProtFlags};
-use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
+use vmdev::device::{Device, Kind};
 use vmdev::kmod;
-use vmdev::mapping::{Mapping, page_size};
+use vmdev::mapping::{Mapping, minor_faults, page_size, set_fault_around_bytes};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks rust_vmdev against its C twin")]
@@ -40,8 +40,15 @@ struct Args {
 struct Driver {
     label: &'static str,
     module: PathBuf,
-    remap: &'static str,
-    fault: &'static str,
+    remap: Device,
+    fault: Device,
+}
+
+fn node(kind: Kind, path: &str) -> Device {
+    Device {
+        kind,
+        path: path.into(),
+    }
 }
 
 impl Driver {
@@ -67,17 +74,9 @@ fn in_turn(drivers: &[Driver; 2], rep: usize) -> [&Driver; 2] {
 /// Where a first-touch measurement gets its memory.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    Device(&'a str),
+    Device(&'a Device),
     Anonymous,
     Tmpfs,
-}
-
-fn open_rw(path: &str) -> Result<File, String> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{path}: {e}"))
 }
 
 fn tmpfs_file(len: usize) -> Result<OwnedFd, String> {
@@ -90,7 +89,7 @@ fn tmpfs_file(len: usize) -> Result<OwnedFd, String> {
 fn map(src: Source, len: usize) -> Result<Mapping, String> {
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     match src {
-        Source::Device(path) => Mapping::shared(open_rw(path)?.as_fd(), len, 0),
+        Source::Device(dev) => Mapping::shared(dev.open(true)?.as_fd(), len, 0),
         Source::Tmpfs => Mapping::shared(tmpfs_file(len)?.as_fd(), len, 0),
         Source::Anonymous => {
             let nz = std::num::NonZeroUsize::new(len).ok_or("empty")?;
@@ -103,12 +102,6 @@ fn map(src: Source, len: usize) -> Result<Mapping, String> {
         }
     }
     .map_err(|e| e.to_string())
-}
-
-fn minor_faults() -> i64 {
-    getrusage(UsageWho::RUSAGE_SELF)
-        .map(|u| u.minor_page_faults())
-        .unwrap_or(0)
 }
 
 /// How a first-touch pass visits the pages.
@@ -128,7 +121,7 @@ fn first_touch(src: Source, len: usize, pattern: Pattern) -> Result<(f64, f64), 
         order.shuffle(&mut StdRng::seed_from_u64(pages as u64));
     }
     let m = map(src, len)?;
-    let faults = minor_faults();
+    let faults = minor_faults()?;
     let start = Instant::now();
     let mut sum = 0u64;
     for &p in &order {
@@ -138,7 +131,7 @@ fn first_touch(src: Source, len: usize, pattern: Pattern) -> Result<(f64, f64), 
         }
     }
     let ns = start.elapsed().as_nanos() as f64;
-    let faults = (minor_faults() - faults) as f64;
+    let faults = (minor_faults()? - faults) as f64;
     std::hint::black_box(sum);
     Ok((ns / pages as f64, faults / pages as f64))
 }
@@ -176,12 +169,8 @@ fn emit(metric: &str, label: &str, ns: f64, faults: f64) {
     println!("bench|{metric}|{label}|{ns:.1}|{faults:.3}");
 }
 
-const FAULT_AROUND_BYTES: &str = "/sys/kernel/debug/fault_around_bytes";
-
 fn set_fault_around(on: bool) -> Result<(), String> {
-    let bytes = if on { 65536 } else { page_size() };
-    std::fs::write(FAULT_AROUND_BYTES, bytes.to_string())
-        .map_err(|e| format!("{FAULT_AROUND_BYTES}: {e}"))
+    set_fault_around_bytes(if on { 65536 } else { page_size() }).map(drop)
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -189,14 +178,14 @@ fn run(args: &Args) -> Result<(), String> {
         Driver {
             label: "rust",
             module: args.rust.clone(),
-            remap: "/dev/vmdev-remap",
-            fault: "/dev/vmdev-fault",
+            remap: node(Kind::Remap, "/dev/vmdev-remap"),
+            fault: node(Kind::Fault, "/dev/vmdev-fault"),
         },
         Driver {
             label: "c",
             module: args.c.clone(),
-            remap: "/dev/vmdev_c-remap",
-            fault: "/dev/vmdev_c-fault",
+            remap: node(Kind::Remap, "/dev/vmdev_c-remap"),
+            fault: node(Kind::Fault, "/dev/vmdev_c-fault"),
         },
     ];
     let ps = page_size();
@@ -217,7 +206,7 @@ fn run(args: &Args) -> Result<(), String> {
             let metric = format!("first_touch_{name}_{suffix}");
             for rep in 0..args.reps {
                 for d in in_turn(&drivers, rep) {
-                    let (ns, faults) = first_touch(Source::Device(d.fault), fault_len, pattern)?;
+                    let (ns, faults) = first_touch(Source::Device(&d.fault), fault_len, pattern)?;
                     emit(&metric, d.label, ns, faults);
                 }
                 for (src, label) in [(Source::Anonymous, "anon"), (Source::Tmpfs, "tmpfs")] {
@@ -233,7 +222,7 @@ fn run(args: &Args) -> Result<(), String> {
     // then the first access to each page of a fresh mapping (nothing faults).
     for rep in 0..args.reps {
         for d in in_turn(&drivers, rep) {
-            let f = open_rw(d.remap)?;
+            let f = d.remap.open(true)?;
             let len = 4 * mib;
             let start = Instant::now();
             drop(Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?);
@@ -243,7 +232,7 @@ fn run(args: &Args) -> Result<(), String> {
                 start.elapsed().as_nanos() as f64 / (len / ps) as f64,
                 0.0,
             );
-            let (ns, faults) = first_touch(Source::Device(d.remap), len, Pattern::SeqRead)?;
+            let (ns, faults) = first_touch(Source::Device(&d.remap), len, Pattern::SeqRead)?;
             emit("remap_first_access", d.label, ns, faults);
         }
     }
@@ -252,20 +241,20 @@ fn run(args: &Args) -> Result<(), String> {
     let mut buf = vec![0u8; fault_len];
     for rep in 0..args.reps {
         for d in in_turn(&drivers, rep) {
-            for (path, len, dev) in [(d.fault, fault_len, "fault"), (d.remap, 4 * mib, "remap")] {
-                let f = open_rw(path)?;
+            for (dev, len) in [(&d.fault, fault_len), (&d.remap, 4 * mib)] {
+                let f = dev.open(true)?;
                 let m = Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?;
                 for p in 0..len / ps {
                     m.read(p * ps);
                 }
                 emit(
-                    &format!("stream_{dev}_mapping"),
+                    &format!("stream_{}_mapping", dev.name()),
                     d.label,
                     stream_mapping(&m),
                     0.0,
                 );
                 emit(
-                    &format!("stream_{dev}_read"),
+                    &format!("stream_{}_read", dev.name()),
                     d.label,
                     stream_read(&f, len, &mut buf)?,
                     0.0,
@@ -282,7 +271,7 @@ fn run(args: &Args) -> Result<(), String> {
         for rep in 0..args.reps {
             for d in in_turn(&drivers, rep) {
                 let (ns, faults) =
-                    first_touch(Source::Device(d.fault), size_mib * mib, Pattern::SeqRead)?;
+                    first_touch(Source::Device(&d.fault), size_mib * mib, Pattern::SeqRead)?;
                 emit(&format!("growth_{size_mib}mib"), d.label, ns, faults);
             }
         }
@@ -295,7 +284,7 @@ fn run(args: &Args) -> Result<(), String> {
     for rep in 0..args.reps {
         for d in in_turn(&drivers, rep) {
             for procs in [1, 2] {
-                let ns = parallel_touch(d.fault, fault_len, procs)?;
+                let ns = parallel_touch(&d.fault, fault_len, procs)?;
                 emit(&format!("procs_{procs}"), d.label, ns, 0.0);
             }
         }
@@ -308,9 +297,9 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// `procs` processes each first-touch (sequential read) their share of one mapping at once;
 /// returns the wall time per page of the whole buffer.
-fn parallel_touch(path: &str, len: usize, procs: usize) -> Result<f64, String> {
+fn parallel_touch(dev: &Device, len: usize, procs: usize) -> Result<f64, String> {
     let ps = page_size();
-    let f = open_rw(path)?;
+    let f = dev.open(true)?;
     let m = Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?;
     let share = len / ps / procs;
     let start = Instant::now();

@@ -18,13 +18,14 @@ use nix::errno::Errno;
 use nix::sys::mman::{
     MRemapFlags, MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, mprotect, mremap, munmap,
 };
-use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::Signal;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Uid, fork, getpid, setuid};
 use vmdev::device::{Device as Dev, Kind};
-use vmdev::mapping::{Mapping, page_size};
+use vmdev::mapping::{
+    FAULT_AROUND_BYTES, Mapping, minor_faults, page_size, set_fault_around_bytes,
+};
 use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use vmdev::tap::{self, Outcome, Summary, TestResult};
 use vmdev::uapi::{self, VmdevInfo};
@@ -161,12 +162,6 @@ fn child_killed_by(sig: Signal, body: impl FnOnce()) -> Result<(), String> {
     }
 }
 
-fn minor_faults() -> Result<i64, String> {
-    Ok(getrusage(UsageWho::RUSAGE_SELF)
-        .map_err(|e| e.to_string())?
-        .minor_page_faults())
-}
-
 fn madvise_errno(m: &Mapping, advice: MmapAdvise) -> Result<(), Errno> {
     let ptr = NonNull::new(m.addr() as *mut c_void).ok_or(Errno::EINVAL)?;
     // SAFETY: The range is this live mapping; the advice changes no memory the program uses
@@ -174,19 +169,17 @@ fn madvise_errno(m: &Mapping, advice: MmapAdvise) -> Result<(), Errno> {
     unsafe { madvise(ptr, m.len(), advice) }
 }
 
-const FAULT_AROUND_BYTES: &str = "/sys/kernel/debug/fault_around_bytes";
-
 /// Runs `body` with the kernel's fault-around turned off (for every mapping on the machine),
 /// then restores the setting.
 fn without_fault_around(body: impl FnOnce() -> TestResult) -> TestResult {
-    let Ok(old) = std::fs::read_to_string(FAULT_AROUND_BYTES) else {
+    if !Path::new(FAULT_AROUND_BYTES).exists() {
         return Ok(Outcome::Skip(format!(
             "{FAULT_AROUND_BYTES} not available (mount debugfs)"
         )));
-    };
-    std::fs::write(FAULT_AROUND_BYTES, ps().to_string()).map_err(|e| e.to_string())?;
+    }
+    let old = set_fault_around_bytes(ps())?;
     let result = body();
-    std::fs::write(FAULT_AROUND_BYTES, old.trim()).map_err(|e| e.to_string())?;
+    std::fs::write(FAULT_AROUND_BYTES, old).map_err(|e| e.to_string())?;
     result
 }
 
