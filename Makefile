@@ -37,6 +37,6 @@ lint:
 
 clean:
 	rm -rf build userspace/target
-	for d in . bench/c_twin; do \
+	for d in . c_twin; do \
 	  (cd $$d && rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .*.d); \
 	done

@@ -10,5 +10,5 @@ kdir=$(kernel_dir)
 timed "module: rust-vmdev.ko against $kdir${CLIPPY:+ (clippy)}" \
   make -s -C "$kdir" M="$VMDEV_ROOT" $(kmake_flags) ${CLIPPY:+CLIPPY=1} modules
 # shellcheck disable=SC2046
-timed "module: the C twin, bench/c_twin/vmdev_c.ko" \
-  make -s -C "$kdir" M="$VMDEV_ROOT/bench/c_twin" $(kmake_flags) modules
+timed "module: the C twin, c_twin/vmdev_c.ko" \
+  make -s -C "$kdir" M="$VMDEV_ROOT/c_twin" $(kmake_flags) modules

@@ -13,7 +13,7 @@ mode=$1
 if [ -z "${VM_KERNEL:-}" ]; then
   "$VMDEV_ROOT/scripts/build-module.sh"
   VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
-  twin=$VMDEV_ROOT/bench/c_twin/vmdev_c.ko
+  twin=$VMDEV_ROOT/c_twin/vmdev_c.ko
 fi
 "$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:-}
 

@@ -64,7 +64,7 @@ mod tests {
             "rust_vmdev"
         );
         assert_eq!(
-            super::module_name("bench/c_twin/vmdev_c.ko".as_ref()),
+            super::module_name("c_twin/vmdev_c.ko".as_ref()),
             "vmdev_c"
         );
     }
