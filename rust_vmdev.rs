@@ -7,35 +7,37 @@
 //! - `/dev/vmdev-remap`: physically contiguous memory, mapped whole at `mmap()` time with
 //!   `remap_pfn_range()`. The VMA is `VM_IO | VM_PFNMAP`: no `struct page` is ever looked at,
 //!   nothing faults, and `get_user_pages()` refuses it.
-//! - `/dev/vmdev-fault`: `vmalloc()` memory. `mmap()` maps nothing; the first touch of each page
-//!   faults, and the fault handler hands the core the page (demand paging). With `fault_around`,
-//!   a read fault also maps its neighbours (`map_pages`).
+//! - `/dev/vmdev-fault`: `vmalloc()` memory. `mmap()` maps nothing; the first touch of a page
+//!   faults, and the fault handler maps it (demand paging). With `fault_around`, a fault maps the
+//!   aligned window of pages around it at once.
 //!
 //! Both buffers are device memory: zeroed at load, shared by every open file and process,
-//! freed at unload. README.md ("How the two mmap paths work") follows both paths step by step.
+//! freed at unload. docs/design.md follows both paths step by step.
+//!
+//! This file is driver logic in safe code; what it builds on is in the abstraction files:
+//! `chardev.rs` (the character device), `vma_ops.rs` (the VMA API) and `memory.rs` (the buffers).
 
+mod chardev;
+mod memory;
 mod vma_ops;
 
+use chardev::{fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode};
 use kernel::{
-    fs::{File, Kiocb},
+    fs::{File, Kiocb, LocalFile},
     ioctl::_IOR,
     iov::{IovIterDest, IovIterSource},
-    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
-    mm::virt::{flags, VmaNew, VmaRef},
+    mm::virt::{flags, VmaRef},
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
         Arc, ArcBorrow,
     },
-    transmute::AsBytes,
     types::ForeignOwnable,
     uaccess::{UserPtr, UserSlice},
 };
-use vma_ops::{
-    DeviceMemory, Fault, FaultAround, PhysBuffer, VmFault, VmOperations, VmaNewExt, VmaRefExt,
-    VmallocBuffer,
-};
+use memory::{DeviceMemory, PhysBuffer, VmallocBuffer};
+use vma_ops::{Fault, NewVma, VmFault, VmOperations, VmaRefExt};
 
 module! {
     type: RustVmdev,
@@ -54,7 +56,7 @@ module! {
         },
         fault_around: bool {
             default: true,
-            description: "Map the neighbours of a read-faulted page too (vm_ops->map_pages)",
+            description: "A fault on /dev/vmdev-fault maps the 64 KiB around it, not one page",
         },
         phys_base: u64 {
             default: 0,
@@ -64,10 +66,15 @@ module! {
             default: 0,
             description: "Size in bytes of the phys_base range",
         },
+        mode: u32 {
+            default: 0o600,
+            description: "Permissions of both device nodes, octal, read/write bits only (<= 0666)",
+        },
     },
 }
 
-/// `struct vmdev_info`, the answer to [`VMDEV_IOC_INFO`] (`include/uapi/rust_vmdev.h`).
+/// `struct vmdev_info`, the answer to [`VMDEV_IOC_INFO`].
+#[derive(IntoBytes, zerocopy_derive::Immutable)]
 #[repr(C)]
 struct VmdevInfo {
     size: u64,
@@ -78,9 +85,9 @@ struct VmdevInfo {
     around_pages: u64,
 }
 
-// SAFETY: `VmdevInfo` is `repr(C)` with only integer fields, each at its natural alignment and
-// none followed by padding (8 + 4 + 4 + 8 + 8 + 8 bytes), so all of its bytes are initialized.
-unsafe impl AsBytes for VmdevInfo {}
+// `sizeof(struct vmdev_info)` in the header, which `vmdev_helpers.c` asserts too; the derive above
+// proves there is no padding.
+const _: () = assert!(size_of::<VmdevInfo>() == 40);
 
 /// `_IOR('V', 1, struct vmdev_info)`: reports the device's size, kind and counters.
 const VMDEV_IOC_INFO: u32 = _IOR::<VmdevInfo>('V' as u32, 1);
@@ -89,13 +96,21 @@ const VMDEV_IOC_INFO: u32 = _IOR::<VmdevInfo>('V' as u32, 1);
 const BACKING_REMAP: u32 = 1;
 /// `vmdev_info.backing` of `/dev/vmdev-fault`.
 const BACKING_FAULT: u32 = 2;
-/// `vmdev_info.flags`: read faults map their neighbours too.
+/// `vmdev_info.flags`: a fault maps the window of pages around it.
 const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a physical range reserved at boot.
 const FLAG_BOOT_RESERVED: u32 = 1 << 1;
 
-/// One device node: its memory and what it counts. Every open file and every VMA that maps it
-/// holds an `Arc` to it.
+/// Pages a fault maps at once with `fault_around`: 64 KiB, the kernel's default
+/// `fault_around_bytes` for file mappings (one page where pages are 64 KiB or larger).
+const WINDOW: usize = if PAGE_SIZE >= 64 << 10 {
+    1
+} else {
+    (64 << 10) / PAGE_SIZE
+};
+
+/// One device node: its memory and what it counts. The registration, every open file and
+/// every VMA that maps it hold an `Arc` to it.
 struct Device<M> {
     mem: M,
     /// `vmdev_info.flags`.
@@ -103,9 +118,9 @@ struct Device<M> {
     /// VMAs that map this device now, in every process: each counted from its
     /// `VmOperations::open` to its `close`.
     live_vmas: Atomic<u64>,
-    /// Pages mapped by the fault handler.
+    /// Faulting pages the fault handler mapped.
     faults: Atomic<u64>,
-    /// Pages mapped by fault-around.
+    /// Pages mapped together with a faulting one.
     around_pages: Atomic<u64>,
 }
 
@@ -114,12 +129,9 @@ trait Backing: DeviceMemory + Send + Sync + Sized + 'static {
     /// `vmdev_info.backing`.
     const KIND: u32;
 
-    /// The registered device of this kind.
-    fn device(devices: &Devices) -> &Arc<Device<Self>>;
-
     /// Sets up `vma`, which maps pages `first_page..` of `dev`, a range already checked to be
     /// inside the memory.
-    fn mmap(dev: Arc<Device<Self>>, vma: &VmaNew, first_page: usize) -> Result;
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, first_page: usize) -> Result;
 }
 
 impl<M: Backing> Device<M> {
@@ -170,13 +182,13 @@ fn position<T: ForeignOwnable>(kiocb: &Kiocb<'_, T>) -> Result<usize> {
 #[vtable]
 impl<M: Backing> MiscDevice for Device<M> {
     type Ptr = Arc<Self>;
+    type RegistrationData = Arc<Self>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
-        let devices = DEVICES.lock();
-        Ok(M::device(devices.as_ref().ok_or(ENODEV)?).clone())
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        Ok(misc.data().clone())
     }
 
-    fn mmap(dev: ArcBorrow<'_, Self>, _file: &File, vma: &VmaNew) -> Result {
+    fn mmap(dev: ArcBorrow<'_, Self>, _file: &File, vma: NewVma<'_>) -> Result {
         // The VMA asks for `pages` pages from file page `first_page` on. Both come from user
         // space (offset and length of `mmap()`): check the sum without overflowing.
         let first_page = vma.pgoff();
@@ -185,6 +197,16 @@ impl<M: Backing> MiscDevice for Device<M> {
             Some(end) if end <= dev.mem.len() >> PAGE_SHIFT => M::mmap(dev.into(), vma, first_page),
             _ => Err(EINVAL),
         }
+    }
+
+    fn llseek(
+        dev: ArcBorrow<'_, Self>,
+        file: &LocalFile,
+        offset: i64,
+        whence: c_int,
+    ) -> Result<i64> {
+        let size = i64::try_from(dev.mem.len()).map_err(|_| EINVAL)?;
+        fixed_size_llseek(file, offset, whence, size)
     }
 
     fn read_iter(mut kiocb: Kiocb<'_, Arc<Self>>, iov: &mut IovIterDest<'_>) -> Result<usize> {
@@ -219,7 +241,7 @@ impl<M: Backing> MiscDevice for Device<M> {
         match cmd {
             VMDEV_IOC_INFO => {
                 let user = UserSlice::new(UserPtr::from_addr(arg), size_of::<VmdevInfo>());
-                user.writer().write(&dev.info())?;
+                user.writer().write_slice(dev.info().as_bytes())?;
                 Ok(0)
             }
             _ => Err(ENOTTY),
@@ -230,38 +252,26 @@ impl<M: Backing> MiscDevice for Device<M> {
 impl Backing for PhysBuffer {
     const KIND: u32 = BACKING_REMAP;
 
-    fn device(devices: &Devices) -> &Arc<Device<Self>> {
-        &devices.remap
-    }
-
-    fn mmap(dev: Arc<Device<Self>>, vma: &VmaNew, first_page: usize) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, first_page: usize) -> Result {
         // A private mapping that may become writable would be copy-on-write, which
         // `remap_pfn_range()` only supports by putting the physical address in `vm_pgoff`.
         // Refuse it; a read-only private mapping stays read-only for good.
         if vma.flags() & flags::SHARED == 0 {
             vma.try_clear_maywrite()?;
         }
-        vma.remap_pfns::<RemapMapping>(dev, first_page)
+        vma.remap_pfns::<RemapMapping, _>(dev, first_page)
     }
 }
 
 impl Backing for VmallocBuffer {
     const KIND: u32 = BACKING_FAULT;
 
-    fn device(devices: &Devices) -> &Arc<Device<Self>> {
-        &devices.fault
-    }
-
-    fn mmap(dev: Arc<Device<Self>>, vma: &VmaNew, _first_page: usize) -> Result {
-        // Nothing is mapped now: each page is mapped by `fault` (or fault-around) on first touch.
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, _first_page: usize) -> Result {
+        // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();
-        let around = dev.flags & FLAG_FAULT_AROUND != 0;
-        if around {
-            // Fault-around inserts pages with `vm_insert_pages()`, which needs `VM_MIXEDMAP`.
-            vma.set_mixedmap();
-        }
-        vma.set_vm_ops::<FaultMapping>(dev, around);
+        let batch = dev.flags & FLAG_FAULT_AROUND != 0;
+        vma.map_on_fault::<FaultMapping>(dev, batch);
         Ok(())
     }
 }
@@ -283,10 +293,6 @@ impl VmOperations for RemapMapping {
     }
 }
 
-/// Pages a write fault maps at once, with fault-around on (as the kernel's default
-/// `fault_around_bytes`, 64 KiB, does for reads).
-const WRITE_WINDOW: usize = 16;
-
 /// The operations of a `/dev/vmdev-fault` VMA: demand paging from the vmalloc buffer.
 struct FaultMapping;
 
@@ -303,13 +309,14 @@ impl VmOperations for FaultMapping {
     }
 
     fn fault<'a>(dev: &'a Self::Data, vmf: &VmFault) -> Fault<'a> {
-        // A write to a shared mapping is never faulted around by the core: map its neighbours
-        // here (this may sleep), the way fault-around maps a read fault's.
-        if vmf.is_shared_write() {
-            if let Some(mapped) = vmf.map_window(WRITE_WINDOW, |pgoff| dev.mem.page(pgoff)) {
-                dev.faults.add(mapped as u64, Relaxed);
-                return Fault::Mapped;
-            }
+        // With `fault_around` (a `VM_MIXEDMAP` VMA), map the window around the faulting page,
+        // which cuts the faults of a sequential first touch by `WINDOW`. Not for a write to a
+        // private mapping: the core maps a copy of the one page returned below.
+        if let Some(mapped) = vmf.map_window(WINDOW, |pgoff| dev.mem.page(pgoff)) {
+            let fault = u64::from(mapped.fault_page());
+            dev.faults.add(fault, Relaxed);
+            dev.around_pages.add(mapped.pages() as u64 - fault, Relaxed);
+            return Fault::Mapped(mapped);
         }
         // `pgoff` is the file offset of the faulting page: the VMA's `vm_pgoff` plus the page's
         // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
@@ -322,69 +329,31 @@ impl VmOperations for FaultMapping {
             None => Fault::SigBus,
         }
     }
-
-    fn map_pages(dev: &Self::Data, around: &FaultAround<'_>) {
-        let mapped = around.map(|pgoff| dev.mem.page(pgoff));
-        dev.around_pages.add(mapped as u64, Relaxed);
-    }
-}
-
-/// The devices open files and mappings refer to; published while both are registered.
-struct Devices {
-    remap: Arc<Device<PhysBuffer>>,
-    fault: Arc<Device<VmallocBuffer>>,
-}
-
-kernel::sync::global_lock! {
-    // SAFETY: `RustVmdev::init` initializes it, once, before anything else uses it.
-    unsafe(uninit) static DEVICES: Mutex<Option<Devices>> = None;
-}
-
-/// Keeps [`DEVICES`] published; unpublishes it when dropped, after both deregistrations.
-struct Published;
-
-impl Published {
-    fn new(devices: Devices) -> Self {
-        *DEVICES.lock() = Some(devices);
-        Published
-    }
-}
-
-impl Drop for Published {
-    fn drop(&mut self) {
-        *DEVICES.lock() = None;
-    }
 }
 
 /// Allocates the remap device's memory from the module parameters, saying why on failure.
-fn remap_memory() -> Result<(PhysBuffer, u32)> {
+fn remap_memory() -> Result<PhysBuffer> {
     let (base, size) = (
         *module_parameters::phys_base.value_ref(),
         *module_parameters::phys_size.value_ref(),
     );
     if base != 0 || size != 0 {
-        return match PhysBuffer::reserved(base, size) {
-            Ok(mem) => Ok((mem, FLAG_BOOT_RESERVED)),
-            Err(e) => {
-                pr_err!(
-                    "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): the range must be \
-                     non-empty, page-aligned, not wrap, and lie wholly in memory reserved at \
-                     boot (memmap=SIZE$ADDR), outside System RAM\n"
-                );
-                Err(e)
-            }
-        };
+        return PhysBuffer::reserved(base, size).inspect_err(|e| {
+            pr_err!(
+                "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): the range must be \
+                 non-empty, page-aligned, not wrap, and lie wholly in memory reserved at boot \
+                 (memmap=SIZE$ADDR), outside System RAM\n"
+            );
+        });
     }
     let size = *module_parameters::remap_size.value_ref();
-    PhysBuffer::alloc(size)
-        .map(|mem| (mem, 0))
-        .inspect_err(|e| {
-            pr_err!(
+    PhysBuffer::alloc(size).inspect_err(|e| {
+        pr_err!(
             "remap_size={size}: refused ({e:?}): it must be a non-zero multiple of {PAGE_SIZE} no \
              larger than {} bytes, one physically contiguous run the page allocator has free\n",
             PhysBuffer::MAX_ALLOC
         );
-        })
+    })
 }
 
 /// Allocates the fault device's memory from the module parameters, saying why on failure.
@@ -398,28 +367,15 @@ fn fault_memory() -> Result<VmallocBuffer> {
     })
 }
 
-fn new_devices() -> Result<Devices> {
-    let (remap_mem, remap_flags) = remap_memory()?;
-    let around = *module_parameters::fault_around.value_ref();
-    let devices = Devices {
-        remap: Device::new(remap_mem, remap_flags)?,
-        fault: Device::new(fault_memory()?, if around { FLAG_FAULT_AROUND } else { 0 })?,
-    };
-    let reserved = if remap_flags & FLAG_BOOT_RESERVED != 0 {
-        ", reserved at boot"
-    } else {
-        ""
-    };
-    let around = if around { " with fault-around" } else { "" };
-    pr_info!(
-        "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range\n",
-        devices.remap.mem.len()
-    );
-    pr_info!(
-        "vmdev-fault: {} bytes, vmalloc, mapped on fault{around}\n",
-        devices.fault.mem.len()
-    );
-    Ok(devices)
+/// The nodes' permissions from the `mode` parameter, saying why on failure.
+fn node_mode() -> Result<NodeMode> {
+    let mode = *module_parameters::mode.value_ref();
+    NodeMode::new(mode).inspect_err(|e| {
+        pr_err!(
+            "mode={mode:#o}: refused ({e:?}): it must be non-zero and have only read and write \
+             bits (at most 0666)\n"
+        );
+    })
 }
 
 #[pin_data]
@@ -428,18 +384,45 @@ struct RustVmdev {
     _remap: MiscDeviceRegistration<Device<PhysBuffer>>,
     #[pin]
     _fault: MiscDeviceRegistration<Device<VmallocBuffer>>,
-    // Dropped after both registrations, so no open can find a device half torn down.
-    _published: Published,
 }
 
 impl kernel::InPlaceModule for RustVmdev {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        // SAFETY: Called once, before anything uses `DEVICES`.
-        unsafe { DEVICES.init() };
-        try_pin_init!(Self {
-            _published: Published::new(new_devices()?),
-            _remap <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"vmdev-remap" }),
-            _fault <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"vmdev-fault" }),
+        pin_init::pin_init_scope(|| {
+            // Every parameter is checked before anything is allocated or registered.
+            let mode = node_mode()?;
+            let remap_mem = remap_memory()?;
+            let remap_flags = if remap_mem.is_boot_reserved() {
+                FLAG_BOOT_RESERVED
+            } else {
+                0
+            };
+            let around = *module_parameters::fault_around.value_ref();
+            let remap = Device::new(remap_mem, remap_flags)?;
+            let fault = Device::new(fault_memory()?, if around { FLAG_FAULT_AROUND } else { 0 })?;
+            let reserved = if remap_flags != 0 {
+                ", reserved at boot"
+            } else {
+                ""
+            };
+            let window = if around {
+                "the 64 KiB around"
+            } else {
+                "one page"
+            };
+            pr_info!(
+                "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range\n",
+                remap.mem.len()
+            );
+            pr_info!(
+                "vmdev-fault: {} bytes, vmalloc, mapped on fault, {window} at a time\n",
+                fault.mem.len()
+            );
+            let options = move |name| MiscDeviceOptions { name, mode };
+            Ok(try_pin_init!(Self {
+                _remap <- MiscDeviceRegistration::register(options(c"vmdev-remap"), remap),
+                _fault <- MiscDeviceRegistration::register(options(c"vmdev-fault"), fault),
+            }))
         })
     }
 }

@@ -1,28 +1,44 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe mapping of driver memory into user space.
+//! The VMA API: mapping driver memory into user space, safely.
 //!
-//! Linux 7.3's `kernel` crate can configure a VMA at `mmap()` time ([`VmaNew`]) and insert single
-//! pages into a `VM_MIXEDMAP` VMA, but it has no abstraction for `struct vm_operations_struct` or
-//! for `remap_pfn_range()`. This module adds both, plus the two kinds of memory a driver maps:
+//! Linux 7.3's `kernel` crate can configure a VMA at `mmap()` time ([`VmaNew`]) and insert
+//! single pages into a `VM_MIXEDMAP` VMA, but it has no abstraction for `struct
+//! vm_operations_struct` or for `remap_pfn_range()`. This module adds both. At `mmap()` time the
+//! driver gets a [`NewVma`] and picks, once, how the VMA is backed:
 //!
-//! - [`PhysBuffer`]: physically contiguous memory, either from the page allocator or a range
-//!   reserved at boot, mapped whole at `mmap()` time by [`VmaNewExt::remap_pfns`];
-//! - [`VmallocBuffer`]: virtually contiguous memory mapped page by page from a fault handler,
-//!   through [`VmOperations`] and [`VmaNewExt::set_vm_ops`].
+//! - [`NewVma::remap_pfns`]: the whole VMA is mapped now onto page frames that are not
+//!   refcounted pages ([`PfnMemory`]); the VMA is `VM_PFNMAP | VM_IO` and nothing ever faults.
+//! - [`NewVma::map_on_fault`]: nothing is mapped now; each first touch of a page calls
+//!   [`VmOperations::fault`], which hands the core a [`MappablePage`] or maps a window of them
+//!   itself ([`VmFault::map_window`]).
 //!
-//! Every raw pointer and every call into C stays in this file; the driver is safe code.
+//! # What the types rule out
 //!
-//! Memory that is mapped into a process can change under the kernel's feet at any time, so no
-//! Rust reference to its contents ever exists: the kernel reads and writes it only through
-//! `copy_{to,from}_iter()` on raw pointers ([`DeviceMemory`]).
+//! - A VMA that is both `VM_PFNMAP` and `VM_MIXEDMAP` (mm `BUG_ON`s on it, and it would let
+//!   `vm_insert_page()` put refcounted pages into a pfnmap): the driver never sees the `&VmaNew`
+//!   whose safe `set_mixedmap()` allows it, only a [`NewVma`], which the one method that picks
+//!   the backing consumes.
+//! - A PFN-mapped VMA with a fault handler, whose inserted pages no zap would release:
+//!   [`NewVma::remap_pfns`] does not compile for operations that implement `fault`, and
+//!   [`NewVma::map_on_fault`] does not compile for operations that lack it.
+//! - Handing the core a page it cannot map: the fault path takes only [`MappablePage`], which
+//!   memory types create (unsafely, with the proof) for their order-0, refcounted pages.
+//! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages`, see
+//!   [`VmOpsTable`].
+//!
+//! # Lifetimes
+//!
+//! Each VMA holds an `Arc` to its [`VmOperations::Data`] from `mmap()` (or its creation as a
+//! copy) to its `close`, so the memory outlives every mapping of it. The operations table and
+//! the callbacks are module code: the VMA holds a reference to its file (`vm_file`), and the
+//! file holds its `f_op->owner`, this module (see `chardev`), so the module cannot be unloaded
+//! before the last VMA's `close` has returned.
 
-use core::{cell::Cell, marker::PhantomData, ops::Range, ptr::NonNull};
+use core::{cell::Cell, marker::PhantomData, ops::Deref, ops::Range};
 use kernel::{
-    alloc::{allocator::Vmalloc, Allocator, NumaNode},
     bindings,
     error::to_result,
-    iov::{IovIterDest, IovIterSource},
     mm::virt::{flags, VmaNew, VmaRef},
     page::{BorrowedPage, PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
@@ -36,311 +52,89 @@ use kernel::{
     reason = "`struct page` ends in a zero-length array; only pointers to it are passed"
 )]
 extern "C" {
-    fn vmdev_helper_virt_to_page(addr: *const c_void) -> *mut bindings::page;
-    fn vmdev_helper_page_to_pfn(page: *const bindings::page) -> c_ulong;
     fn vmdev_helper_get_page(page: *mut bindings::page);
-    fn vmdev_helper_set_page_reserved(page: *mut bindings::page);
-    fn vmdev_helper_clear_page_reserved(page: *mut bindings::page);
 }
 
-/// Returns how many whole pages `size` bytes are, or `EINVAL` unless it is a non-zero multiple
-/// of the page size.
-fn size_to_pages(size: usize) -> Result<usize> {
-    if size == 0 || size % PAGE_SIZE != 0 {
-        return Err(EINVAL);
-    }
-    Ok(size >> PAGE_SHIFT)
+/// Physical memory that may be mapped into user space by page frame number.
+///
+/// # Safety
+///
+/// The frames `first_pfn()..first_pfn() + page_count()` belong to the implementer for as long as it
+/// exists, and none of them is a refcounted page that the kernel could free or reuse: each is
+/// either outside System RAM or `PG_reserved` while the implementer owns it.
+pub(crate) unsafe trait PfnMemory {
+    /// The first page frame number.
+    fn first_pfn(&self) -> usize;
+
+    /// How many page frames, from [`Self::first_pfn`] on.
+    fn page_count(&self) -> usize;
 }
 
-/// A kernel mapping of memory that may also be mapped into user space.
+/// A page the fault path may map into user space: an order-0 page of the page allocator, with a
+/// reference held by its owner for `'a`, that the core can lock, take references on and map.
 ///
 /// # Invariants
 ///
-/// `ptr` is valid for reads and writes of `len` bytes for as long as this object exists, and
-/// `len` is a non-zero multiple of [`PAGE_SIZE`].
-struct KernelBuffer {
-    ptr: NonNull<u8>,
-    len: usize,
+/// `page` is an order-0, refcounted page that is neither anonymous, nor slab, nor a page table,
+/// and stays allocated for `'a`.
+pub(crate) struct MappablePage<'a> {
+    page: BorrowedPage<'a>,
 }
 
-// SAFETY: The buffer is plain memory with no thread affinity; it is only accessed by copies
-// through raw pointers, which are as thread-safe as the memory they copy.
-unsafe impl Send for KernelBuffer {}
-// SAFETY: `&KernelBuffer` only allows copies in and out of the memory, see `Send`.
-unsafe impl Sync for KernelBuffer {}
-
-impl KernelBuffer {
-    /// The bytes `[offset, offset + want)`, clamped to the buffer: a pointer and a length.
-    fn span(&self, offset: usize, want: usize) -> (*mut u8, usize) {
-        let offset = offset.min(self.len);
-        let len = want.min(self.len - offset);
-        // SAFETY: `offset <= self.len`, so the result is inside the allocation or one past it.
-        (unsafe { self.ptr.as_ptr().add(offset) }, len)
-    }
-}
-
-/// Memory a driver lets user space map, and read or write with `read()`/`write()`.
-pub(crate) trait DeviceMemory {
-    /// The size in bytes: a non-zero multiple of the page size.
-    fn len(&self) -> usize;
-
-    /// Copies bytes from `offset` on into `dst`; returns how many (0 at or past the end).
-    fn read_at(&self, offset: usize, dst: &mut IovIterDest<'_>) -> usize;
-
-    /// Copies bytes from `src` into the memory from `offset` on; returns how many (0 at or past
-    /// the end).
-    fn write_at(&self, offset: usize, src: &mut IovIterSource<'_>) -> usize;
-}
-
-impl<T: AsRef<KernelBuffer>> DeviceMemory for T {
-    fn len(&self) -> usize {
-        self.as_ref().len
-    }
-
-    fn read_at(&self, offset: usize, dst: &mut IovIterDest<'_>) -> usize {
-        let (ptr, len) = self.as_ref().span(offset, dst.len());
-        // SAFETY: `span` returned `len` bytes inside the buffer, valid for reads by the
-        // `KernelBuffer` invariants; `dst` is a valid destination iterator.
-        unsafe { bindings::_copy_to_iter(ptr.cast(), len, dst.as_raw()) }
-    }
-
-    fn write_at(&self, offset: usize, src: &mut IovIterSource<'_>) -> usize {
-        let (ptr, len) = self.as_ref().span(offset, src.len());
-        // SAFETY: `span` returned `len` bytes inside the buffer, valid for writes by the
-        // `KernelBuffer` invariants; `src` is a valid source iterator.
-        unsafe { bindings::_copy_from_iter(ptr.cast(), len, src.as_raw()) }
-    }
-}
-
-/// Where the memory of a [`PhysBuffer`] came from, which says how to give it back.
-enum PhysSource {
-    /// `alloc_pages_exact()`; its pages are marked reserved while the buffer owns them.
-    Allocated,
-    /// A range reserved at boot, mapped with `memremap()`.
-    Reserved,
-}
-
-/// Physically contiguous memory, mapped into user space with `remap_pfn_range()`.
-///
-/// # Invariants
-///
-/// - `buf` covers physical pages `first_pfn..first_pfn + buf.len / PAGE_SIZE`, which belong to
-///   this object for its whole life.
-/// - With [`PhysSource::Allocated`], `buf.ptr` is the address `alloc_pages_exact()` returned for
-///   `buf.len` bytes and each of its pages has `PG_reserved` set.
-/// - With [`PhysSource::Reserved`], `buf.ptr` is what `memremap()` returned for the range, which
-///   was reserved at boot and is disjoint from the System RAM the kernel manages.
-pub(crate) struct PhysBuffer {
-    buf: KernelBuffer,
-    first_pfn: usize,
-    source: PhysSource,
-}
-
-impl PhysBuffer {
-    /// The largest buffer [`PhysBuffer::alloc`] can give: one buddy allocation.
-    pub(crate) const MAX_ALLOC: usize = PAGE_SIZE << bindings::MAX_PAGE_ORDER;
-
-    /// Allocates `size` bytes of zeroed, physically contiguous memory and marks its pages
-    /// reserved (`PG_reserved`) while it is owned.
+impl<'a> MappablePage<'a> {
+    /// # Safety
     ///
-    /// `EINVAL` unless `size` is a non-zero multiple of the page size no larger than
-    /// [`Self::MAX_ALLOC`]; `ENOMEM` if the allocator has no such contiguous run free.
-    pub(crate) fn alloc(size: usize) -> Result<Self> {
-        size_to_pages(size)?;
-        if size > Self::MAX_ALLOC {
-            return Err(EINVAL);
-        }
-        let gfp = bindings::GFP_KERNEL | bindings::__GFP_ZERO | bindings::__GFP_NOWARN;
-        // SAFETY: `size` is non-zero and within one buddy allocation; the call may sleep, which
-        // the caller (module init) allows.
-        let addr = unsafe { bindings::alloc_pages_exact_noprof(size, gfp) };
-        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
-        // SAFETY: `ptr` is a linear-map address returned by the page allocator.
-        let first = unsafe { vmdev_helper_virt_to_page(addr) };
-        // SAFETY: `first` is the `struct page` of an allocated page.
-        let first_pfn = unsafe { vmdev_helper_page_to_pfn(first) } as usize;
-        let this = Self {
-            buf: KernelBuffer { ptr, len: size },
-            first_pfn,
-            source: PhysSource::Allocated,
-        };
-        for page in this.pages() {
-            // SAFETY: `page` is one of the pages this object just allocated and owns.
-            unsafe { vmdev_helper_set_page_reserved(page) };
-        }
-        // INVARIANT: the memory is `size` bytes from `alloc_pages_exact()`, all pages reserved.
-        Ok(this)
+    /// `page` must be an order-0 page from the page allocator with a reference held for `'a`,
+    /// neither anonymous, nor slab, nor a page table (for example a page of a `vmalloc()` area).
+    pub(crate) unsafe fn new(page: BorrowedPage<'a>) -> Self {
+        // INVARIANT: The caller guarantees what the invariants ask.
+        Self { page }
     }
 
-    /// Takes over the physical range `[phys, phys + size)` that was reserved at boot (for
-    /// example with `memmap=SIZE$ADDR`), maps it for the kernel and zeroes it.
-    ///
-    /// `EINVAL` if the range is empty, unaligned, wraps, is not wholly reserved at boot, or
-    /// overlaps System RAM that the kernel manages; `ENOMEM` if it cannot be mapped.
-    pub(crate) fn reserved(phys: u64, size: u64) -> Result<Self> {
-        let len = usize::try_from(size).map_err(|_| EINVAL)?;
-        size_to_pages(len)?;
-        if phys.checked_add(size).is_none() || phys % PAGE_SIZE as u64 != 0 {
-            return Err(EINVAL);
-        }
-        // The range must be wholly reserved at boot (firmware, or `memmap=SIZE$ADDR`) and share
-        // no byte with System RAM: then no one else uses it as memory, and it is not MMIO.
-        // SAFETY: Querying the resource tree has no preconditions.
-        let (reserved, ram) = unsafe {
-            (
-                bindings::region_intersects(
-                    phys,
-                    len,
-                    bindings::IORESOURCE_MEM as c_ulong,
-                    bindings::IORES_DESC_RESERVED as c_ulong,
-                ),
-                bindings::region_intersects(
-                    phys,
-                    len,
-                    bindings::IORESOURCE_SYSTEM_RAM as c_ulong,
-                    bindings::IORES_DESC_NONE as c_ulong,
-                ),
-            )
-        };
-        if reserved != bindings::REGION_INTERSECTS as c_int
-            || ram != bindings::REGION_DISJOINT as c_int
-        {
-            return Err(EINVAL);
-        }
-        // SAFETY: The range is reserved memory, not System RAM or MMIO: nothing else in the
-        // kernel uses it, and a write-back mapping of it has no side effects.
-        let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
-        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
-        // SAFETY: `ptr` maps `len` bytes that no one else uses.
-        unsafe { ptr.as_ptr().write_bytes(0, len) };
-        let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
-        // INVARIANT: `ptr` is the `memremap()` of a range disjoint from System RAM.
-        Ok(Self {
-            buf: KernelBuffer { ptr, len },
-            first_pfn,
-            source: PhysSource::Reserved,
-        })
-    }
-
-    /// The `struct page` of each page of an allocated buffer (none for a reserved range, whose
-    /// pages the kernel does not manage).
-    fn pages(&self) -> impl Iterator<Item = *mut bindings::page> + '_ {
-        let count = match self.source {
-            PhysSource::Allocated => self.buf.len >> PAGE_SHIFT,
-            PhysSource::Reserved => 0,
-        };
-        (0..count).map(move |i| {
-            // SAFETY: Page `i` is inside the linear-map allocation, by the type invariants.
-            unsafe { vmdev_helper_virt_to_page(self.buf.ptr.as_ptr().add(i * PAGE_SIZE).cast()) }
-        })
-    }
-}
-
-impl AsRef<KernelBuffer> for PhysBuffer {
-    fn as_ref(&self) -> &KernelBuffer {
-        &self.buf
-    }
-}
-
-impl Drop for PhysBuffer {
-    fn drop(&mut self) {
-        for page in self.pages() {
-            // SAFETY: The page belongs to this buffer and was marked reserved in `alloc`.
-            unsafe { vmdev_helper_clear_page_reserved(page) };
-        }
-        let addr = self.buf.ptr.as_ptr().cast();
-        match self.source {
-            // SAFETY: `addr` and `len` are what `alloc_pages_exact()` gave, by the invariants;
-            // no mapping of the memory is left, since every VMA that mapped it held a reference
-            // to the owner of this buffer (see `VmaNewExt::remap_pfns`).
-            PhysSource::Allocated => unsafe { bindings::free_pages_exact(addr, self.buf.len) },
-            // SAFETY: `addr` came from `memremap()`, by the invariants; no mapping is left, as
-            // above.
-            PhysSource::Reserved => unsafe { bindings::memunmap(addr) },
-        }
-    }
-}
-
-/// Zeroed, virtually contiguous memory from `vmalloc()`, mapped page by page on fault.
-///
-/// # Invariants
-///
-/// `buf.ptr` is a [`Vmalloc`] allocation of `buf.len` bytes with the layout [`Self::layout`].
-pub(crate) struct VmallocBuffer {
-    buf: KernelBuffer,
-}
-
-impl VmallocBuffer {
-    fn layout(size: usize) -> Result<core::alloc::Layout> {
-        core::alloc::Layout::from_size_align(size, PAGE_SIZE).map_err(|_| EINVAL)
-    }
-
-    /// Allocates `size` zeroed bytes; `EINVAL` unless `size` is a non-zero multiple of the page
-    /// size, `ENOMEM` if vmalloc cannot give it.
-    pub(crate) fn new(size: usize) -> Result<Self> {
-        size_to_pages(size)?;
-        let layout = Self::layout(size)?;
-        let ptr = Vmalloc::alloc(
-            layout,
-            GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN,
-            NumaNode::NO_NODE,
-        )?;
-        // INVARIANT: A `Vmalloc` allocation of `size` bytes with `layout`.
-        Ok(Self {
-            buf: KernelBuffer {
-                ptr: ptr.cast(),
-                len: size,
-            },
-        })
-    }
-
-    /// The page at page index `index`, or `None` past the end.
-    pub(crate) fn page(&self, index: usize) -> Option<BorrowedPage<'_>> {
-        if index >= self.buf.len >> PAGE_SHIFT {
-            return None;
-        }
-        // SAFETY: `index` is in bounds, so the address is inside the allocation.
-        let ptr = unsafe { self.buf.ptr.add(index * PAGE_SIZE) };
-        // SAFETY: `ptr` points into this `Vmalloc` allocation, which outlives the borrow of
-        // `self` that the returned page is tied to.
-        Some(unsafe { Vmalloc::to_page(ptr) })
-    }
-}
-
-impl AsRef<KernelBuffer> for VmallocBuffer {
-    fn as_ref(&self) -> &KernelBuffer {
-        &self.buf
-    }
-}
-
-impl Drop for VmallocBuffer {
-    fn drop(&mut self) {
-        // The page references user mappings took keep any still-mapped page alive; with this
-        // driver none is left, since every VMA holds a reference to this buffer's owner.
-        if let Ok(layout) = Self::layout(self.buf.len) {
-            // SAFETY: `ptr` is a `Vmalloc` allocation with this layout, by the invariants.
-            unsafe { Vmalloc::free(self.buf.ptr, layout) };
-        }
+    fn as_ptr(&self) -> *mut bindings::page {
+        self.page.as_ptr()
     }
 }
 
 /// What a [`VmOperations::fault`] handler tells the core.
 pub(crate) enum Fault<'a> {
-    /// Map this page at the faulting address. The core holds its own reference on the page for
-    /// as long as it is mapped.
-    Page(BorrowedPage<'a>),
-    /// The handler mapped the faulting page itself (with [`VmFault::map_window`]).
-    Mapped,
+    /// Map this page at the faulting address (and, for a write to a private mapping, a copy of
+    /// it). The core takes its own reference on the page for as long as it is mapped.
+    Page(MappablePage<'a>),
+    /// The faulting page was mapped by [`VmFault::map_window`], which alone makes this proof.
+    Mapped(
+        #[expect(dead_code, reason = "a proof, never read: only `map_window` makes one")] Mapped,
+    ),
     /// The address has no backing: the access gets `SIGBUS`.
     SigBus,
+}
+
+/// Proof that the faulting page has a page table entry now, and what [`VmFault::map_window`]
+/// mapped to get there.
+pub(crate) struct Mapped {
+    pages: usize,
+    fault_page: bool,
+}
+
+impl Mapped {
+    /// How many pages this fault inserted, the faulting one included.
+    pub(crate) fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Whether the faulting page was among them (`false` when another thread mapped it first).
+    pub(crate) fn fault_page(&self) -> bool {
+        self.fault_page
+    }
 }
 
 /// A page fault being handled: the kernel's `struct vm_fault`.
 ///
 /// # Invariants
 ///
-/// `inner` is the `struct vm_fault` of a fault in progress, whose VMA is read-locked (by the mmap
-/// lock or its own lock) for the life of this object.
+/// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
+/// operations built by [`VmOpsTable`] and is read-locked (by `mmap_lock` or its own per-VMA
+/// lock) for the life of this object.
 #[repr(transparent)]
 pub(crate) struct VmFault {
     inner: Opaque<bindings::vm_fault>,
@@ -349,8 +143,8 @@ pub(crate) struct VmFault {
 impl VmFault {
     /// # Safety
     ///
-    /// `ptr` must be the `struct vm_fault` passed to a `vm_operations_struct` callback, valid for
-    /// `'a`.
+    /// `ptr` must be the `struct vm_fault` passed to the `fault` callback of a VMA with
+    /// operations built by [`VmOpsTable`], valid for `'a`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::vm_fault) -> &'a Self {
         // SAFETY: `VmFault` is a transparent wrapper; the caller guarantees validity for 'a.
         unsafe { &*ptr.cast() }
@@ -374,111 +168,65 @@ impl VmFault {
         self.raw().__bindgen_anon_1.pgoff
     }
 
-    /// Whether the core had to allocate a page table for this fault: then the PMD has none yet
-    /// and fault-around must map nothing (it runs in a context that cannot allocate one).
-    fn needs_page_table(&self) -> bool {
-        !self.raw().prealloc_pte.is_null()
-    }
-
-    /// Whether this is a write to a shared mapping: the core never faults those around, and a
-    /// page mapped for it needs no copy.
-    pub(crate) fn is_shared_write(&self) -> bool {
+    /// Whether this is a write to a private mapping: the core maps a copy of the page the
+    /// handler returns, so the page itself must not be mapped.
+    fn is_cow(&self) -> bool {
         self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
-            && self.vma().flags() & flags::SHARED != 0
+            && self.vma().flags() & flags::SHARED == 0
     }
 
-    /// From [`VmOperations::fault`] (which may sleep, so page tables may be allocated): maps the
-    /// `window`-page aligned block of file offsets around the faulting one, clamped to the VMA,
-    /// with the pages `page_at` gives. Returns how many pages it mapped if the faulting page is
-    /// mapped now (return [`Fault::Mapped`] then), `None` if the VMA is not `VM_MIXEDMAP` or the
-    /// faulting page could not be mapped (hand it to the core instead).
+    /// Maps the naturally aligned block of `window` file pages around the faulting one, clamped
+    /// to the VMA, with the pages `page_at` gives; offsets without a page and pages mapped
+    /// already are left alone. This is fault-around done where sleeping is allowed: page tables
+    /// are allocated as needed.
+    ///
+    /// Returns the proof to answer the fault with if the faulting page is mapped now; `None`,
+    /// having mapped nothing, if the VMA was not set up for it ([`NewVma::map_on_fault`] with
+    /// `batch`) or the fault is a write to a private mapping (return the page for the core to
+    /// copy), and `None` too if the faulting page could not be mapped (return it then).
     pub(crate) fn map_window<'p>(
         &self,
         window: usize,
-        page_at: impl Fn(usize) -> Option<BorrowedPage<'p>>,
-    ) -> Option<usize> {
+        page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
+    ) -> Option<Mapped> {
         let vma = self.vma();
+        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which only `map_on_fault` sets.
         vma.as_mixedmap_vma()?;
+        if self.is_cow() {
+            return None;
+        }
         let first = vma.pgoff();
         let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
-        let start = (self.pgoff() - self.pgoff() % window.max(1)).max(first);
+        let window = window.max(1);
+        let start = (self.pgoff() - self.pgoff() % window).max(first);
         let stop = start.saturating_add(window).min(end);
-        let fault_mapped = Cell::new(false);
-        let mapped = map_range(self, vma, start..stop, page_at, &fault_mapped);
-        fault_mapped.get().then_some(mapped)
+        let fault = FaultState::default();
+        let pages = map_range(self, start..stop, page_at, &fault);
+        fault.mapped.get().then(|| Mapped {
+            pages,
+            fault_page: fault.inserted.get(),
+        })
     }
 }
 
-/// The callbacks of a VMA, turned into a `struct vm_operations_struct` by [`VmOpsTable`].
-///
-/// Each VMA that has these operations owns one reference to an `Arc<Self::Data>`, kept in its
-/// `vm_private_data`, from [`VmaNewExt::set_vm_ops`] (or a copy or split of the VMA) to its
-/// [`VmOperations::close`]. So the data outlives every mapping that uses it.
-#[vtable]
-pub(crate) trait VmOperations: Sized {
-    /// What every VMA of this kind refers to, e.g. the device and its memory.
-    type Data: Send + Sync;
-
-    /// A VMA got these operations: at `mmap()` time, or as a copy of another (`fork()`, a split
-    /// by partial `munmap()` or `mprotect()`, `mremap()` moving it). Called exactly once for
-    /// every VMA that [`VmOperations::close`] will later be called for.
-    fn open(_data: &Self::Data, _vma: &VmaRef) {}
-
-    /// A VMA is going away (`munmap()`, process exit, or the old half of a move).
-    fn close(_data: &Self::Data, _vma: &VmaRef) {}
-
-    /// A page of the VMA that has no page table entry was touched. Runs in process context and
-    /// may sleep. Without it, such a touch gets `SIGBUS` (right for VMAs mapped whole at `mmap()`
-    /// time).
-    fn fault<'a>(_data: &'a Self::Data, _vmf: &VmFault) -> Fault<'a> {
-        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
-    }
-
-    /// Fault-around: before a read fault is handled, map the neighbouring pages that are ready,
-    /// through [`FaultAround::map`]. Runs under `rcu_read_lock()`: must not sleep.
-    fn map_pages(_data: &Self::Data, _around: &FaultAround<'_>) {
-        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
-    }
-}
-
-/// The fault-around window of one read fault, see [`VmOperations::map_pages`].
-pub(crate) struct FaultAround<'a> {
-    vmf: &'a VmFault,
-    pgoffs: Range<usize>,
-    /// Whether the faulting page has a page table entry now.
-    fault_mapped: Cell<bool>,
-}
-
-impl FaultAround<'_> {
-    /// The file offsets, in pages, that the core asks to map (the faulting one included).
-    pub(crate) fn pgoffs(&self) -> Range<usize> {
-        self.pgoffs.clone()
-    }
-
-    /// For each offset of the window, maps the page `page_at` gives unless the offset is mapped
-    /// already; an offset without a page is left alone. Returns how many pages it mapped.
-    ///
-    /// Maps nothing when the VMA is not `VM_MIXEDMAP` (the insertion helpers need it) or when
-    /// the PMD has no page table yet: creating one may sleep, which is not allowed here, so the
-    /// first fault in each page-table range is left to [`VmOperations::fault`].
-    pub(crate) fn map<'p>(&self, page_at: impl Fn(usize) -> Option<BorrowedPage<'p>>) -> usize {
-        let vma = self.vmf.vma();
-        if vma.as_mixedmap_vma().is_none() || self.vmf.needs_page_table() {
-            return 0;
-        }
-        map_range(self.vmf, vma, self.pgoffs(), page_at, &self.fault_mapped)
-    }
+/// What became of the faulting page while a window was mapped.
+#[derive(Default)]
+struct FaultState {
+    /// It has a page table entry now.
+    mapped: Cell<bool>,
+    /// This fault inserted it.
+    inserted: Cell<bool>,
 }
 
 /// Maps, in batches of [`INSERT_BATCH`], the page `page_at` gives for each file offset in
-/// `pgoffs` that has one and is not mapped yet; sets `fault_mapped` if the faulting page of
-/// `vmf` is mapped afterwards. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`.
+/// `pgoffs` that has one and is not mapped yet; records in `fault` what became of the faulting
+/// page of `vmf`. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`, and `pgoffs`
+/// inside it.
 fn map_range<'p>(
     vmf: &VmFault,
-    vma: &VmaRef,
     pgoffs: Range<usize>,
-    page_at: impl Fn(usize) -> Option<BorrowedPage<'p>>,
-    fault_mapped: &Cell<bool>,
+    page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
+    fault: &FaultState,
 ) -> usize {
     let mut mapped = 0;
     let mut batch = [core::ptr::null_mut(); INSERT_BATCH];
@@ -498,11 +246,11 @@ fn map_range<'p>(
             None if len == 0 => continue,
             None => {}
         }
-        mapped += insert_pages(vmf, vma, first, &batch[..len], fault_mapped);
+        mapped += insert_pages(vmf, first, &batch[..len], fault);
         len = 0;
     }
     if len > 0 {
-        mapped += insert_pages(vmf, vma, first, &batch[..len], fault_mapped);
+        mapped += insert_pages(vmf, first, &batch[..len], fault);
     }
     mapped
 }
@@ -511,14 +259,15 @@ fn map_range<'p>(
 const INSERT_BATCH: usize = 16;
 
 /// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
-/// mapped already. Returns how many it inserted.
+/// mapped already. Returns how many it inserted. Each entry of `pages` is a [`MappablePage`]
+/// that outlives the call.
 fn insert_pages(
     vmf: &VmFault,
-    vma: &VmaRef,
     first: usize,
     pages: &[*mut bindings::page],
-    fault_mapped: &Cell<bool>,
+    fault: &FaultState,
 ) -> usize {
+    let vma = vmf.vma();
     let Some(start) = first
         .checked_sub(vma.pgoff())
         .and_then(|index| index.checked_mul(PAGE_SIZE))
@@ -534,11 +283,10 @@ fn insert_pages(
     let mut next = 0;
     while next < pages.len() {
         let mut left = (pages.len() - next) as c_ulong;
-        // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by the callers), and the
-        // addresses are inside it (checked above). From fault-around the PMD has a page table
-        // (checked by `FaultAround::map`), so nothing is allocated; from `fault`, allocating is
-        // allowed. The pages are valid order-0 pages that outlive this call; each insertion
-        // takes a reference of its own.
+        // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by `map_window`), the
+        // addresses are inside it (checked above), and this runs in `fault`, in process context,
+        // where page tables may be allocated. The pages are mappable pages that outlive this
+        // call; each insertion takes a reference of its own.
         let ret = unsafe {
             bindings::vm_insert_pages(
                 vma.as_ptr(),
@@ -549,48 +297,74 @@ fn insert_pages(
         };
         let done = pages.len() - next - left as usize;
         if fault_index.is_some_and(|i| (next..next + done).contains(&i)) {
-            fault_mapped.set(true);
+            fault.mapped.set(true);
+            fault.inserted.set(true);
         }
         inserted += done;
         next += done;
         // `-EBUSY` means the entry at `next` exists already: skip that page. Any other error
-        // leaves the rest to `fault`.
+        // leaves the rest unmapped; the faulting page, if among them, goes to the core.
         if ret != -(bindings::EBUSY as c_int) {
             break;
         }
         if fault_index == Some(next) {
-            fault_mapped.set(true);
+            fault.mapped.set(true);
         }
         next += 1;
     }
     inserted
 }
 
+/// The callbacks of a VMA, turned into a `struct vm_operations_struct` by [`VmOpsTable`].
+///
+/// Each VMA that has these operations owns one reference to an `Arc<Self::Data>`, kept in its
+/// `vm_private_data`, from [`NewVma::remap_pfns`] or [`NewVma::map_on_fault`] (or a copy or
+/// split of the VMA) to its [`VmOperations::close`]. So the data outlives every mapping that
+/// uses it.
+#[vtable]
+pub(crate) trait VmOperations: Sized {
+    /// What every VMA of this kind refers to, e.g. the device and its memory.
+    type Data: Send + Sync;
+
+    /// A VMA got these operations: at `mmap()` time, or as a copy of another (`fork()`, a split
+    /// by partial `munmap()` or `mprotect()`, `mremap()` moving it). Called exactly once for
+    /// every VMA that [`VmOperations::close`] will later be called for.
+    fn open(_data: &Self::Data, _vma: &VmaRef) {}
+
+    /// A VMA is going away (`munmap()`, process exit, or the old half of a move).
+    fn close(_data: &Self::Data, _vma: &VmaRef) {}
+
+    /// A page of a VMA set up by [`NewVma::map_on_fault`] that has no page table entry was
+    /// touched. Runs in process context and may sleep, under the VMA's read lock (its per-VMA
+    /// lock or `mmap_lock`). Required there; not allowed with [`NewVma::remap_pfns`].
+    fn fault<'a>(_data: &'a Self::Data, _vmf: &VmFault) -> Fault<'a> {
+        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
 /// Builds the `struct vm_operations_struct` for a [`VmOperations`] implementation.
+///
+/// The tables are constants, promoted to statics in this module's memory; the callbacks are
+/// this module's code. Both stay valid while any VMA uses them, since each such VMA pins this
+/// module through its file (see the module docs).
 pub(crate) struct VmOpsTable<T>(PhantomData<T>);
 
 impl<T: VmOperations> VmOpsTable<T> {
-    /// Operations with fault-around (`map_pages`) when `T` implements it.
-    const WITH_AROUND: bindings::vm_operations_struct = bindings::vm_operations_struct {
+    /// Operations of a VMA mapped whole by [`NewVma::remap_pfns`]: a fault there is a `SIGBUS`.
+    const PFNMAP: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::open),
         close: Some(Self::close),
-        fault: if T::HAS_FAULT {
-            Some(Self::fault)
-        } else {
-            None
-        },
-        map_pages: if T::HAS_MAP_PAGES {
-            Some(Self::map_pages)
-        } else {
-            None
-        },
         ..pin_init::zeroed()
     };
 
-    /// The same operations without fault-around: every first touch is a call to `fault`.
-    const WITHOUT_AROUND: bindings::vm_operations_struct = bindings::vm_operations_struct {
-        map_pages: None,
-        ..Self::WITH_AROUND
+    /// Operations of a VMA mapped on fault by [`NewVma::map_on_fault`].
+    const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        open: Some(Self::open),
+        close: Some(Self::close),
+        fault: Some(Self::fault),
+        // Present so that faults stay under the per-VMA lock; maps nothing (see `map_nothing`).
+        map_pages: Some(map_nothing),
+        ..pin_init::zeroed()
     };
 
     /// # Safety
@@ -621,8 +395,8 @@ impl<T: VmOperations> VmOpsTable<T> {
     ///
     /// Called by the core, once, for a VMA with these operations that is being removed.
     unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
-        // SAFETY: The VMA owns one reference to the `Arc` in `vm_private_data` (taken in
-        // `set_vm_ops` or `open`), which it gives up here, exactly once.
+        // SAFETY: The VMA owns one reference to the `Arc` in `vm_private_data` (taken when the
+        // operations were installed, or in `open`), which it gives up here, exactly once.
         let data = unsafe { Arc::<T::Data>::from_raw((*vma).vm_private_data.cast()) };
         // SAFETY: The VMA is valid for the duration of this call, and the mmap lock is held.
         let vma_ref = unsafe { VmaRef::from_raw(vma) };
@@ -633,52 +407,45 @@ impl<T: VmOperations> VmOpsTable<T> {
     ///
     /// Called by the core for a fault in a VMA with these operations.
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-        // SAFETY: The core passes a valid `vm_fault` whose VMA is read-locked during the call.
+        // SAFETY: The core passes a valid `vm_fault` of a VMA with these operations, read-locked
+        // during the call.
         let fault = unsafe { VmFault::from_raw(vmf) };
         // SAFETY: The VMA has these operations and holds a reference to its data.
         let data = unsafe { Self::data(fault.vma().as_ptr()) };
         match T::fault(&data, fault) {
             Fault::Page(page) => {
-                // SAFETY: `page` is a valid page that outlives this call. The core maps
-                // `vmf->page` and keeps the reference taken here until it unmaps it.
+                // SAFETY: `page` is a mappable page that outlives this call. The core locks and
+                // maps `vmf->page` (or a copy of it), and drops the reference taken here when
+                // it is done with it.
                 unsafe {
                     vmdev_helper_get_page(page.as_ptr());
                     (*vmf).page = page.as_ptr();
                 }
                 0
             }
-            Fault::Mapped => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            Fault::Mapped(_) => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
             Fault::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
         }
     }
+}
 
-    /// # Safety
-    ///
-    /// Called by the core, under `rcu_read_lock()`, before a read fault in a VMA with these
-    /// operations.
-    unsafe extern "C" fn map_pages(
-        vmf: *mut bindings::vm_fault,
-        start_pgoff: c_ulong,
-        end_pgoff: c_ulong,
-    ) -> bindings::vm_fault_t {
-        // SAFETY: The core passes a valid `vm_fault` whose VMA is read-locked during the call.
-        let fault = unsafe { VmFault::from_raw(vmf) };
-        // SAFETY: The VMA has these operations and holds a reference to its data.
-        let data = unsafe { Self::data(fault.vma().as_ptr()) };
-        let around = FaultAround {
-            vmf: fault,
-            // The core passes an inclusive range.
-            pgoffs: start_pgoff..end_pgoff.saturating_add(1),
-            fault_mapped: Cell::new(false),
-        };
-        T::map_pages(&data, &around);
-        // Tell the core the faulting page is mapped, or let it call `fault`.
-        if around.fault_mapped.get() {
-            bindings::vm_fault_reason_VM_FAULT_NOPAGE
-        } else {
-            0
-        }
-    }
+/// `map_pages` of every VMA mapped on fault: maps nothing, and tells the core to call `fault`.
+///
+/// The core calls `map_pages` under `rcu_read_lock()`, where nothing may sleep. The only way to
+/// insert a driver's pages, `vm_insert_pages()`, allocates a page table when the PMD has none,
+/// and a concurrent `MADV_DONTNEED` can free an emptied table (`CONFIG_PT_RECLAIM`) after any
+/// check made here: so the neighbours of a fault are mapped from `fault`, which may sleep
+/// ([`VmFault::map_window`]). The function must exist all the same: in a VMA whose operations
+/// have no `map_pages`, a fault taken under the per-VMA lock is answered with `VM_FAULT_RETRY`
+/// and taken again under `mmap_lock` (`vmf_can_call_fault()` in `mm/memory.c`). The fault
+/// handlers built here are safe under the per-VMA lock: they only return a page or insert pages
+/// into the faulting VMA, allocating page tables as anonymous faults do.
+extern "C" fn map_nothing(
+    _vmf: *mut bindings::vm_fault,
+    _start_pgoff: c_ulong,
+    _end_pgoff: c_ulong,
+) -> bindings::vm_fault_t {
+    0
 }
 
 /// What this module adds to [`VmaRef`].
@@ -695,75 +462,143 @@ impl VmaRefExt for VmaRef {
     }
 }
 
-/// What this module adds to [`VmaNew`], the VMA being set up in `f_ops->mmap()`.
-pub(crate) trait VmaNewExt {
-    /// Installs `T`'s operations; the VMA keeps a reference to `data` until it is closed, and
-    /// [`VmOperations::open`] is called for it now. `fault_around` chooses whether the VMA gets
-    /// `map_pages` too.
-    ///
-    /// Infallible, so that nothing can fail after it: call it last in `mmap()`, once every check
-    /// has passed (an `mmap()` that fails afterwards would never see `close`).
-    fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>, fault_around: bool);
+/// A VMA being set up by `f_op->mmap()`, before the driver has chosen how it is backed.
+///
+/// It reads like a [`VmaRef`] and offers the flag changes a driver may make; the method that
+/// picks the backing consumes it, so a VMA is set up one way only.
+///
+/// # Invariants
+///
+/// `vma` is a VMA being set up in `mmap()` (the [`VmaNew`] invariants), and nothing but this
+/// object sets its `VM_PFNMAP` or `VM_MIXEDMAP` flags, `vm_ops` or `vm_private_data`.
+pub(crate) struct NewVma<'a> {
+    vma: &'a VmaNew,
+}
 
-    /// Maps the whole VMA onto `data`'s physically contiguous memory from page `first_page` on,
-    /// with `remap_pfn_range()`, then installs `T`'s operations as [`Self::set_vm_ops`] does
-    /// (without fault-around: every page is mapped already).
+impl<'a> NewVma<'a> {
+    /// # Safety
+    ///
+    /// `vma` must be a VMA being set up by `f_op->mmap()`, valid for `'a`, and the caller must
+    /// give no other access to it than the returned object (no `&VmaNew` in particular).
+    pub(crate) unsafe fn from_raw(vma: *mut bindings::vm_area_struct) -> Self {
+        // INVARIANT: The caller hands over the only access to a VMA being set up.
+        Self {
+            // SAFETY: The caller guarantees that the VMA is being set up and valid for 'a.
+            vma: unsafe { VmaNew::from_raw(vma) },
+        }
+    }
+
+    /// Makes the mapping unable to ever become writable (`VM_MAYWRITE` cleared); `EINVAL` if it
+    /// is writable already.
+    pub(crate) fn try_clear_maywrite(&self) -> Result {
+        self.vma.try_clear_maywrite()
+    }
+
+    /// `VM_DONTEXPAND`: `mremap()` cannot grow the VMA.
+    pub(crate) fn set_dontexpand(&self) {
+        self.vma.set_dontexpand()
+    }
+
+    /// `VM_DONTDUMP`: core dumps leave the VMA out.
+    pub(crate) fn set_dontdump(&self) {
+        self.vma.set_dontdump()
+    }
+
+    /// Maps the whole VMA onto the page frames of `data`'s memory `M` from page `first_page` on, with
+    /// `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
+    /// and installs `T`'s operations, which must not have a `fault` handler (checked at compile
+    /// time). [`VmOperations::open`] is called for the VMA now.
     ///
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
     /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
     /// physical page number in `vm_pgoff`, which `/proc/<pid>/maps` shows to user space.
-    fn remap_pfns<T: VmOperations>(&self, data: Arc<T::Data>, first_page: usize) -> Result
+    pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory>(
+        self,
+        data: Arc<T::Data>,
+        first_page: usize,
+    ) -> Result
     where
-        T::Data: AsRef<PhysBuffer>;
-}
-
-impl VmaNewExt for VmaNew {
-    fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>, fault_around: bool) {
-        let ops: &'static bindings::vm_operations_struct = if fault_around {
-            &VmOpsTable::<T>::WITH_AROUND
-        } else {
-            &VmOpsTable::<T>::WITHOUT_AROUND
+        T::Data: AsRef<M>,
+    {
+        const {
+            assert!(
+                !T::HAS_FAULT,
+                "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
+            )
         };
-        T::open(&data, self);
-        // SAFETY: The VMA is being set up in `mmap()` (type invariants of `VmaNew`), so it is not
-        // yet visible to anyone else. `ops` is static; the private data carries the reference
-        // that `close` gives back, as `VmOpsTable` expects.
+        let flags = self.vma.flags();
+        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
+            return Err(EINVAL);
+        }
+        let pages = (self.vma.end() - self.vma.start()) >> PAGE_SHIFT;
+        let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
+        let mem: &M = (*data).as_ref();
+        if end_page > mem.page_count() {
+            return Err(EINVAL);
+        }
+        let pfn = mem.first_pfn() + first_page;
+        // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, and it
+        // is not `VM_MIXEDMAP` (only `map_on_fault` sets that, and it consumes `self`). The range
+        // is exactly the VMA, and the frames `pfn..pfn + pages` belong to `data` and are not
+        // refcounted pages (`PfnMemory`). `data` outlives the mapping: the VMA keeps a reference
+        // to it (installed below) until it is closed.
+        to_result(unsafe {
+            bindings::remap_pfn_range(
+                self.vma.as_ptr(),
+                self.vma.start() as c_ulong,
+                pfn as c_ulong,
+                self.vma.end() - self.vma.start(),
+                (*self.vma.as_ptr()).vm_page_prot,
+            )
+        })?;
+        self.install::<T>(&VmOpsTable::<T>::PFNMAP, data);
+        Ok(())
+    }
+
+    /// Maps nothing now: installs `T`'s operations, whose `fault` handler maps each page on
+    /// first touch (required, checked at compile time). With `batch`, the VMA is made
+    /// `VM_MIXEDMAP` so that the handler can map a window of pages at once
+    /// ([`VmFault::map_window`]). [`VmOperations::open`] is called for the VMA now.
+    ///
+    /// Infallible, so that nothing can fail after it: call it last in `mmap()`, once every check
+    /// has passed.
+    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>, batch: bool) {
+        const {
+            assert!(
+                T::HAS_FAULT,
+                "a VMA mapped by map_on_fault() needs a fault handler"
+            )
+        };
+        if batch {
+            self.vma.set_mixedmap();
+        }
+        self.install::<T>(&VmOpsTable::<T>::ON_FAULT, data);
+    }
+
+    /// Calls `T::open` for the VMA, then gives it `ops` and the reference to `data` that its
+    /// `close` gives back.
+    fn install<T: VmOperations>(
+        self,
+        ops: &'static bindings::vm_operations_struct,
+        data: Arc<T::Data>,
+    ) {
+        T::open(&data, self.vma);
+        // SAFETY: The VMA is being set up in `mmap()` (invariants), so it is not yet visible to
+        // anyone else. `ops` is a table of `VmOpsTable<T>`, valid while the VMA lives (see
+        // `VmOpsTable`); the private data carries the reference that `close` gives back, as
+        // `VmOpsTable` expects.
         unsafe {
-            let vma = self.as_ptr();
+            let vma = self.vma.as_ptr();
             (*vma).vm_private_data = Arc::into_raw(data).cast_mut().cast();
             (*vma).vm_ops = ops;
         }
     }
+}
 
-    fn remap_pfns<T: VmOperations>(&self, data: Arc<T::Data>, first_page: usize) -> Result
-    where
-        T::Data: AsRef<PhysBuffer>,
-    {
-        let flags = self.flags();
-        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
-            return Err(EINVAL);
-        }
-        let mem: &PhysBuffer = (*data).as_ref();
-        let size = self.end() - self.start();
-        let end_page = first_page.checked_add(size >> PAGE_SHIFT).ok_or(EINVAL)?;
-        if end_page > mem.buf.len >> PAGE_SHIFT {
-            return Err(EINVAL);
-        }
-        let pfn = mem.first_pfn + first_page;
-        // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, the
-        // range is exactly the VMA, and the page frames `pfn..pfn + size / PAGE_SIZE` belong to
-        // `mem`. `mem` outlives the mapping: `data` owns it, and the VMA keeps a reference to
-        // `data` (installed below) until it is closed.
-        to_result(unsafe {
-            bindings::remap_pfn_range(
-                self.as_ptr(),
-                self.start() as c_ulong,
-                pfn as c_ulong,
-                size,
-                (*self.as_ptr()).vm_page_prot,
-            )
-        })?;
-        self.set_vm_ops::<T>(data, false);
-        Ok(())
+impl Deref for NewVma<'_> {
+    type Target = VmaRef;
+
+    fn deref(&self) -> &VmaRef {
+        self.vma
     }
 }

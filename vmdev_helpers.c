@@ -2,9 +2,15 @@
 /*
  * Out-of-line wrappers for static inline functions and macros that bindgen cannot turn
  * into callable Rust, in the style of the kernel's rust/helpers/. Each is a one-line
- * forward; their only callers are the safe wrappers in vma_ops.rs, which declare them.
+ * forward; their only callers are the safe wrappers in memory.rs and vma_ops.rs, which
+ * declare them.
  */
+#include <linux/build_bug.h>
 #include <linux/mm.h>
+#include <rust_vmdev.h>
+
+/* rust_vmdev.rs asserts the same size for its VmdevInfo: both sides agree with the header. */
+static_assert(sizeof(struct vmdev_info) == 40);
 
 struct page *vmdev_helper_virt_to_page(const void *addr);
 unsigned long vmdev_helper_page_to_pfn(const struct page *page);

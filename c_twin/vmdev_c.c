@@ -14,6 +14,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/overflow.h>
+#include <linux/sizes.h>
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 #include <rust_vmdev.h>
@@ -26,7 +27,7 @@ module_param(fault_size, ulong, 0444);
 MODULE_PARM_DESC(fault_size, "Bytes of /dev/vmdev_c-fault's vmalloc buffer (page multiple)");
 static bool fault_around = true;
 module_param(fault_around, bool, 0444);
-MODULE_PARM_DESC(fault_around, "Map the neighbours of a read-faulted page too (vm_ops->map_pages)");
+MODULE_PARM_DESC(fault_around, "A fault on /dev/vmdev_c-fault maps the 64 KiB around it, not one page");
 /* x86 has a global phys_base: the variables get other names than the parameters. */
 static unsigned long long base_param;
 module_param_named(phys_base, base_param, ullong, 0444);
@@ -34,6 +35,12 @@ MODULE_PARM_DESC(phys_base, "Serve /dev/vmdev_c-remap from this boot-reserved ph
 static unsigned long long size_param;
 module_param_named(phys_size, size_param, ullong, 0444);
 MODULE_PARM_DESC(phys_size, "Size in bytes of the phys_base range");
+static unsigned int mode = 0600;
+module_param(mode, uint, 0444);
+MODULE_PARM_DESC(mode, "Permissions of both device nodes, octal, read/write bits only (<= 0666)");
+
+/* Pages a fault maps at once with fault_around: 64 KiB, the core's default fault_around_bytes. */
+#define WINDOW (PAGE_SIZE >= SZ_64K ? 1UL : SZ_64K / PAGE_SIZE)
 
 struct vmdev {
 	struct miscdevice misc;
@@ -88,6 +95,11 @@ static ssize_t vmdev_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	return done;
 }
 
+static loff_t vmdev_llseek(struct file *file, loff_t offset, int whence)
+{
+	return fixed_size_llseek(file, offset, whence, file_vmdev(file)->size);
+}
+
 static long vmdev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct vmdev *dev = file_vmdev(file);
@@ -119,14 +131,65 @@ static void vmdev_vma_close(struct vm_area_struct *vma)
 	atomic64_dec(&dev->live_vmas);
 }
 
+static struct page *vmdev_page(struct vmdev *dev, pgoff_t pgoff)
+{
+	return vmalloc_to_page(dev->buf + (pgoff << PAGE_SHIFT));
+}
+
+/*
+ * With fault_around (a VM_MIXEDMAP VMA), map the aligned window of pages around the faulting
+ * one with vm_insert_pages(), skipping pages mapped already. Here, unlike in ->map_pages, page
+ * tables may be allocated. Returns whether the faulting page is mapped now; counts what it
+ * inserted.
+ */
+static bool vmdev_map_window(struct vm_fault *vmf, struct vmdev *dev)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	pgoff_t first = max(vmf->pgoff - vmf->pgoff % WINDOW, vma->vm_pgoff);
+	pgoff_t end = min(first + WINDOW, vma->vm_pgoff + vma_pages(vma));
+	struct page *batch[16];
+	unsigned long n = end - first, next = 0, i;
+	bool fault_mapped = false, fault_inserted = false;
+	unsigned long inserted = 0;
+
+	BUILD_BUG_ON(WINDOW > ARRAY_SIZE(batch));
+	for (i = 0; i < n; i++)
+		batch[i] = vmdev_page(dev, first + i);
+	while (next < n) {
+		unsigned long left = n - next;
+		unsigned long addr = vma->vm_start + ((first + next - vma->vm_pgoff) << PAGE_SHIFT);
+		int ret = vm_insert_pages(vma, addr, batch + next, &left);
+		unsigned long done = n - next - left;
+
+		if (vmf->pgoff >= first + next && vmf->pgoff < first + next + done)
+			fault_mapped = fault_inserted = true;
+		inserted += done;
+		next += done;
+		if (ret != -EBUSY)
+			break;
+		/* The entry at next exists already: skip it. */
+		if (vmf->pgoff == first + next)
+			fault_mapped = true;
+		next++;
+	}
+	atomic64_add(fault_inserted, &dev->faults);
+	atomic64_add(inserted - fault_inserted, &dev->around_pages);
+	return fault_mapped;
+}
+
 static vm_fault_t vmdev_fault(struct vm_fault *vmf)
 {
-	struct vmdev *dev = vmf->vma->vm_private_data;
+	struct vm_area_struct *vma = vmf->vma;
+	struct vmdev *dev = vma->vm_private_data;
+	bool cow = (vmf->flags & FAULT_FLAG_WRITE) && !(vma->vm_flags & VM_SHARED);
 	struct page *page;
 
 	if (vmf->pgoff >= dev->size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
-	page = vmalloc_to_page(dev->buf + (vmf->pgoff << PAGE_SHIFT));
+	/* A write to a private mapping: the core maps a copy of the one page returned below. */
+	if ((vma->vm_flags & VM_MIXEDMAP) && !cow && vmdev_map_window(vmf, dev))
+		return VM_FAULT_NOPAGE;
+	page = vmdev_page(dev, vmf->pgoff);
 	get_page(page);
 	vmf->page = page;
 	atomic64_inc(&dev->faults);
@@ -134,48 +197,15 @@ static vm_fault_t vmdev_fault(struct vm_fault *vmf)
 }
 
 /*
- * Fault-around, under rcu_read_lock(): map the window with vm_insert_pages() (VM_MIXEDMAP).
- * Nothing when the core had to preallocate a page table: creating one here could sleep, so the
- * first fault of each page-table range is left to ->fault.
+ * ->map_pages runs under rcu_read_lock(), where vm_insert_pages() must not be called: it
+ * allocates a page table when the PMD has none, and MADV_DONTNEED can free an emptied one
+ * (CONFIG_PT_RECLAIM) after any check here. So it maps nothing; the window is mapped by
+ * ->fault. It must exist all the same: without it, a fault taken under the per-VMA lock is
+ * retried under mmap_lock (vmf_can_call_fault()).
  */
-static vm_fault_t vmdev_map_pages(struct vm_fault *vmf, pgoff_t start_pgoff, pgoff_t end_pgoff)
+static vm_fault_t vmdev_map_nothing(struct vm_fault *vmf, pgoff_t start_pgoff, pgoff_t end_pgoff)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	struct vmdev *dev = vma->vm_private_data;
-	pgoff_t last = min_t(pgoff_t, end_pgoff, (dev->size >> PAGE_SHIFT) - 1);
-	struct page *batch[16];
-	pgoff_t pgoff, first;
-	bool fault_mapped = false;
-	unsigned long mapped = 0;
-
-	if (vmf->prealloc_pte)
-		return 0;
-	for (first = start_pgoff; first <= last; first += ARRAY_SIZE(batch)) {
-		unsigned long n = min_t(unsigned long, ARRAY_SIZE(batch), last - first + 1);
-		unsigned long next = 0;
-
-		for (pgoff = 0; pgoff < n; pgoff++)
-			batch[pgoff] = vmalloc_to_page(dev->buf + ((first + pgoff) << PAGE_SHIFT));
-		while (next < n) {
-			unsigned long left = n - next;
-			unsigned long addr = vma->vm_start + ((first + next - vma->vm_pgoff) << PAGE_SHIFT);
-			int ret = vm_insert_pages(vma, addr, batch + next, &left);
-			unsigned long done = n - next - left;
-
-			if (vmf->pgoff >= first + next && vmf->pgoff < first + next + done)
-				fault_mapped = true;
-			mapped += done;
-			next += done;
-			if (ret != -EBUSY)
-				break;
-			/* The entry at next exists already: skip it. */
-			if (vmf->pgoff == first + next)
-				fault_mapped = true;
-			next++;
-		}
-	}
-	atomic64_add(mapped, &dev->around_pages);
-	return fault_mapped ? VM_FAULT_NOPAGE : 0;
+	return 0;
 }
 
 static const struct vm_operations_struct remap_vm_ops = {
@@ -187,13 +217,7 @@ static const struct vm_operations_struct fault_vm_ops = {
 	.open = vmdev_vma_open,
 	.close = vmdev_vma_close,
 	.fault = vmdev_fault,
-};
-
-static const struct vm_operations_struct fault_around_vm_ops = {
-	.open = vmdev_vma_open,
-	.close = vmdev_vma_close,
-	.fault = vmdev_fault,
-	.map_pages = vmdev_map_pages,
+	.map_pages = vmdev_map_nothing,
 };
 
 static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
@@ -218,7 +242,7 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 		vma->vm_ops = &remap_vm_ops;
 	} else {
 		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | (fault_around ? VM_MIXEDMAP : 0));
-		vma->vm_ops = fault_around ? &fault_around_vm_ops : &fault_vm_ops;
+		vma->vm_ops = &fault_vm_ops;
 	}
 	vma->vm_private_data = dev;
 	/* The core calls ->open only for copies of a VMA; count this first one here. */
@@ -228,6 +252,7 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 
 static const struct file_operations vmdev_fops = {
 	.owner = THIS_MODULE,
+	.llseek = vmdev_llseek,
 	.read_iter = vmdev_read_iter,
 	.write_iter = vmdev_write_iter,
 	.mmap = vmdev_mmap,
@@ -293,6 +318,11 @@ static int __init vmdev_init(void)
 {
 	int ret;
 
+	if (!mode || mode & ~0666) {
+		pr_err("mode=%#o: refused: it must be non-zero and have only read and write bits (at most 0666)\n",
+		       mode);
+		return -EINVAL;
+	}
 	ret = remap_memory();
 	if (ret)
 		return ret;
@@ -307,9 +337,11 @@ static int __init vmdev_init(void)
 	fault_dev.flags = fault_around ? VMDEV_FLAG_FAULT_AROUND : 0;
 
 	remap_dev.backing = VMDEV_BACKING_REMAP;
-	remap_dev.misc = (struct miscdevice){ MISC_DYNAMIC_MINOR, "vmdev_c-remap", &vmdev_fops };
+	remap_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-remap",
+					      .fops = &vmdev_fops, .mode = mode };
 	fault_dev.backing = VMDEV_BACKING_FAULT;
-	fault_dev.misc = (struct miscdevice){ MISC_DYNAMIC_MINOR, "vmdev_c-fault", &vmdev_fops };
+	fault_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-fault",
+					      .fops = &vmdev_fops, .mode = mode };
 	ret = misc_register(&remap_dev.misc);
 	if (ret)
 		goto free_fault;
@@ -318,8 +350,8 @@ static int __init vmdev_init(void)
 		goto deregister_remap;
 	pr_info("vmdev_c-remap: %zu bytes, physically contiguous%s, mapped by remap_pfn_range\n",
 		remap_dev.size, size_param ? ", reserved at boot" : "");
-	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault%s\n", fault_dev.size,
-		fault_around ? " with fault-around" : "");
+	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault, %s at a time\n", fault_dev.size,
+		fault_around ? "the 64 KiB around" : "one page");
 	return 0;
 
 deregister_remap:

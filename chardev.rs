@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Character devices: a misc-device registration with the file operations a memory device needs.
+//!
+//! Modelled on 7.3's `kernel::miscdevice`, with the same driver-facing shape: a `#[vtable]` trait
+//! [`MiscDevice`] whose methods become a `const`-built `struct file_operations` (with `owner` set
+//! to the implementing module), and a pin-initialised [`MiscDeviceRegistration`] that deregisters
+//! when dropped. What it adds is what a patch to upstream `MiscDevice` would add:
+//!
+//! - **`llseek`** ([`MiscDevice::llseek`], and [`fixed_size_llseek`] for memory of a fixed size).
+//!   Upstream's table has none, so `lseek()` on a Rust misc device gets `ESPIPE`, and asking a
+//!   node its size the usual way (`lseek(fd, 0, SEEK_END)`) fails where the kernel's own memory
+//!   devices (`/dev/mem`) answer. Android's Rust ashmem driver (2024) was written against a
+//!   `MiscDevice` that had gained `llseek` for the same reason.
+//! - **The node's permissions** ([`MiscDeviceOptions::mode`], a [`NodeMode`], which can only hold
+//!   read and write bits). Upstream leaves `miscdevice.mode` at 0, which devtmpfs creates as 0600:
+//!   root only, with no way to change it at load.
+//! - **Registration data** ([`MiscDevice::RegistrationData`]), kept in the registration and handed
+//!   to `open`, so that a driver finds its device without a global (upstream's sample keeps a
+//!   lock-protected `static` that needs `unsafe` to initialise).
+//! - **`mmap` gets a [`NewVma`], not a `&VmaNew`**: `VmaNew`'s safe `set_mixedmap()` would let a
+//!   driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP` (see `vma_ops`).
+//!
+//! Room is left for the two hooks a mapping driver may want next, each one more `#[vtable]`
+//! method and one more field of the same table: `get_unmapped_area` (to align mappings for huge
+//! page-table entries) and `mmap_prepare`, towards which upstream is moving drivers (in 7.3
+//! `/dev/mem` and `/dev/zero` use it, with `mmap_action_remap_full()`). README.md says where this
+//! driver stands against that direction.
+
+use crate::vma_ops::NewVma;
+use core::marker::PhantomData;
+use kernel::{
+    bindings,
+    error::{to_result, VTABLE_DEFAULT_ERROR},
+    fs::{File, Kiocb, LocalFile},
+    iov::{IovIterDest, IovIterSource},
+    module::this_module,
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+};
+
+/// The permissions of a device node: read and write bits for its owner, group and others.
+///
+/// # Invariants
+///
+/// The value is non-zero and has no bit outside `0o666`.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeMode(u16);
+
+impl NodeMode {
+    /// The permissions `mode`; `EINVAL` if it has bits outside `0o666` (execute, set-id, sticky
+    /// and file-type bits mean nothing on a device node) or is 0 (which the misc core would
+    /// silently turn into 0600).
+    pub(crate) fn new(mode: u32) -> Result<Self> {
+        if mode == 0 || mode & !0o666 != 0 {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked just above; the value fits in 16 bits.
+        Ok(Self(mode as u16))
+    }
+}
+
+/// Options for creating a misc device.
+#[derive(Clone, Copy)]
+pub(crate) struct MiscDeviceOptions {
+    /// The name of the node under `/dev`.
+    pub(crate) name: &'static CStr,
+    /// The permissions of the node.
+    pub(crate) mode: NodeMode,
+}
+
+impl MiscDeviceOptions {
+    /// A raw `struct miscdevice` ready for registration, with `T`'s file operations.
+    fn into_raw<T: MiscDevice>(self) -> bindings::miscdevice {
+        let mut result: bindings::miscdevice = pin_init::zeroed();
+        result.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+        result.name = self.name.as_char_ptr();
+        result.mode = self.mode.0;
+        result.fops = &FopsTable::<T>::FOPS;
+        result
+    }
+}
+
+/// A registration of a misc device, with the data its `open` hands out.
+///
+/// # Invariants
+///
+/// - `inner` is a `struct miscdevice` made by [`MiscDeviceOptions::into_raw`] for `T` and
+///   registered with `misc_register()`; it is deregistered exactly once, in [`Drop`].
+/// - `inner` is the first field of this `repr(C)` structure, so a pointer to it is a pointer to
+///   the registration.
+#[repr(C)]
+#[pin_data(PinnedDrop)]
+pub(crate) struct MiscDeviceRegistration<T: MiscDevice> {
+    #[pin]
+    inner: Opaque<bindings::miscdevice>,
+    data: T::RegistrationData,
+}
+
+// SAFETY: `misc_deregister()` may be called on any thread, and the data is `Send`.
+unsafe impl<T: MiscDevice> Send for MiscDeviceRegistration<T> {}
+// SAFETY: `&self` gives access only to the data, which is `Sync`.
+unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
+
+impl<T: MiscDevice> MiscDeviceRegistration<T> {
+    /// Registers a misc device whose `open` can reach `data`.
+    pub(crate) fn register(
+        opts: MiscDeviceOptions,
+        data: T::RegistrationData,
+    ) -> impl PinInit<Self, Error> {
+        // The fields are initialised in this order: `data` is in place before the node exists,
+        // and dropped again if registering fails.
+        try_pin_init!(Self {
+            data,
+            inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                // SAFETY: The initializer may write to `slot`.
+                unsafe { slot.write(opts.into_raw::<T>()) };
+                // SAFETY: `slot` holds the options just written. It stays pinned until `drop`
+                // deregisters it.
+                // INVARIANT: If this returns `Ok(())`, `slot` holds a registered misc device.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+
+    /// The data given to [`Self::register`].
+    pub(crate) fn data(&self) -> &T::RegistrationData {
+        &self.data
+    }
+}
+
+#[pinned_drop]
+impl<T: MiscDevice> PinnedDrop for MiscDeviceRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: The device is registered (type invariants). After this no new `open` can find
+        // it; files already open keep their own references to what `open` gave them.
+        unsafe { bindings::misc_deregister(self.inner.get()) };
+    }
+}
+
+/// The file operations of a misc device, and what each open file holds.
+#[vtable]
+pub(crate) trait MiscDevice: Sized {
+    /// What each open file holds: the file's private data.
+    type Ptr: ForeignOwnable + Send + Sync;
+
+    /// What the registration holds for `open`.
+    type RegistrationData: Send + Sync;
+
+    /// The node was opened; the returned pointer becomes the file's private data.
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr>;
+
+    /// The last reference to the file is gone.
+    fn release(device: Self::Ptr, _file: &File) {
+        drop(device);
+    }
+
+    /// `mmap()`: set up `vma`, which maps the file from `vma.pgoff()` on. The VMA is backed in
+    /// one of the ways `NewVma` offers, or the call fails and the VMA goes away.
+    fn mmap(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _vma: NewVma<'_>,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `lseek()`: returns the new file position. Without it, `lseek()` gets `ESPIPE`.
+    fn llseek(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &LocalFile,
+        _offset: i64,
+        _whence: c_int,
+    ) -> Result<i64> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `read()`, `pread()`, `readv()`: from `kiocb`'s position into `iov`.
+    fn read_iter(_kiocb: Kiocb<'_, Self::Ptr>, _iov: &mut IovIterDest<'_>) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `write()`, `pwrite()`, `writev()`: from `iov` to `kiocb`'s position.
+    fn write_iter(_kiocb: Kiocb<'_, Self::Ptr>, _iov: &mut IovIterSource<'_>) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `ioctl()`. 32-bit callers on a 64-bit kernel get the same through `compat_ptr_ioctl()`.
+    fn ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// `lseek()` over `size` bytes, as the kernel's `fixed_size_llseek()`: `SEEK_SET`, `SEEK_CUR`
+/// and `SEEK_END` may reach `0..=size`; a position outside that, or any other `whence`, is
+/// `EINVAL` and leaves the position unchanged. Returns the new position.
+pub(crate) fn fixed_size_llseek(
+    file: &LocalFile,
+    offset: i64,
+    whence: c_int,
+    size: i64,
+) -> Result<i64> {
+    // SAFETY: `file` is a valid file (it is borrowed), in the `llseek` of its own file
+    // operations; the function changes only `f_pos`, with `SEEK_CUR` serialised by `f_lock`.
+    let pos = unsafe { bindings::fixed_size_llseek(file.as_ptr(), offset, whence, size) };
+    if pos < 0 {
+        // A negative result is an errno, which fits in a `c_int`.
+        return Err(Error::from_errno(pos as c_int));
+    }
+    Ok(pos)
+}
+
+/// Builds the `struct file_operations` of a [`MiscDevice`] implementation.
+struct FopsTable<T>(PhantomData<T>);
+
+impl<T: MiscDevice> FopsTable<T> {
+    /// The table, a constant promoted to a static in this module's memory. Its `owner` is the
+    /// module of `T`: `misc_open()` takes a reference on it for every open file, and each VMA
+    /// holds its file, so the module (this table, the callbacks, the `vm_operations_struct`s
+    /// of `vma_ops`) stays loaded while any file or mapping of the device exists.
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        owner: this_module::<T::OwnerModule>().as_ptr(),
+        open: Some(Self::open),
+        release: Some(Self::release),
+        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
+        llseek: if T::HAS_LLSEEK {
+            Some(Self::llseek)
+        } else {
+            None
+        },
+        read_iter: if T::HAS_READ_ITER {
+            Some(Self::read_iter)
+        } else {
+            None
+        },
+        write_iter: if T::HAS_WRITE_ITER {
+            Some(Self::write_iter)
+        } else {
+            None
+        },
+        unlocked_ioctl: if T::HAS_IOCTL {
+            Some(Self::ioctl)
+        } else {
+            None
+        },
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: if T::HAS_IOCTL {
+            bindings::compat_ptr_ioctl
+        } else {
+            None
+        },
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// `inode` and `raw_file` must be the inode and file of an `open()` of a node registered by a
+    /// [`MiscDeviceRegistration<T>`], called by `misc_open()`.
+    unsafe extern "C" fn open(inode: *mut bindings::inode, raw_file: *mut bindings::file) -> c_int {
+        // SAFETY: The pointers are valid and for a file being opened.
+        let ret = unsafe { bindings::generic_file_open(inode, raw_file) };
+        if ret != 0 {
+            return ret;
+        }
+        // SAFETY: `misc_open()` set the private data to the registered `struct miscdevice`, the
+        // first field of a `MiscDeviceRegistration<T>` (its invariants), and holds `misc_mtx`
+        // during this call, so that the registration cannot be deregistered and freed meanwhile.
+        let misc = unsafe { &*(*raw_file).private_data.cast::<MiscDeviceRegistration<T>>() };
+        // SAFETY: The file is valid for the duration of this call, and no `fdget_pos` can be
+        // active on a file that is still being opened.
+        let file = unsafe { File::from_raw_file(raw_file) };
+        match T::open(file, misc) {
+            Ok(ptr) => {
+                // The private data changes type: from here on, every callback of this table
+                // reads it as a `T::Ptr`.
+                // SAFETY: The open call of a file may set its private data.
+                unsafe { (*raw_file).private_data = ptr.into_foreign() };
+                0
+            }
+            Err(err) => err.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a file opened through [`Self::open`], being released.
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: The release call owns the private data, set by `open` with `into_foreign`.
+        let ptr = unsafe { <T::Ptr as ForeignOwnable>::from_foreign((*file).private_data) };
+        // SAFETY: The file is valid for the duration of this call, and no `fdget_pos` can be
+        // active on a file that is being released.
+        T::release(ptr, unsafe { File::from_raw_file(file) });
+        0
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a file opened through [`Self::open`] and `vma` a VMA that `mmap()` is
+    /// setting up for it.
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: `mmap` runs between `open` and `release`, so the private data is a `T::Ptr`.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
+        // SAFETY: The VMA is being set up by `mmap()`, and the driver gets no other access to it
+        // than this object.
+        let vma = unsafe { NewVma::from_raw(vma) };
+        // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
+        // `fdget_pos`.
+        let file = unsafe { File::from_raw_file(file) };
+        match T::mmap(device, file, vma) {
+            Ok(()) => 0,
+            Err(err) => err.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a file opened through [`Self::open`], called by `vfs_llseek()`.
+    unsafe extern "C" fn llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
+        // SAFETY: `llseek` runs between `open` and `release`, so the private data is a `T::Ptr`.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
+        // SAFETY: The file is valid for the duration of this call. `lseek()` calls this inside
+        // its own `fdget_pos()`, on this thread; the `LocalFile` cannot leave the thread.
+        let file = unsafe { LocalFile::from_raw_file(file) };
+        match T::llseek(device, file, offset, whence) {
+            Ok(pos) => pos,
+            Err(err) => err.to_errno().into(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `kiocb` must be for a file opened through [`Self::open`], and `iter` a valid `struct
+    /// iov_iter` to write to.
+    unsafe extern "C" fn read_iter(
+        kiocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The caller provides a valid `struct kiocb` of a file whose private data is a
+        // `T::Ptr`.
+        let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+        // SAFETY: This is a valid `struct iov_iter` for writing.
+        let iov = unsafe { IovIterDest::from_raw(iter) };
+        match T::read_iter(kiocb, iov) {
+            Ok(done) => done as isize,
+            Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `kiocb` must be for a file opened through [`Self::open`], and `iter` a valid `struct
+    /// iov_iter` to read from.
+    unsafe extern "C" fn write_iter(
+        kiocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The caller provides a valid `struct kiocb` of a file whose private data is a
+        // `T::Ptr`.
+        let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+        // SAFETY: This is a valid `struct iov_iter` for reading.
+        let iov = unsafe { IovIterSource::from_raw(iter) };
+        match T::write_iter(kiocb, iov) {
+            Ok(done) => done as isize,
+            Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a file opened through [`Self::open`].
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: `ioctl` runs between `open` and `release`, so the private data is a `T::Ptr`.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
+        // SAFETY: The file is valid for the duration of this call, and `ioctl()` uses no
+        // `fdget_pos`.
+        let file = unsafe { File::from_raw_file(file) };
+        match T::ioctl(device, file, cmd, arg) {
+            Ok(ret) => ret as c_long,
+            Err(err) => err.to_errno() as c_long,
+        }
+    }
+}

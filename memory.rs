@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device memory: the two kinds of buffer a driver lets user space map.
+//!
+//! - [`PhysBuffer`]: physically contiguous memory, from the page allocator or a range reserved at
+//!   boot. Its page frames are never refcounted pages in use by anyone else (`PG_reserved`, or
+//!   outside System RAM), so it may be mapped by page frame number ([`PfnMemory`]).
+//! - [`VmallocBuffer`]: virtually contiguous `vmalloc()` memory, whose pages are ordinary order-0
+//!   pages that the fault path may hand to the core ([`MappablePage`]).
+//!
+//! Memory that is mapped into a process can change under the kernel's feet at any time, so no
+//! Rust reference to its contents ever exists: the kernel reads and writes it only through
+//! `copy_{to,from}_iter()` on raw pointers ([`DeviceMemory`]).
+
+use crate::vma_ops::{MappablePage, PfnMemory};
+use core::ptr::NonNull;
+use kernel::{
+    alloc::{allocator::Vmalloc, Allocator, NumaNode},
+    bindings,
+    iov::{IovIterDest, IovIterSource},
+    page::{PAGE_SHIFT, PAGE_SIZE},
+    prelude::*,
+};
+
+// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+#[expect(
+    improper_ctypes,
+    reason = "`struct page` ends in a zero-length array; only pointers to it are passed"
+)]
+extern "C" {
+    fn vmdev_helper_virt_to_page(addr: *const c_void) -> *mut bindings::page;
+    fn vmdev_helper_page_to_pfn(page: *const bindings::page) -> c_ulong;
+    fn vmdev_helper_set_page_reserved(page: *mut bindings::page);
+    fn vmdev_helper_clear_page_reserved(page: *mut bindings::page);
+}
+
+/// Returns how many whole pages `size` bytes are, or `EINVAL` unless it is a non-zero multiple
+/// of the page size.
+fn size_to_pages(size: usize) -> Result<usize> {
+    if size == 0 || size % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    Ok(size >> PAGE_SHIFT)
+}
+
+/// A kernel mapping of memory that may also be mapped into user space.
+///
+/// # Invariants
+///
+/// `ptr` is valid for reads and writes of `len` bytes for as long as this object exists, and
+/// `len` is a non-zero multiple of [`PAGE_SIZE`].
+struct KernelBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: The buffer is plain memory with no thread affinity; it is only accessed by copies
+// through raw pointers, which are as thread-safe as the memory they copy.
+unsafe impl Send for KernelBuffer {}
+// SAFETY: `&KernelBuffer` only allows copies in and out of the memory, see `Send`.
+unsafe impl Sync for KernelBuffer {}
+
+impl KernelBuffer {
+    /// The bytes `[offset, offset + want)`, clamped to the buffer: a pointer and a length.
+    fn span(&self, offset: usize, want: usize) -> (*mut u8, usize) {
+        let offset = offset.min(self.len);
+        let len = want.min(self.len - offset);
+        // SAFETY: `offset <= self.len`, so the result is inside the allocation or one past it.
+        (unsafe { self.ptr.as_ptr().add(offset) }, len)
+    }
+}
+
+/// Memory a driver lets user space map, and read or write with `read()`/`write()`.
+pub(crate) trait DeviceMemory {
+    /// The size in bytes: a non-zero multiple of the page size.
+    fn len(&self) -> usize;
+
+    /// Copies bytes from `offset` on into `dst`; returns how many (0 at or past the end).
+    fn read_at(&self, offset: usize, dst: &mut IovIterDest<'_>) -> usize;
+
+    /// Copies bytes from `src` into the memory from `offset` on; returns how many (0 at or past
+    /// the end).
+    fn write_at(&self, offset: usize, src: &mut IovIterSource<'_>) -> usize;
+}
+
+impl<T: AsRef<KernelBuffer>> DeviceMemory for T {
+    fn len(&self) -> usize {
+        self.as_ref().len
+    }
+
+    fn read_at(&self, offset: usize, dst: &mut IovIterDest<'_>) -> usize {
+        let (ptr, len) = self.as_ref().span(offset, dst.len());
+        // SAFETY: `span` returned `len` bytes inside the buffer, valid for reads by the
+        // `KernelBuffer` invariants; `dst` is a valid destination iterator.
+        unsafe { bindings::_copy_to_iter(ptr.cast(), len, dst.as_raw()) }
+    }
+
+    fn write_at(&self, offset: usize, src: &mut IovIterSource<'_>) -> usize {
+        let (ptr, len) = self.as_ref().span(offset, src.len());
+        // SAFETY: `span` returned `len` bytes inside the buffer, valid for writes by the
+        // `KernelBuffer` invariants; `src` is a valid source iterator.
+        unsafe { bindings::_copy_from_iter(ptr.cast(), len, src.as_raw()) }
+    }
+}
+
+/// Where the memory of a [`PhysBuffer`] came from, which says how to give it back.
+enum PhysSource {
+    /// `alloc_pages_exact()`; its pages are marked reserved while the buffer owns them.
+    Allocated,
+    /// A range reserved at boot, mapped with `memremap()`.
+    Reserved,
+}
+
+/// Physically contiguous memory, mapped into user space by page frame number.
+///
+/// # Invariants
+///
+/// - `buf` covers physical pages `first_pfn..first_pfn + buf.len / PAGE_SIZE`, which belong to
+///   this object for its whole life.
+/// - With [`PhysSource::Allocated`], `buf.ptr` is the address `alloc_pages_exact()` returned for
+///   `buf.len` bytes and each of its pages has `PG_reserved` set.
+/// - With [`PhysSource::Reserved`], `buf.ptr` is what `memremap()` returned for the range, which
+///   was reserved at boot and is disjoint from the System RAM the kernel manages.
+pub(crate) struct PhysBuffer {
+    buf: KernelBuffer,
+    first_pfn: usize,
+    source: PhysSource,
+}
+
+impl PhysBuffer {
+    /// The largest buffer [`PhysBuffer::alloc`] can give: one buddy allocation.
+    pub(crate) const MAX_ALLOC: usize = PAGE_SIZE << bindings::MAX_PAGE_ORDER;
+
+    /// Allocates `size` bytes of zeroed, physically contiguous memory and marks its pages
+    /// reserved (`PG_reserved`) while it is owned.
+    ///
+    /// `EINVAL` unless `size` is a non-zero multiple of the page size no larger than
+    /// [`Self::MAX_ALLOC`]; `ENOMEM` if the allocator has no such contiguous run free.
+    pub(crate) fn alloc(size: usize) -> Result<Self> {
+        size_to_pages(size)?;
+        if size > Self::MAX_ALLOC {
+            return Err(EINVAL);
+        }
+        let gfp = bindings::GFP_KERNEL | bindings::__GFP_ZERO | bindings::__GFP_NOWARN;
+        // SAFETY: `size` is non-zero and within one buddy allocation; the call may sleep, which
+        // the caller (module init) allows.
+        let addr = unsafe { bindings::alloc_pages_exact_noprof(size, gfp) };
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+        // SAFETY: `ptr` is a linear-map address returned by the page allocator.
+        let first = unsafe { vmdev_helper_virt_to_page(addr) };
+        // SAFETY: `first` is the `struct page` of an allocated page.
+        let first_pfn = unsafe { vmdev_helper_page_to_pfn(first) } as usize;
+        let this = Self {
+            buf: KernelBuffer { ptr, len: size },
+            first_pfn,
+            source: PhysSource::Allocated,
+        };
+        for page in this.struct_pages() {
+            // SAFETY: `page` is one of the pages this object just allocated and owns.
+            unsafe { vmdev_helper_set_page_reserved(page) };
+        }
+        // INVARIANT: the memory is `size` bytes from `alloc_pages_exact()`, all pages reserved.
+        Ok(this)
+    }
+
+    /// Takes over the physical range `[phys, phys + size)` that was reserved at boot (for
+    /// example with `memmap=SIZE$ADDR`), maps it for the kernel and zeroes it.
+    ///
+    /// `EINVAL` if the range is empty, unaligned, wraps, is not wholly reserved at boot, or
+    /// overlaps System RAM that the kernel manages; `ENOMEM` if it cannot be mapped.
+    pub(crate) fn reserved(phys: u64, size: u64) -> Result<Self> {
+        let len = usize::try_from(size).map_err(|_| EINVAL)?;
+        size_to_pages(len)?;
+        if phys.checked_add(size).is_none() || phys % PAGE_SIZE as u64 != 0 {
+            return Err(EINVAL);
+        }
+        // The range must be wholly reserved at boot (firmware, or `memmap=SIZE$ADDR`) and share
+        // no byte with System RAM: then no one else uses it as memory, and it is not MMIO.
+        // SAFETY: Querying the resource tree has no preconditions.
+        let (reserved, ram) = unsafe {
+            (
+                bindings::region_intersects(
+                    phys,
+                    len,
+                    bindings::IORESOURCE_MEM as c_ulong,
+                    bindings::IORES_DESC_RESERVED as c_ulong,
+                ),
+                bindings::region_intersects(
+                    phys,
+                    len,
+                    bindings::IORESOURCE_SYSTEM_RAM as c_ulong,
+                    bindings::IORES_DESC_NONE as c_ulong,
+                ),
+            )
+        };
+        if reserved != bindings::REGION_INTERSECTS as c_int
+            || ram != bindings::REGION_DISJOINT as c_int
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: The range is reserved memory, not System RAM or MMIO: nothing else in the
+        // kernel uses it, and a write-back mapping of it has no side effects.
+        let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+        // SAFETY: `ptr` maps `len` bytes that no one else uses.
+        unsafe { ptr.as_ptr().write_bytes(0, len) };
+        let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
+        // INVARIANT: `ptr` is the `memremap()` of a range disjoint from System RAM.
+        Ok(Self {
+            buf: KernelBuffer { ptr, len },
+            first_pfn,
+            source: PhysSource::Reserved,
+        })
+    }
+
+    /// Whether the memory is a range reserved at boot (rather than allocated at load).
+    pub(crate) fn is_boot_reserved(&self) -> bool {
+        matches!(self.source, PhysSource::Reserved)
+    }
+
+    /// The `struct page` of each page of an allocated buffer (none for a reserved range, whose
+    /// pages the kernel does not manage).
+    fn struct_pages(&self) -> impl Iterator<Item = *mut bindings::page> + '_ {
+        let count = match self.source {
+            PhysSource::Allocated => self.buf.len >> PAGE_SHIFT,
+            PhysSource::Reserved => 0,
+        };
+        (0..count).map(move |i| {
+            // SAFETY: Page `i` is inside the linear-map allocation, by the type invariants.
+            unsafe { vmdev_helper_virt_to_page(self.buf.ptr.as_ptr().add(i * PAGE_SIZE).cast()) }
+        })
+    }
+}
+
+// SAFETY: The frames `first_pfn..first_pfn + len / PAGE_SIZE` belong to this object for its whole
+// life (type invariants), and none is a refcounted page in use: allocated pages are
+// `PG_reserved` while owned, and a boot-reserved range is not System RAM at all.
+unsafe impl PfnMemory for PhysBuffer {
+    fn first_pfn(&self) -> usize {
+        self.first_pfn
+    }
+
+    fn page_count(&self) -> usize {
+        self.buf.len >> PAGE_SHIFT
+    }
+}
+
+impl AsRef<KernelBuffer> for PhysBuffer {
+    fn as_ref(&self) -> &KernelBuffer {
+        &self.buf
+    }
+}
+
+impl Drop for PhysBuffer {
+    fn drop(&mut self) {
+        for page in self.struct_pages() {
+            // SAFETY: The page belongs to this buffer and was marked reserved in `alloc`.
+            unsafe { vmdev_helper_clear_page_reserved(page) };
+        }
+        let addr = self.buf.ptr.as_ptr().cast();
+        match self.source {
+            // SAFETY: `addr` and `len` are what `alloc_pages_exact()` gave, by the invariants;
+            // no mapping of the memory is left, since every VMA that mapped it held a reference
+            // to the owner of this buffer (see `NewVma::remap_pfns`).
+            PhysSource::Allocated => unsafe { bindings::free_pages_exact(addr, self.buf.len) },
+            // SAFETY: `addr` came from `memremap()`, by the invariants; no mapping is left, as
+            // above.
+            PhysSource::Reserved => unsafe { bindings::memunmap(addr) },
+        }
+    }
+}
+
+/// Zeroed, virtually contiguous memory from `vmalloc()`, mapped page by page on fault.
+///
+/// # Invariants
+///
+/// `buf.ptr` is a [`Vmalloc`] allocation of `buf.len` bytes with the layout [`Self::layout`].
+pub(crate) struct VmallocBuffer {
+    buf: KernelBuffer,
+}
+
+impl VmallocBuffer {
+    fn layout(size: usize) -> Result<core::alloc::Layout> {
+        core::alloc::Layout::from_size_align(size, PAGE_SIZE).map_err(|_| EINVAL)
+    }
+
+    /// Allocates `size` zeroed bytes; `EINVAL` unless `size` is a non-zero multiple of the page
+    /// size, `ENOMEM` if vmalloc cannot give it.
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        size_to_pages(size)?;
+        let layout = Self::layout(size)?;
+        let ptr = Vmalloc::alloc(
+            layout,
+            GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN,
+            NumaNode::NO_NODE,
+        )?;
+        // INVARIANT: A `Vmalloc` allocation of `size` bytes with `layout`.
+        Ok(Self {
+            buf: KernelBuffer {
+                ptr: ptr.cast(),
+                len: size,
+            },
+        })
+    }
+
+    /// The page at page index `index`, or `None` past the end.
+    pub(crate) fn page(&self, index: usize) -> Option<MappablePage<'_>> {
+        if index >= self.buf.len >> PAGE_SHIFT {
+            return None;
+        }
+        // SAFETY: `index` is in bounds, so the address is inside the allocation.
+        let ptr = unsafe { self.buf.ptr.add(index * PAGE_SIZE) };
+        // SAFETY: `ptr` points into this `Vmalloc` allocation, which outlives the borrow of
+        // `self` that the returned page is tied to.
+        let page = unsafe { Vmalloc::to_page(ptr) };
+        // SAFETY: `Vmalloc` allocates with `vrealloc()`, that is plain `vmalloc()` without
+        // `VM_ALLOW_HUGE_VMAP`: every page of the area is an order-0 page of the page allocator
+        // (higher orders are split), refcounted, neither anonymous nor slab, and it stays
+        // allocated for the borrow of `self`.
+        Some(unsafe { MappablePage::new(page) })
+    }
+}
+
+impl AsRef<KernelBuffer> for VmallocBuffer {
+    fn as_ref(&self) -> &KernelBuffer {
+        &self.buf
+    }
+}
+
+impl Drop for VmallocBuffer {
+    fn drop(&mut self) {
+        // The page references user mappings took keep any still-mapped page alive; with this
+        // driver none is left, since every VMA holds a reference to this buffer's owner.
+        if let Ok(layout) = Self::layout(self.buf.len) {
+            // SAFETY: `ptr` is a `Vmalloc` allocation with this layout, by the invariants.
+            unsafe { Vmalloc::free(self.buf.ptr, layout) };
+        }
+    }
+}
