@@ -3,7 +3,8 @@
  * rust_vmdev: the user-space ABI of /dev/vmdev-remap and /dev/vmdev-fault.
  *
  * Both nodes hold a zeroed buffer that lives from module load to unload, shared by every
- * open file and process. They support:
+ * open file and process. The nodes' permissions are the module parameter mode (default
+ * 0600; read and write bits only, anything else refuses the load with EINVAL). They support:
  *
  *   mmap(2)   MAP_SHARED on both; offset page-aligned and offset + length <= size, else
  *             EINVAL. MAP_PRIVATE on vmdev-fault is copy-on-write. MAP_PRIVATE on
@@ -12,8 +13,11 @@
  *             never grow it.
  *   read(2), write(2), pread(2), pwrite(2)
  *             byte access to the same buffer. Reading at the end returns 0; a write that
- *             starts at the end gets ENOSPC, one that crosses it is short. lseek(2) gets
- *             ESPIPE (the 7.3 misc-device API has no llseek hook): use pread/pwrite.
+ *             starts at the end gets ENOSPC, one that crosses it is short.
+ *   lseek(2)  SEEK_SET, SEEK_CUR and SEEK_END within [0, size], as the kernel's
+ *             fixed_size_llseek(): lseek(fd, 0, SEEK_END) returns the size. A position
+ *             outside that range, or any other whence, is EINVAL and leaves the position
+ *             unchanged.
  *   ioctl(2)  VMDEV_IOC_INFO below; anything else gets ENOTTY, a bad pointer EFAULT.
  *
  * No physical address is ever given to user space.
@@ -31,8 +35,12 @@
 #define VMDEV_BACKING_REMAP 1 /* physically contiguous, remap_pfn_range at mmap time */
 #define VMDEV_BACKING_FAULT 2 /* vmalloc, mapped page by page on fault */
 
-/* vmdev_info.flags */
-#define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a read fault maps its neighbours too */
+/*
+ * vmdev_info.flags. With FAULT_AROUND (module parameter fault_around, the default) a fault
+ * maps the naturally aligned 64 KiB of the mapping around it (one page where pages are
+ * 64 KiB); without it, one page. A write to a private mapping always copies one page.
+ */
+#define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the 64 KiB around it */
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
 
 struct vmdev_info {
@@ -40,8 +48,8 @@ struct vmdev_info {
 	__u32 backing;      /* VMDEV_BACKING_* */
 	__u32 flags;        /* VMDEV_FLAG_* */
 	__u64 live_vmas;    /* VMAs mapping the device now, in all processes */
-	__u64 faults;       /* pages mapped by the fault handler since load */
-	__u64 around_pages; /* pages mapped by fault-around since load */
+	__u64 faults;       /* faulting pages the fault handler mapped since load */
+	__u64 around_pages; /* pages mapped together with a faulting one since load */
 };
 
 #define VMDEV_IOC_INFO _IOR('V', 1, struct vmdev_info)
