@@ -59,7 +59,8 @@ grep -q "_RNvNt${stock_crate}_6kernel5print11call_printk" "$root$src/Module.symv
 say "stock: kernel crate symbols match the stock image ($stock_crate)"
 
 mkdir -p "$root/build/vmdev" "$VMDEV_ROOT/build/stock"
-cp -p "$VMDEV_ROOT"/{Kbuild,rust_vmdev.rs,vma_ops.rs,vmdev_helpers.c} "$root/build/vmdev/"
+# The module's sources: Kbuild, the Rust files, the C helpers and the UAPI header they include.
+cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vmdev_helpers.c,include} "$root/build/vmdev/"
 timed "stock: rust-vmdev.ko with rustc 1.85.1 and gcc-14" in_root \
   make -s -C "$src" M=/build/vmdev CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE="$release" modules >&2
 cp "$root/build/vmdev/rust-vmdev.ko" "$VMDEV_ROOT/build/stock/"
