@@ -10,9 +10,11 @@ host_log=$VMDEV_ROOT/build/host-tests.log
 vm_log=$VMDEV_ROOT/build/vm-check.log
 rm -f "$vm_log"
 
-say "host: cargo test"
+host_tests() {
+  (cd "$VMDEV_ROOT/userspace" && env -u RUSTC cargo test --locked 2>&1) | tee "$host_log"
+}
 host_ok=true
-(cd "$VMDEV_ROOT/userspace" && env -u RUSTC cargo test --locked 2>&1) | tee "$host_log" || host_ok=false
+timed "host: cargo test" host_tests || host_ok=false
 vm_ok=true
 "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
 

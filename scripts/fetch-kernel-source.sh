@@ -30,6 +30,9 @@ timed "apt-get update (trixie-backports on $mirror, private lists)" \
 deb_dir=$(mktemp -d)
 trap 'rm -rf "$deb_dir"' EXIT
 (cd "$deb_dir" && timed "apt-get download $pkg" apt-get "${apt_opts[@]}" download -qq "$pkg")
-timed "unpack $pkg" bash -c "dpkg-deb -x $deb_dir/*.deb $deb_dir/root &&
-  tar -C '$src_root' -xaf $deb_dir/root/usr/src/$pkg.tar.xz"
+unpack() {
+  dpkg-deb -x "$deb_dir"/*.deb "$deb_dir/root" &&
+    tar -C "$src_root" -xaf "$deb_dir/root/usr/src/$pkg.tar.xz"
+}
+timed "unpack $pkg" unpack
 say "kernel source: $(echo "$src_root"/linux-source-*)"

@@ -8,7 +8,8 @@ source "$(dirname "$0")/common.sh"
 cd "$VMDEV_ROOT"
 timed "lint: rustfmt (module)" rustfmt --check --config-path "$(echo "$VMDEV_CACHE"/src/linux-source-*)/.rustfmt.toml" \
   rust_vmdev.rs vma_ops.rs
-cd userspace
-timed "lint: rustfmt, clippy (userspace)" bash -c \
-  'cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings'
+lint_userspace() {
+  (cd userspace && cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings)
+}
+timed "lint: rustfmt, clippy (userspace)" lint_userspace
 CLIPPY=1 "$VMDEV_ROOT/scripts/build-module.sh"
