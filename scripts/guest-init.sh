@@ -13,8 +13,11 @@ mode=$(sed -n 's/.*vmdev_mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 ko=/lib/modules/rust-vmdev.ko
 case $mode in
   demo)
-    insmod $ko && vmdev-demo && rmmod rust_vmdev
-    rc=$? ;;
+    # The host's terminal is the second serial port (run-vm.sh): it gets the demo's output, and
+    # the errors of the steps around it, while the console (the log) gets them as well.
+    stty -onlcr </dev/ttyS1 # plain newlines, as a program's output on the host would have
+    { insmod $ko && vmdev-demo && rmmod rust_vmdev; echo $? >/tmp/rc; } 2>&1 | tee /dev/ttyS1
+    rc=$(cat /tmp/rc) ;;
   fixtures)
     insmod $ko && vmdev-demo --proc-dump && rmmod rust_vmdev
     rc=$? ;;
