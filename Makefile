@@ -2,7 +2,7 @@
 # User-facing targets; kbuild reads Kbuild, not this file. Each target is a script in scripts/.
 # KDIR=<kernel build tree> builds the module against another kernel; CLIPPY=1 lints it.
 
-.PHONY: module userspace run check check-stock stress bench lint clean
+.PHONY: module userspace run shell check check-stock stress bench lint clean
 module:
 	@scripts/build-module.sh
 
@@ -10,10 +10,15 @@ userspace:
 	@scripts/build-userspace.sh
 
 # The main job: boot the test VM, load the module, map, fork, show /proc/self/maps, unload.
+# Quiet: the terminal shows the demo's output; the whole console is in build/vm-demo.log.
 run:
 	@scripts/run-vm.sh demo
 
-# The tests: host-side unit tests, lints, then the kselftest-style suite in the test VM.
+# A shell in the test VM with the module loaded and the tools in /bin; exit powers off.
+shell:
+	@scripts/run-vm.sh shell
+
+# The tests: lints, host-side unit tests, the kselftest-style suite in the test VM, `make shell`.
 check:
 	@scripts/check.sh
 

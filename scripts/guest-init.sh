@@ -40,8 +40,24 @@ case $mode in
     if [ -f /lib/modules/vmdev_c.ko ]; then
       vmdev-selftest --module /lib/modules/vmdev_c.ko --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault || rc=1
     fi ;;
+  shell)
+    if insmod $ko; then loaded=0 what="rust_vmdev is loaded"; else loaded=$? what="insmod FAILED"; fi
+    size=$(sed -n 's/.*vmdev_tty=\([0-9]*x[0-9]*\).*/\1/p' /proc/cmdline)
+    # No size: run-vm.sh's stdin is not a terminal but piped input, sent after the ready line.
+    # No echo then, which also keeps the shell off its line editor (whose cursor position query,
+    # ESC [6n, a terminal showing the output would answer with garbage); -v shows each line read.
+    if [ -n "$size" ]; then stty rows "${size%x*}" cols "${size#*x}"; opt=; else stty -echo; opt=-v; fi
+    echo "vmdev-shell: ready: $what; the tools are in /bin (vmdev-demo, vmdev-selftest, ...)," \
+      "the C twin in /lib/modules/vmdev_c.ko; exit powers off"
+    # -c: the console becomes the shell's controlling terminal, so ^C and job control work.
+    # shellcheck disable=SC2086
+    PS1='vmdev:\w\$ ' setsid -c sh $opt
+    rc=$?
+    echo "vmdev-shell: the shell exited with status $rc"
+    if grep -q '^rust_vmdev ' /proc/modules; then rmmod rust_vmdev || rc=1; fi
+    [ $loaded = 0 ] || rc=$loaded ;;
   *)
-    echo "vmdev_mode='$mode' is not demo, fixtures, stress, bench or check"
+    echo "vmdev_mode='$mode' is not demo, fixtures, stress, bench, check or shell"
     rc=2 ;;
 esac
 echo "vmdev-guest: exit status $rc"

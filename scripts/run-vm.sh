@@ -21,10 +21,13 @@ modes:
   stress    a long random workload, then a kmemleak scan (make stress)
   bench     rust_vmdev against its C twin (make bench, on the non-debug kernel)
   check     the selftest suite on the module and on its C twin (make check)
+  shell     a busybox shell on the console with the module loaded and the tools in /bin
+            (make shell); `exit` unloads the module and powers off. Piped stdin is sent once
+            the shell is up, then an end of input (^D). Ctrl-A x kills the VM.
 
 settings (environment; the scripts this one runs read them too):
   VM_APPEND      words added to the kernel command line (make stress: vmdev_stress_seconds=N)
-  VM_TIMEOUT     seconds before QEMU is killed; default 900
+  VM_TIMEOUT     seconds before QEMU is killed; default 900, none for a shell on a terminal
   VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench)
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
@@ -40,7 +43,7 @@ EOF
 
 case ${1:-} in
   -h | --help) usage; exit 0 ;;
-  demo | fixtures | stress | bench | check) mode=$1 ;;
+  demo | fixtures | stress | bench | check | shell) mode=$1 ;;
   *) usage >&2; exit 2 ;;
 esac
 "$VMDEV_ROOT/scripts/build-userspace.sh"
@@ -65,12 +68,28 @@ cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poiso
 # console, whose escape codes and iPXE banner came before the kernel's first line).
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
-timeout=${VM_TIMEOUT:-900}
+if [ "$mode" = shell ] && [ -t 0 ]; then
+  # The guest's terminal learns the size of this one (stty in guest-init.sh).
+  read -r rows cols < <(stty size) && cmdline+=("vmdev_tty=${rows}x$cols")
+  timeout=${VM_TIMEOUT:-0}
+else
+  timeout=${VM_TIMEOUT:-900}
+fi
 # VM_APPEND adds to the kernel command line, VM_QEMU_ARGS to QEMU's options (words, unquoted).
 # shellcheck disable=SC2206
 cmdline+=(${VM_APPEND:-})
 # shellcheck disable=SC2206
 qemu+=(${VM_QEMU_ARGS:-} -append "${cmdline[*]}")
+
+# shell with piped stdin: what the user sends waits for guest-init.sh's ready line, printed
+# once the console is open and its echo off (the UART drops what arrives before the guest opens
+# it). Then the pipe's end becomes the shell's end of input (^D): a serial line has no EOF.
+feed_shell() {
+  exec 3>"$1"
+  until grep -qs 'vmdev-shell: ready' "$log"; do sleep 0.2; done
+  cat >&3
+  printf '\004' >&3
+}
 
 say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 2 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
 start=$SECONDS
@@ -82,6 +101,26 @@ case $mode in
     say "vm: quiet: the terminal shows the demo's own output, the console goes to $log"
     timeout --foreground "$timeout" "${qemu[@]}" -serial "file:$log" -serial stdio </dev/null
     qemu_rc=$? ;;
+  shell)
+    if [ -t 0 ]; then
+      say "vm: exit in the guest's shell powers off; Ctrl-A x kills the VM; console in $log"
+      timeout --foreground "$timeout" "${qemu[@]}" -serial mon:stdio | tee "$log"
+      qemu_rc=${PIPESTATUS[0]}
+    else
+      fifo=$VMDEV_ROOT/build/vm-shell.stdin
+      rm -f "$fifo"
+      mkfifo "$fifo"
+      exec 4<&0 # a background job's stdin would be /dev/null
+      feed_shell "$fifo" <&4 &
+      feeder=$!
+      timeout --foreground "$timeout" "${qemu[@]}" -serial mon:stdio <"$fifo" | tee "$log"
+      qemu_rc=${PIPESTATUS[0]}
+      # The guest can end before its shell is up (a panic), or before the feeder's cat read all.
+      pkill -P "$feeder" 2>/dev/null
+      kill "$feeder" 2>/dev/null
+      wait "$feeder" 2>/dev/null
+      rm -f "$fifo"
+    fi ;;
   *)
     timeout --foreground "$timeout" "${qemu[@]}" -serial mon:stdio </dev/null | tee "$log"
     qemu_rc=${PIPESTATUS[0]} ;;
