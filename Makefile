@@ -3,7 +3,7 @@
 # a script in scripts/. KDIR=<kernel build tree> builds the module against another kernel;
 # CLIPPY=1 lints it. `scripts/run-vm.sh -h` lists the VM's modes and settings (VM_TIMEOUT, ...).
 
-.PHONY: help module userspace run shell check check-stock stress bench lint clean
+.PHONY: help module userspace run shell check check-stock stress bench lint rust-analyzer clean
 module:
 	@scripts/build-module.sh
 
@@ -17,6 +17,7 @@ help:
 	@echo 'make stress          long random workload in the debug VM: STRESS_SECONDS=300 SEED=<now>'
 	@echo 'make bench           rust_vmdev against the C twin on a non-debug kernel: BENCHMARKS.md'
 	@echo 'make lint            rustfmt and clippy on the module and userspace'
+	@echo 'make rust-analyzer   write rust-project.json for the module against the kernel tree'
 	@echo 'make clean           remove build/, userspace/target/ and the module build files'
 
 userspace:
@@ -56,6 +57,10 @@ bench:
 
 lint:
 	@scripts/lint.sh
+
+# rust-project.json for rust-analyzer, from the kernel's own `make M=... rust-analyzer`.
+rust-analyzer:
+	@scripts/rust-analyzer.sh
 
 clean:
 	rm -rf build userspace/target
