@@ -16,7 +16,7 @@ help:
 	@echo 'make check-stock     the selftest suite on Debian'"'"'s own 7.3 kernel image'
 	@echo 'make stress          long random workload in the debug VM: STRESS_SECONDS=300 SEED=<now>'
 	@echo 'make bench           rust_vmdev against the C twin on a non-debug kernel: BENCHMARKS.md'
-	@echo 'make lint            rustfmt and clippy on the module and userspace'
+	@echo 'make lint            shellcheck, rustfmt and clippy on the scripts, the module and userspace'
 	@echo 'make rust-analyzer   write rust-project.json for the module against the kernel tree'
 	@echo 'make clean           remove build/, userspace/target/ and the module build files'
 

@@ -13,6 +13,7 @@ if compgen -G "$src_root/linux-source-*/Makefile" >/dev/null; then
 fi
 
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+# shellcheck disable=SC2016 # expanded by apt-get, not here
 mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
          awk -v s="$codename" '$2 == s { print $1; exit }')
 [ -n "$mirror" ] || die "no apt source for suite '$codename' to take the Debian mirror from"

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the test VM: mount the pseudo filesystems, run what vmdev_mode= on the kernel
 # command line asks for, print the marker the host waits for, power off.
 /bin/busybox --install -s /bin

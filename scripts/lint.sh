@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# rustfmt and clippy, on the kernel module (with the kernel's own rustfmt settings) and on the
-# userspace crate; any finding fails.
+# The lints: shellcheck on these scripts; rustfmt and clippy on the kernel module (with the
+# kernel's own rustfmt settings) and on the userspace crate. Any finding fails.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 "$VMDEV_ROOT/scripts/install-deps.sh"
 cd "$VMDEV_ROOT"
+# -x -P SCRIPTDIR: follow `source .../common.sh`, so its functions and variables count as known.
+timed "lint: shellcheck (scripts)" shellcheck -x -P SCRIPTDIR scripts/*.sh
 timed "lint: rustfmt (module)" rustfmt --check --config-path "$(echo "$VMDEV_CACHE"/src/linux-source-*)/.rustfmt.toml" \
   rust_vmdev.rs vma_ops.rs
 lint_userspace() {
