@@ -1,19 +1,38 @@
 # SPDX-License-Identifier: GPL-2.0
-# User-facing targets; kbuild reads Kbuild, not this file. Each target is a script in scripts/.
-# KDIR=<kernel build tree> builds the module against another kernel; CLIPPY=1 lints it.
+# User-facing targets (`make help` lists them); kbuild reads Kbuild, not this file. Each target is
+# a script in scripts/. KDIR=<kernel build tree> builds the module against another kernel;
+# CLIPPY=1 lints it. `scripts/run-vm.sh -h` lists the VM's modes and settings (VM_TIMEOUT, ...).
 
-.PHONY: module userspace run check check-stock stress bench lint clean
+.PHONY: help module userspace run shell check check-stock stress bench lint rust-analyzer clean
 module:
 	@scripts/build-module.sh
+
+help:
+	@echo 'make [module]        build rust-vmdev.ko (and the C twin) against KDIR or the cached debug kernel'
+	@echo 'make userspace       build the static userspace programs (vmdev-demo, vmdev-selftest, ...)'
+	@echo 'make run             boot the test VM and run the demo; the terminal shows only its output'
+	@echo 'make shell           boot the test VM with the module loaded into a busybox shell; exit powers off'
+	@echo 'make check           lints, host unit tests, the selftest suite in the VM, the shell test'
+	@echo 'make check-stock     the selftest suite on Debian'"'"'s own 7.3 kernel image'
+	@echo 'make stress          long random workload in the debug VM: STRESS_SECONDS=300 SEED=<now>'
+	@echo 'make bench           rust_vmdev against the C twin on a non-debug kernel: BENCHMARKS.md'
+	@echo 'make lint            shellcheck, rustfmt and clippy on the scripts, the module and userspace'
+	@echo 'make rust-analyzer   write rust-project.json for the module against the kernel tree'
+	@echo 'make clean           remove build/, userspace/target/ and the module build files'
 
 userspace:
 	@scripts/build-userspace.sh
 
 # The main job: boot the test VM, load the module, map, fork, show /proc/self/maps, unload.
+# Quiet: the terminal shows the demo's output; the whole console is in build/vm-demo.log.
 run:
 	@scripts/run-vm.sh demo
 
-# The tests: host-side unit tests, lints, then the kselftest-style suite in the test VM.
+# A shell in the test VM with the module loaded and the tools in /bin; exit powers off.
+shell:
+	@scripts/run-vm.sh shell
+
+# The tests: lints, host-side unit tests, the kselftest-style suite in the test VM, `make shell`.
 check:
 	@scripts/check.sh
 
@@ -21,12 +40,16 @@ check:
 check-stock:
 	@scripts/check-stock.sh
 
-# A long random workload under the debug kernel: make stress SECONDS=600 SEED=42.
-SECONDS ?= 300
+# A long random workload under the debug kernel: make stress STRESS_SECONDS=600 SEED=42.
+# (Not SECONDS: make exports command-line variables, and SECONDS is bash's clock in the scripts.)
+ifeq ($(origin SECONDS),command line)
+$(error SECONDS= is now STRESS_SECONDS=)
+endif
+STRESS_SECONDS ?= 300
 SEED ?= $(shell date +%s)
 stress:
-	@VM_TIMEOUT=$$(($(SECONDS) + 600)) \
-	  VM_APPEND="vmdev_stress_seconds=$(SECONDS) vmdev_stress_seed=$(SEED)" scripts/run-vm.sh stress
+	@VM_TIMEOUT=$$(($(STRESS_SECONDS) + 600)) \
+	  VM_APPEND="vmdev_stress_seconds=$(STRESS_SECONDS) vmdev_stress_seed=$(SEED)" scripts/run-vm.sh stress
 
 # Rust against the C twin on a non-debug kernel: writes BENCHMARKS.md and bench/chart.svg.
 bench:
@@ -34,6 +57,10 @@ bench:
 
 lint:
 	@scripts/lint.sh
+
+# rust-project.json for rust-analyzer, from the kernel's own `make M=... rust-analyzer`.
+rust-analyzer:
+	@scripts/rust-analyzer.sh
 
 clean:
 	rm -rf build userspace/target

@@ -24,12 +24,15 @@ say "kernel: building $(basename "$src") + ${fragments[*]##*/} into $out (key $k
 rm -rf "$out"
 mkdir -p "$out"
 kmake=(make -C "$src" O="$out" LLVM=1 RUSTC="$RUSTC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
+# tinyconfig, the fragments merged onto it in order, then olddefconfig for their dependencies.
+configure() {
+  "${kmake[@]}" -s tinyconfig >/dev/null &&
+    KCONFIG_CONFIG="$out/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+      "$out/.config" "${fragments[@]}" >/dev/null &&
+    "${kmake[@]}" -s olddefconfig
+}
 {
-  timed "kernel: tinyconfig + ${fragments[*]##*/}" bash -c '
-    "$@" -s tinyconfig >/dev/null &&
-    KCONFIG_CONFIG="'"$out"'/.config" "'"$src"'/scripts/kconfig/merge_config.sh" -m -O "'"$out"'" \
-      "'"$out"'/.config" '"${fragments[*]}"' >/dev/null &&
-    "$@" -s olddefconfig' _ "${kmake[@]}"
+  timed "kernel: tinyconfig + ${fragments[*]##*/}" configure
   # A dropped line (a missing dependency) would leave a kernel that quietly tests less: each
   # symbol's last setting in the fragments must be in the final config.
   wanted=$(grep -hE '^(CONFIG_|# CONFIG_)' "${fragments[@]}" |

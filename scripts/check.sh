@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make check`: lints, the host-side unit tests, then the kselftest-style suite in the test VM,
-# whose kernel log must show no splat. Ends with `N passed, N failed, N skipped` over all of it.
+# whose kernel log must show no splat, then `make shell` fed from a pipe (test-shell.sh).
+# Ends with `N passed, N failed, N skipped` over all of it.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -10,11 +11,15 @@ host_log=$VMDEV_ROOT/build/host-tests.log
 vm_log=$VMDEV_ROOT/build/vm-check.log
 rm -f "$vm_log"
 
-say "host: cargo test"
+host_tests() {
+  (cd "$VMDEV_ROOT/userspace" && env -u RUSTC cargo test --locked 2>&1) | tee "$host_log"
+}
 host_ok=true
-(cd "$VMDEV_ROOT/userspace" && env -u RUSTC cargo test --locked 2>&1) | tee "$host_log" || host_ok=false
+timed "host: cargo test" host_tests || host_ok=false
 vm_ok=true
 "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+# One more test: the interactive shell's VM, driven through a pipe.
+if "$VMDEV_ROOT/scripts/test-shell.sh"; then s_pass=1 s_fail=0; else s_pass=0 s_fail=1; fi
 
 # cargo prints `test result: ok. 3 passed; 0 failed; 0 ignored; ...` per test binary.
 read -r h_pass h_fail h_skip < <(awk '/^test result:/ { p += $4; f += $6; s += $8 }
@@ -27,7 +32,7 @@ read -r v_pass v_fail v_skip < <(awk '/^[0-9]+ passed, [0-9]+ failed, [0-9]+ ski
 if [ -s "$vm_log" ] && [ -z "$(kernel_splats "$vm_log")" ]; then k_pass=1 k_fail=0; else k_pass=0 k_fail=1; fi
 $vm_ok || [ $((v_fail + k_fail)) -gt 0 ] || v_fail=$((v_fail + 1))
 
-say "host unit tests: $h_pass passed, $h_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed"
-failed=$((h_fail + v_fail + k_fail))
-echo "$((h_pass + v_pass + k_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
+say "host unit tests: $h_pass passed, $h_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
+failed=$((h_fail + v_fail + k_fail + s_fail))
+echo "$((h_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
 [ "$failed" -eq 0 ]

@@ -13,12 +13,19 @@ export PATH=/usr/lib/llvm-19/bin:$PATH
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# timed LABEL CMD...: run CMD, then say how long it took.
+# timed LABEL CMD...: run CMD (a program or a function), then say how long it took. Under
+# set -e a failing CMD ends the script as it would without timed; in a condition
+# (`timed ... || ok=false`, where set -e is off) timed returns CMD's status.
 timed() {
-  local label=$1 start=$SECONDS
+  local label=$1 start=$SECONDS rc
   shift
   say "$label"
   "$@"
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    say "$label: FAILED (status $rc) after $((SECONDS - start)) s"
+    return "$rc"
+  fi
   say "$label: done in $((SECONDS - start)) s"
 }
 

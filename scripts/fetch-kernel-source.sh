@@ -13,6 +13,7 @@ if compgen -G "$src_root/linux-source-*/Makefile" >/dev/null; then
 fi
 
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+# shellcheck disable=SC2016 # expanded by apt-get, not here
 mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
          awk -v s="$codename" '$2 == s { print $1; exit }')
 [ -n "$mirror" ] || die "no apt source for suite '$codename' to take the Debian mirror from"
@@ -30,6 +31,9 @@ timed "apt-get update (trixie-backports on $mirror, private lists)" \
 deb_dir=$(mktemp -d)
 trap 'rm -rf "$deb_dir"' EXIT
 (cd "$deb_dir" && timed "apt-get download $pkg" apt-get "${apt_opts[@]}" download -qq "$pkg")
-timed "unpack $pkg" bash -c "dpkg-deb -x $deb_dir/*.deb $deb_dir/root &&
-  tar -C '$src_root' -xaf $deb_dir/root/usr/src/$pkg.tar.xz"
+unpack() {
+  dpkg-deb -x "$deb_dir"/*.deb "$deb_dir/root" &&
+    tar -C "$src_root" -xaf "$deb_dir/root/usr/src/$pkg.tar.xz"
+}
+timed "unpack $pkg" unpack
 say "kernel source: $(echo "$src_root"/linux-source-*)"

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the test VM: mount the pseudo filesystems, run what vmdev_mode= on the kernel
 # command line asks for, print the marker the host waits for, power off.
 /bin/busybox --install -s /bin
@@ -13,8 +14,11 @@ mode=$(sed -n 's/.*vmdev_mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 ko=/lib/modules/rust-vmdev.ko
 case $mode in
   demo)
-    insmod $ko && vmdev-demo && rmmod rust_vmdev
-    rc=$? ;;
+    # The host's terminal is the second serial port (run-vm.sh): it gets the demo's output, and
+    # the errors of the steps around it, while the console (the log) gets them as well.
+    stty -onlcr </dev/ttyS1 # plain newlines, as a program's output on the host would have
+    { insmod $ko && vmdev-demo && rmmod rust_vmdev; echo $? >/tmp/rc; } 2>&1 | tee /dev/ttyS1
+    rc=$(cat /tmp/rc) ;;
   fixtures)
     insmod $ko && vmdev-demo --proc-dump && rmmod rust_vmdev
     rc=$? ;;
@@ -37,8 +41,24 @@ case $mode in
     if [ -f /lib/modules/vmdev_c.ko ]; then
       vmdev-selftest --module /lib/modules/vmdev_c.ko --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault || rc=1
     fi ;;
+  shell)
+    if insmod $ko; then loaded=0 what="rust_vmdev is loaded"; else loaded=$? what="insmod FAILED"; fi
+    size=$(sed -n 's/.*vmdev_tty=\([0-9]*x[0-9]*\).*/\1/p' /proc/cmdline)
+    # No size: run-vm.sh's stdin is not a terminal but piped input, sent after the ready line.
+    # No echo then, which also keeps the shell off its line editor (whose cursor position query,
+    # ESC [6n, a terminal showing the output would answer with garbage); -v shows each line read.
+    if [ -n "$size" ]; then stty rows "${size%x*}" cols "${size#*x}"; opt=; else stty -echo; opt=-v; fi
+    echo "vmdev-shell: ready: $what; the tools are in /bin (vmdev-demo, vmdev-selftest, ...)," \
+      "the C twin in /lib/modules/vmdev_c.ko; exit powers off"
+    # -c: the console becomes the shell's controlling terminal, so ^C and job control work.
+    # shellcheck disable=SC2086
+    PS1='vmdev:\w\$ ' setsid -c sh $opt
+    rc=$?
+    echo "vmdev-shell: the shell exited with status $rc"
+    if grep -q '^rust_vmdev ' /proc/modules; then rmmod rust_vmdev || rc=1; fi
+    [ $loaded = 0 ] || rc=$loaded ;;
   *)
-    echo "vmdev_mode='$mode' is not demo, fixtures, stress, bench or check"
+    echo "vmdev_mode='$mode' is not demo, fixtures, stress, bench, check or shell"
     rc=2 ;;
 esac
 echo "vmdev-guest: exit status $rc"

@@ -4,16 +4,20 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 debs=(clang-19 lld-19 llvm-19 libclang-19-dev bc flex bison libelf-dev libssl-dev cpio
-      qemu-system-x86 busybox-static rustc-web rust-web-src rust-web-clippy make kmod debootstrap)
+      qemu-system-x86 busybox-static rustc-web rust-web-src rust-web-clippy make kmod debootstrap shellcheck)
 # dpkg-query prints "install ok installed" only for fully installed packages.
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
+apt_install() {
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+}
 if ((${#missing[@]})); then
-  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-  timed "apt-get install ${missing[*]}" \
-    bash -c "$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ${missing[*]} >/dev/null"
+  timed "apt-get install ${missing[*]}" apt_install "${missing[@]}"
 else
   say "Debian packages: all present"
 fi

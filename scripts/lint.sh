@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# rustfmt and clippy, on the kernel module (with the kernel's own rustfmt settings) and on the
-# userspace crate; any finding fails.
+# The lints: shellcheck on these scripts; rustfmt and clippy on the kernel module (with the
+# kernel's own rustfmt settings) and on the userspace crate. Any finding fails.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 "$VMDEV_ROOT/scripts/install-deps.sh"
 cd "$VMDEV_ROOT"
+# -x -P SCRIPTDIR: follow `source .../common.sh`, so its functions and variables count as known.
+timed "lint: shellcheck (scripts)" shellcheck -x -P SCRIPTDIR scripts/*.sh
 timed "lint: rustfmt (module)" rustfmt --check --config-path "$(echo "$VMDEV_CACHE"/src/linux-source-*)/.rustfmt.toml" \
   rust_vmdev.rs vma_ops.rs
-cd userspace
-timed "lint: rustfmt, clippy (userspace)" bash -c \
-  'cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings'
+lint_userspace() {
+  (cd userspace && cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings)
+}
+timed "lint: rustfmt, clippy (userspace)" lint_userspace
 CLIPPY=1 "$VMDEV_ROOT/scripts/build-module.sh"

@@ -1,13 +1,51 @@
 #!/usr/bin/env bash
-# Boots the test VM (QEMU, TCG: KVM is not usable on these machines) with the module and the
-# userspace programs, in MODE demo, fixtures, stress or check (see guest-init.sh); VM_APPEND
-# adds to the kernel command line. Streams the console and keeps it in build/vm-MODE.log.
-# Fails when the guest did not finish (panic, hang), when its programs failed, or when the
-# kernel log shows a splat.
+# run-vm.sh [-h] MODE: boots the test VM with the module and the userspace programs and runs
+# MODE in it (see usage below and guest-init.sh). Fails when the guest did not finish (panic,
+# hang), when its programs failed, or when the kernel log shows a splat.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-mode=$1
+usage() {
+  cat <<'EOF'
+usage: scripts/run-vm.sh [-h] MODE
+
+Builds the userspace programs, the module (against the cached debug kernel, built if needed)
+and the initramfs, boots the test VM (QEMU TCG, 2 vCPUs, 2 GiB) and runs MODE in it. The whole
+serial console, kernel log included, is kept in build/vm-MODE.log; the run fails when the guest
+did not finish (panic, hang), when its programs failed, or when that log shows a kernel splat.
+
+modes:
+  demo      map both devices, fork, show /proc/self/maps (make run); the terminal shows only
+            the demo's output, the console goes to the log alone
+  fixtures  dump /proc/self/maps and smaps for the host tests (scripts/capture-fixtures.sh)
+  stress    a long random workload, then a kmemleak scan (make stress)
+  bench     rust_vmdev against its C twin (make bench, on the non-debug kernel)
+  check     the selftest suite on the module and on its C twin (make check)
+  shell     a busybox shell on the console with the module loaded and the tools in /bin
+            (make shell); `exit` unloads the module and powers off. Piped stdin is sent once
+            the shell is up, then an end of input (^D). Ctrl-A x kills the VM.
+
+settings (environment; the scripts this one runs read them too):
+  VM_APPEND      words added to the kernel command line (make stress: vmdev_stress_seconds=N)
+  VM_TIMEOUT     seconds before QEMU is killed; default 900, none for a shell on a terminal
+  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench)
+  VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
+  VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
+  KDIR           kernel build tree to build the module against and boot; default: the cached
+                 debug kernel (scripts/build-kernel.sh, tinyconfig + scripts/vm.config)
+  VMDEV_CACHE    cache of kernel source, kernel builds, gen_init_cpio; default
+                 $XDG_CACHE_HOME/rust-vmdev, or ~/.cache/rust-vmdev without XDG_CACHE_HOME
+  RUSTC          rustc for the kernel's Rust; default /usr/bin/rustc (Debian's, with rust-src)
+  BINDGEN        bindgen for the kernel's Rust; default ~/.cargo/bin/bindgen (install-deps.sh)
+  CLIPPY         1: build the module through clippy
+EOF
+}
+
+case ${1:-} in
+  -h | --help) usage; exit 0 ;;
+  demo | fixtures | stress | bench | check | shell) mode=$1 ;;
+  *) usage >&2; exit 2 ;;
+esac
 "$VMDEV_ROOT/scripts/build-userspace.sh"
 # VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh).
 if [ -z "${VM_KERNEL:-}" ]; then
@@ -15,35 +53,96 @@ if [ -z "${VM_KERNEL:-}" ]; then
   VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
   twin=$VMDEV_ROOT/c_twin/vmdev_c.ko
 fi
-"$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:-}
+"$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"}
 
 log=$VMDEV_ROOT/build/vm-$mode.log
+rm -f "$log"
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
 # memmap=4M$1G reserves 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base).
-cmdline="console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
-         memmap=4M\$0x40000000 vmdev_mode=$mode ${VM_APPEND:-}"
-say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 2 GiB), console in $log"
+# loglevel=7 in every mode, `make run` too: the console is the log the splat check reads, and a
+# lower level would drop WARNING lines (KERN_WARNING) from it; `make run` is quiet because its
+# terminal is another serial port, not because the kernel says less.
+cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
+         "memmap=4M\$0x40000000" "vmdev_mode=$mode")
+# -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
+# console, whose escape codes and iPXE banner came before the kernel's first line).
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -display none -no-reboot
+      -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
+if [ "$mode" = shell ] && [ -t 0 ]; then
+  # The guest's terminal learns the size of this one (stty in guest-init.sh).
+  read -r rows cols < <(stty size) && cmdline+=("vmdev_tty=${rows}x$cols")
+  timeout=${VM_TIMEOUT:-0}
+else
+  timeout=${VM_TIMEOUT:-900}
+fi
+# VM_APPEND adds to the kernel command line, VM_QEMU_ARGS to QEMU's options (words, unquoted).
+# shellcheck disable=SC2206
+cmdline+=(${VM_APPEND:-})
+# shellcheck disable=SC2206
+qemu+=(${VM_QEMU_ARGS:-} -append "${cmdline[*]}")
+
+# shell with piped stdin: what the user sends waits for guest-init.sh's ready line, printed
+# once the console is open and its echo off (the UART drops what arrives before the guest opens
+# it). Then the pipe's end becomes the shell's end of input (^D): a serial line has no EOF.
+feed_shell() {
+  exec 3>"$1"
+  until grep -qs 'vmdev-shell: ready' "$log"; do sleep 0.2; done
+  cat >&3
+  printf '\004' >&3
+}
+
+say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 2 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
 start=$SECONDS
 set +e
-# VM_QEMU_ARGS adds QEMU options (e.g. -icount shift=auto to tie guest time to instructions).
-# shellcheck disable=SC2086
-timeout --foreground "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G ${VM_QEMU_ARGS:-} \
-  -nographic -no-reboot -kernel "$VM_KERNEL" \
-  -initrd "$VMDEV_ROOT/build/initramfs.cpio" -append "$(echo $cmdline)" </dev/null | tee "$log"
-qemu_rc=${PIPESTATUS[0]}
+case $mode in
+  demo)
+    # ttyS0, the console (kernel log, /init's output), goes to the log alone; ttyS1, where
+    # guest-init.sh copies the demo's output, is the terminal.
+    say "vm: quiet: the terminal shows the demo's own output, the console goes to $log"
+    timeout --foreground "$timeout" "${qemu[@]}" -serial "file:$log" -serial stdio </dev/null
+    qemu_rc=$? ;;
+  shell)
+    if [ -t 0 ]; then
+      say "vm: exit in the guest's shell powers off; Ctrl-A x kills the VM; console in $log"
+      timeout --foreground "$timeout" "${qemu[@]}" -serial mon:stdio | tee "$log"
+      qemu_rc=${PIPESTATUS[0]}
+    else
+      fifo=$VMDEV_ROOT/build/vm-shell.stdin
+      rm -f "$fifo"
+      mkfifo "$fifo"
+      exec 4<&0 # a background job's stdin would be /dev/null
+      feed_shell "$fifo" <&4 &
+      feeder=$!
+      timeout --foreground "$timeout" "${qemu[@]}" -serial mon:stdio <"$fifo" | tee "$log"
+      qemu_rc=${PIPESTATUS[0]}
+      # The guest can end before its shell is up (a panic), or before the feeder's cat read all.
+      pkill -P "$feeder" 2>/dev/null
+      kill "$feeder" 2>/dev/null
+      wait "$feeder" 2>/dev/null
+      rm -f "$fifo"
+    fi ;;
+  *)
+    timeout --foreground "$timeout" "${qemu[@]}" -serial mon:stdio </dev/null | tee "$log"
+    qemu_rc=${PIPESTATUS[0]} ;;
+esac
 set -e
 say "vm: finished in $((SECONDS - start)) s"
 
 splats=$(kernel_splats "$log")
 guest_rc=$(sed -n 's/.*vmdev-guest: exit status \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+failed=
 if [ -n "$splats" ]; then
-  say "vm: FAILED: the kernel log has a splat:"$'\n'"$splats"
-  exit 1
+  failed="the kernel log has a splat:"$'\n'"$splats"
 elif [ -z "$guest_rc" ]; then
-  say "vm: FAILED: the guest did not finish (qemu status $qemu_rc: 124 is a timeout)"
-  exit 1
+  failed="the guest did not finish (qemu status $qemu_rc: 124 is a timeout)"
 elif [ "$guest_rc" != 0 ]; then
-  say "vm: FAILED: the guest's programs exited with status $guest_rc"
+  failed="the guest's programs exited with status $guest_rc"
+fi
+if [ -n "$failed" ]; then
+  # The terminal of a quiet run did not show the console: its end tells what happened.
+  [ "$mode" != demo ] || { say "vm: the console's last lines:"; tail -n 30 "$log" | tr -d '\r' >&2; }
+  say "vm: FAILED: $failed"
+  say "vm: full console in $log"
   exit 1
 fi
-say "vm: guest finished cleanly, no splat in the kernel log"
+say "vm: guest finished cleanly, no splat in the kernel log; full console in $log"

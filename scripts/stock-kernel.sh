@@ -19,12 +19,14 @@ src=/usr/src/linux-source-7.3
 # Runs a command in the trixie root, with /proc mounted in a private mount namespace (apt and
 # objtool need it; the mount disappears with the namespace).
 in_root() {
+  # shellcheck disable=SC2016 # expanded by sh -c, not here
   unshare --mount --propagation private \
     sh -c 'r=$1; shift; mount -t proc proc "$r/proc" && exec chroot "$r" "$@"' _ "$root" "$@"
 }
 
 mkdir -p "$dir"
 if [ ! -f "$root/.vmdev-ready" ]; then
+  # shellcheck disable=SC2016 # expanded by apt-get, not here
   mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
            awk -v s="$(. /etc/os-release && echo "$VERSION_CODENAME")" '$2 == s { print $1; exit }')
   rm -rf "$root"
