@@ -8,8 +8,9 @@ source "$(dirname "$0")/common.sh"
 cd "$VMDEV_ROOT"
 # -x -P SCRIPTDIR: follow `source .../common.sh`, so its functions and variables count as known.
 timed "lint: shellcheck (scripts)" shellcheck -x -P SCRIPTDIR scripts/*.sh
+# The crate root: rustfmt follows its `mod` declarations to the other files of the module.
 timed "lint: rustfmt (module)" rustfmt --check --config-path "$(echo "$VMDEV_CACHE"/src/linux-source-*)/.rustfmt.toml" \
-  rust_vmdev.rs vma_ops.rs
+  rust_vmdev.rs
 lint_userspace() {
   (cd userspace && cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings)
 }
