@@ -9,6 +9,9 @@ mount -t devtmpfs dev /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 export PATH=/bin
+# What this run tests: the kernel, the machine and the page size (arm64 runs 4 KiB and 16 KiB).
+echo "vmdev-guest: $(uname -s) $(uname -r) $(uname -m), page size" \
+  "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)"
 
 mode=$(sed -n 's/.*vmdev_mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 ko=/lib/modules/rust-vmdev.ko

@@ -47,7 +47,9 @@ case ${1:-} in
   *) usage >&2; exit 2 ;;
 esac
 "$VMDEV_ROOT/scripts/build-userspace.sh"
-# VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh).
+# VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh), and
+# VM_TWIN the C twin built for it (check-arm64.sh).
+twin=${VM_TWIN:-}
 if [ -z "${VM_KERNEL:-}" ]; then
   "$VMDEV_ROOT/scripts/build-module.sh"
   VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
@@ -62,12 +64,16 @@ rm -f "$log"
 # loglevel=7 in every mode, `make run` too: the console is the log the splat check reads, and a
 # lower level would drop WARNING lines (KERN_WARNING) from it; `make run` is quiet because its
 # terminal is another serial port, not because the kernel says less.
+# vmdev_reserved=BASE,SIZE tells the suite where that range is (on arm64 too: arm64-vm.sh).
 cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
-         "memmap=4M\$0x40000000" "vmdev_mode=$mode")
+         "memmap=4M\$0x40000000" "vmdev_reserved=0x40000000,0x400000" "vmdev_mode=$mode")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner came before the kernel's first line).
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
+# VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.
+# shellcheck source=scripts/arm64-vm.sh
+[ "$VMDEV_ARCH" != arm64 ] || source "$VMDEV_ROOT/scripts/arm64-vm.sh"
 if [ "$mode" = shell ] && [ -t 0 ]; then
   # The guest's terminal learns the size of this one (stty in guest-init.sh).
   read -r rows cols < <(stty size) && cmdline+=("vmdev_tty=${rows}x$cols")
