@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/overflow.h>
 #include <linux/sizes.h>
+#include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 #include <rust_vmdev.h>
@@ -47,6 +48,7 @@ struct vmdev {
 	void *buf;			/* the kernel's mapping of the memory */
 	size_t size;
 	unsigned long first_pfn;	/* remap device: the memory's first page frame */
+	struct page **pages;		/* fault device: each page, looked up once at load */
 	u32 backing, flags;
 	atomic64_t live_vmas, faults, around_pages;
 };
@@ -134,7 +136,7 @@ static void vmdev_vma_close(struct vm_area_struct *vma)
 
 static struct page *vmdev_page(struct vmdev *dev, pgoff_t pgoff)
 {
-	return vmalloc_to_page(dev->buf + (pgoff << PAGE_SHIFT));
+	return dev->pages[pgoff];
 }
 
 /*
@@ -379,6 +381,7 @@ static void remap_memory_free(void)
 
 static int __init vmdev_init(void)
 {
+	unsigned long i;
 	int ret;
 
 	if (!mode || mode & ~0666) {
@@ -397,6 +400,11 @@ static int __init vmdev_init(void)
 	if (!fault_dev.buf)
 		goto refuse_fault;
 	fault_dev.size = fault_size;
+	fault_dev.pages = kvmalloc_array(fault_size >> PAGE_SHIFT, sizeof(*fault_dev.pages), GFP_KERNEL);
+	if (!fault_dev.pages)
+		goto free_fault;
+	for (i = 0; i < fault_size >> PAGE_SHIFT; i++)
+		fault_dev.pages[i] = vmalloc_to_page(fault_dev.buf + (i << PAGE_SHIFT));
 	fault_dev.flags = fault_around ? VMDEV_FLAG_FAULT_AROUND : 0;
 
 	remap_dev.backing = VMDEV_BACKING_REMAP;
@@ -435,6 +443,7 @@ deregister_huge:
 deregister_remap:
 	misc_deregister(&remap_dev.misc);
 free_fault:
+	kvfree(fault_dev.pages);
 	vfree(fault_dev.buf);
 	remap_memory_free();
 	return ret;
@@ -450,6 +459,7 @@ static void __exit vmdev_exit(void)
 	misc_deregister(&fault_dev.misc);
 	misc_deregister(&huge_dev.misc);
 	misc_deregister(&remap_dev.misc);
+	kvfree(fault_dev.pages);
 	vfree(fault_dev.buf);
 	remap_memory_free();
 }
