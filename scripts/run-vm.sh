@@ -58,12 +58,14 @@ fi
 log=$VMDEV_ROOT/build/vm-$mode.log
 rm -f "$log"
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
-# memmap=4M$1G reserves 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base).
+# Two ranges reserved at boot (memmap=SIZE$ADDR), both 2 MiB-aligned: 4 MiB at 1 GiB for the
+# module's boot-reserved mode (phys_base) and the tests of its checks; 64 MiB at 1152 MiB for the
+# huge mappings (/dev/vmdev-huge) and the peers that map reserved memory in make bench (/dev/mem).
 # loglevel=7 in every mode, `make run` too: the console is the log the splat check reads, and a
 # lower level would drop WARNING lines (KERN_WARNING) from it; `make run` is quiet because its
 # terminal is another serial port, not because the kernel says less.
 cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
-         "memmap=4M\$0x40000000" "vmdev_mode=$mode")
+         "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "vmdev_mode=$mode")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner came before the kernel's first line).
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -display none -no-reboot
