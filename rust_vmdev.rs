@@ -361,8 +361,7 @@ impl Node for Fault {
         // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();
-        let batch = dev.flags & FLAG_FAULT_AROUND != 0;
-        vma.map_on_fault::<Self>(dev, batch);
+        vma.map_on_fault::<Self>(dev);
         Ok(())
     }
 }
@@ -380,10 +379,15 @@ impl VmOperations for Fault {
     }
 
     fn fault<'a>(dev: &'a Self::Data, vmf: &VmFault) -> PageFault<'a> {
-        // With `fault_around` (a `VM_MIXEDMAP` VMA), map the window around the faulting page,
-        // which cuts the faults of a sequential first touch by `WINDOW`. Not for a write to a
-        // private mapping: the core maps a copy of the one page returned below.
-        if let Some(mapped) = vmf.map_window(WINDOW, |pgoff| dev.mem.page(pgoff)) {
+        // Map the faulting page, and with `fault_around` the window around it, which cuts the
+        // faults of a sequential first touch by `WINDOW`. Not for a write to a private mapping:
+        // the core maps a copy of the one page returned below.
+        let window = if dev.flags & FLAG_FAULT_AROUND != 0 {
+            WINDOW
+        } else {
+            1
+        };
+        if let Some(mapped) = vmf.map_window(window, |pgoff| dev.mem.page(pgoff)) {
             dev.mapped(mapped.pages(), mapped.fault_page());
             return PageFault::Mapped(mapped);
         }

@@ -230,17 +230,20 @@ impl VmFault {
     /// already are left alone. This is fault-around done where sleeping is allowed: page tables
     /// are allocated as needed.
     ///
+    /// The pages are inserted with `vm_insert_pages()`, which takes the references the mapping
+    /// holds: a window of one page is the cheapest way to map a single page too.
+    ///
     /// Returns the proof to answer the fault with if the faulting page is mapped now; `None`,
-    /// having mapped nothing, if the VMA was not set up for it ([`NewVma::map_on_fault`] with
-    /// `batch`) or the fault is a write to a private mapping (return the page for the core to
-    /// copy), and `None` too if the faulting page could not be mapped (return it then).
+    /// having mapped nothing, if the fault is a write to a private mapping (return the page for
+    /// the core to copy), and `None` too if the faulting page could not be mapped (return it
+    /// then).
     pub(crate) fn map_window<'p>(
         &self,
         window: usize,
         page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
     ) -> Option<Mapped> {
         let vma = self.vma();
-        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which only `map_on_fault` sets.
+        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
         vma.as_mixedmap_vma()?;
         if self.is_cow() {
             return None;
@@ -730,23 +733,21 @@ impl<'a> NewVma<'a> {
         Ok(())
     }
 
-    /// Maps nothing now: installs `T`'s operations, whose `fault` handler maps each page on
-    /// first touch (required, checked at compile time). With `batch`, the VMA is made
-    /// `VM_MIXEDMAP` so that the handler can map a window of pages at once
-    /// ([`VmFault::map_window`]). [`VmOperations::open`] is called for the VMA now.
+    /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
+    /// pages itself ([`VmFault::map_window`]), and installs `T`'s operations, whose `fault`
+    /// handler maps each page on first touch (required, checked at compile time).
+    /// [`VmOperations::open`] is called for the VMA now.
     ///
     /// Infallible, so that nothing can fail after it: call it last in `mmap()`, once every check
     /// has passed.
-    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>, batch: bool) {
+    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>) {
         const {
             assert!(
                 T::HAS_FAULT,
                 "a VMA mapped by map_on_fault() needs a fault handler"
             )
         };
-        if batch {
-            self.vma.set_mixedmap();
-        }
+        self.vma.set_mixedmap();
         self.install::<T>(&VmOpsTable::<T>::ON_FAULT, data);
     }
 

@@ -140,16 +140,17 @@ static struct page *vmdev_page(struct vmdev *dev, pgoff_t pgoff)
 }
 
 /*
- * With fault_around (a VM_MIXEDMAP VMA), map the aligned window of pages around the faulting
- * one with vm_insert_pages(), skipping pages mapped already. Here, unlike in ->map_pages, page
- * tables may be allocated. Returns whether the faulting page is mapped now; counts what it
- * inserted.
+ * Map the aligned window of pages around the faulting one (one page without fault_around) with
+ * vm_insert_pages(), which takes the mapping's page references, skipping pages mapped already.
+ * Here, unlike in ->map_pages, page tables may be allocated. Returns whether the faulting page is
+ * mapped now; counts what it inserted.
  */
 static bool vmdev_map_window(struct vm_fault *vmf, struct vmdev *dev)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	pgoff_t first = max(vmf->pgoff - vmf->pgoff % WINDOW, vma->vm_pgoff);
-	pgoff_t end = min(first + WINDOW, vma->vm_pgoff + vma_pages(vma));
+	unsigned long window = fault_around ? WINDOW : 1;
+	pgoff_t first = max(vmf->pgoff - vmf->pgoff % window, vma->vm_pgoff);
+	pgoff_t end = min(first + window, vma->vm_pgoff + vma_pages(vma));
 	struct page *batch[16];
 	unsigned long n = end - first, next = 0, i;
 	bool fault_mapped = false, fault_inserted = false;
@@ -190,7 +191,7 @@ static vm_fault_t vmdev_fault(struct vm_fault *vmf)
 	if (vmf->pgoff >= dev->size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
 	/* A write to a private mapping: the core maps a copy of the one page returned below. */
-	if ((vma->vm_flags & VM_MIXEDMAP) && !cow && vmdev_map_window(vmf, dev))
+	if (!cow && vmdev_map_window(vmf, dev))
 		return VM_FAULT_NOPAGE;
 	page = vmdev_page(dev, vmf->pgoff);
 	get_page(page);
@@ -304,7 +305,7 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 			return ret;
 		vma->vm_ops = &remap_vm_ops;
 	} else {
-		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | (fault_around ? VM_MIXEDMAP : 0));
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_MIXEDMAP);
 		vma->vm_ops = &fault_vm_ops;
 	}
 	vma->vm_private_data = dev;
