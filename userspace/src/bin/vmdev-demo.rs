@@ -80,7 +80,8 @@ fn run(proc_dump: bool) -> Result<(), String> {
         ForkResult::Child => {
             for (name, _, _, map) in &maps {
                 show("child", name, map)?;
-                let text = String::from_utf8_lossy(&map.read_bytes(0, 16)).into_owned();
+                let len = format!("hello from {name}").len();
+                let text = String::from_utf8_lossy(&map.read_bytes(0, len)).into_owned();
                 println!("child: {name}: reads {text:?} (MAP_SHARED: the parent's bytes)");
             }
             std::process::exit(0);
