@@ -63,9 +63,6 @@ mod tests {
             super::module_name("/lib/modules/rust-vmdev.ko".as_ref()),
             "rust_vmdev"
         );
-        assert_eq!(
-            super::module_name("c_twin/vmdev_c.ko".as_ref()),
-            "vmdev_c"
-        );
+        assert_eq!(super::module_name("c_twin/vmdev_c.ko".as_ref()), "vmdev_c");
     }
 }
