@@ -1,0 +1,183 @@
+//! Module parameters: sizes, fault-around, boot-reserved memory, node permissions, and the
+//! values that must be refused at load.
+
+use vmdev::maps::{self_maps_entry, self_smaps_entry};
+use vmdev::uapi;
+
+use crate::common::*;
+use crate::harness::{Context, Module, Outcome, TestResult, ensure, test};
+
+test!(module: param_sizes, Reload);
+fn param_sizes(cx: &Context, m: &Module) -> TestResult {
+    m.reload(&format!("remap_size={} fault_size={}", 8 * ps(), 20 * ps()))?;
+    let (r, f) = (cx.remap.info()?, cx.fault.info()?);
+    m.reload("")?;
+    ensure!(
+        r.size == 8 * ps() as u64 && f.size == 20 * ps() as u64,
+        "sizes {} and {}, loaded with {} and {}",
+        r.size,
+        f.size,
+        8 * ps(),
+        20 * ps()
+    );
+    Ok(Outcome::Pass)
+}
+
+test!(module: param_fault_around_off, Reload);
+fn param_fault_around_off(cx: &Context, m: &Module) -> TestResult {
+    let fault = &cx.fault;
+    m.reload("fault_around=0")?;
+    let result = (|| {
+        let info = fault.info()?;
+        ensure!(
+            info.flags & uapi::FLAG_FAULT_AROUND == 0,
+            "flags {:#x} still say fault-around",
+            info.flags
+        );
+        let f = fault.open(true)?;
+        let k = 40;
+        let map = shared(&f, 64 * ps(), 0)?;
+        ensure!(
+            !self_smaps_entry(map.addr())?.has_flag("mm"),
+            "VM_MIXEDMAP set without fault-around"
+        );
+        for i in 0..k {
+            map.read(i * ps());
+        }
+        let after = fault.info()?;
+        ensure!(
+            after.faults - info.faults == k as u64,
+            "{k} first reads moved faults by {}",
+            after.faults - info.faults
+        );
+        ensure!(
+            after.around_pages == 0,
+            "around_pages {} with fault_around=0",
+            after.around_pages
+        );
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
+/// The range `memmap=4M$0x40000000` reserves on the test VM's kernel command line.
+const BOOT_RESERVED: (u64, u64) = (0x4000_0000, 0x40_0000);
+
+test!(module: param_boot_reserved, Reload);
+fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
+    let remap = &cx.remap;
+    let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| e.to_string())?;
+    if !cmdline.contains("memmap=4M$0x40000000") {
+        return Ok(Outcome::Skip(
+            "no memmap=4M$0x40000000 on the kernel command line".into(),
+        ));
+    }
+    let (base, size) = BOOT_RESERVED;
+    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    let result = (|| {
+        let info = remap.info()?;
+        ensure!(
+            info.size == size && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
+            "info {info:?} for the boot-reserved range"
+        );
+        let f = remap.open(true)?;
+        ensure!(
+            pread(&f, 4096, 0)?.iter().all(|&b| b == 0),
+            "the reserved range is not zeroed at load"
+        );
+        let data = pattern(77, 3 * ps());
+        let map = shared(&f, 3 * ps(), ps())?;
+        map.write_bytes(0, &data);
+        ensure!(
+            pread(&f, 3 * ps(), ps())? == data,
+            "read() does not see the mapping's writes"
+        );
+        let e = self_maps_entry(map.addr())?;
+        ensure!(
+            e.offset == ps() as u64,
+            "maps offset {:#x}: expected the mmap offset, never a physical address",
+            e.offset
+        );
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
+test!(module: param_boot_reserved_refuses_others, Reload);
+fn param_boot_reserved_refuses_others(_cx: &Context, m: &Module) -> TestResult {
+    let (base, size) = BOOT_RESERVED;
+    let cases = [
+        (
+            "phys_base=0x1000000 phys_size=0x100000".to_string(),
+            "System RAM",
+        ),
+        (
+            "phys_base=0x100000000 phys_size=0x100000".to_string(),
+            "neither RAM nor reserved",
+        ),
+        (
+            format!("phys_base={:#x} phys_size=0x2000", base + size - 0x1000),
+            "past the reservation",
+        ),
+        (format!("phys_base={base:#x} phys_size=0"), "empty"),
+        (
+            format!("phys_base={:#x} phys_size=0x1000", base + 0x800),
+            "unaligned",
+        ),
+        (
+            "phys_base=0xfffffffffffff000 phys_size=0x2000".to_string(),
+            "wrapping",
+        ),
+    ];
+    for (params, what) in cases {
+        let res = m.reload(&params);
+        ensure!(
+            res.is_err() && !m.is_loaded(),
+            "{params} ({what}) loaded: {res:?}"
+        );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+test!(module: bad_params_refused, Reload);
+fn bad_params_refused(cx: &Context, m: &Module) -> TestResult {
+    let cases = [
+        "remap_size=0".to_string(),
+        format!("remap_size={}", ps() + 1),
+        format!("remap_size={}", 8 << 20),
+        format!("remap_size={}", usize::MAX - ps() + 1),
+        "remap_size=-1".to_string(),
+        "fault_size=0".to_string(),
+        "fault_size=12345".to_string(),
+        format!("fault_size={}", 1u64 << 40),
+        format!("fault_size={}", 1u64 << 63),
+        "fault_around=maybe".to_string(),
+    ];
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    let mut kmsg = Kmsg::from_now()?;
+    for params in &cases {
+        let res = m.load(params);
+        ensure!(res.is_err() && !m.is_loaded(), "{params}: loaded ({res:?})");
+        ensure!(
+            !cx.nodes_exist(),
+            "{params}: refused, but a device node is left"
+        );
+        let ours: Vec<String> = kmsg
+            .new_lines()
+            .into_iter()
+            .filter(|l| l.contains(&m.name))
+            .collect();
+        ensure!(
+            ours.len() == 1
+                && (ours[0].contains("refused") || ours[0].contains("invalid for parameter")),
+            "{params}: expected one line saying why, got {ours:?}"
+        );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
