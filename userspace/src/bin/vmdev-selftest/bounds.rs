@@ -1,8 +1,9 @@
 //! Bounds: what each node reports, which mmap ranges it accepts and refuses, and read, write
 //! and lseek at and past the end of the buffer.
 
+use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 
 use nix::errno::Errno;
@@ -231,11 +232,170 @@ fn read_advances_position(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: lseek_espipe);
-fn lseek_espipe(_cx: &Context, d: &Device) -> TestResult {
-    // 7.3's misc-device API offers no llseek hook: lseek is refused; pread/pwrite position.
+// lseek(2): both nodes seek like the kernel's fixed_size_llseek() over the buffer's size,
+// except that SEEK_DATA, SEEK_HOLE and any other whence are refused. A refused seek leaves the
+// position where it was.
+
+/// lseek(2) with any `whence` (nix's `Whence` cannot say an invalid one).
+fn lseek(f: &File, offset: i64, whence: i32) -> Result<i64, Errno> {
+    // SAFETY: Moves only the position of an fd this test owns.
+    let res = unsafe { libc::lseek(f.as_raw_fd(), offset, whence) };
+    if res < 0 { Err(Errno::last()) } else { Ok(res) }
+}
+
+fn whence_name(whence: i32) -> String {
+    match whence {
+        libc::SEEK_SET => "SEEK_SET".into(),
+        libc::SEEK_CUR => "SEEK_CUR".into(),
+        libc::SEEK_END => "SEEK_END".into(),
+        libc::SEEK_DATA => "SEEK_DATA".into(),
+        libc::SEEK_HOLE => "SEEK_HOLE".into(),
+        other => format!("whence {other}"),
+    }
+}
+
+/// `lseek(offset, whence)`, which must succeed and return `want`.
+fn seek_to(f: &File, offset: i64, whence: i32, want: i64) -> Result<(), String> {
+    let what = format!("lseek({offset}, {})", whence_name(whence));
+    let got = lseek(f, offset, whence).map_err(|e| format!("{what}: {e}"))?;
+    ensure!(got == want, "{what} returned {got}, expected {want}");
+    Ok(())
+}
+
+/// The position, with `lseek(0, SEEK_CUR)`.
+fn position(f: &File) -> Result<i64, String> {
+    lseek(f, 0, libc::SEEK_CUR).map_err(|e| format!("lseek(0, SEEK_CUR): {e}"))
+}
+
+/// `lseek(offset, whence)`, which must fail with EINVAL and leave the position at `at`.
+fn refused_seek(f: &File, offset: i64, whence: i32, at: i64) -> Result<(), String> {
+    let what = format!("lseek({offset}, {})", whence_name(whence));
+    expect_errno(&what, lseek(f, offset, whence), Errno::EINVAL)?;
+    let now = position(f)?;
+    ensure!(
+        now == at,
+        "after the refused {what} the position is {now}, was {at}"
+    );
+    Ok(())
+}
+
+test!(remap fault: lseek_set_cur_end);
+/// Each whence moves the position, and read() and write() start where it points.
+fn lseek_set_cur_end(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
-    let res = nix::unistd::lseek(f.as_fd(), 0, nix::unistd::Whence::SeekSet);
-    expect_errno("lseek(0, SEEK_SET)", res, Errno::ESPIPE)?;
+    let (size, ps) = (d.size()? as i64, ps() as i64);
+    let data = pattern(88, 3 * ps as usize);
+    pwrite(&f, &data, 0).map_err(|e| e.to_string())?;
+    ensure!(position(&f)? == 0, "a new fd starts at {}", position(&f)?);
+    seek_to(&f, 100, libc::SEEK_SET, 100)?;
+    seek_to(&f, 0, libc::SEEK_CUR, 100)?;
+    seek_to(&f, ps, libc::SEEK_CUR, 100 + ps)?;
+    seek_to(&f, -50, libc::SEEK_CUR, 50 + ps)?;
+    let mut buf = [0u8; 10];
+    (&f).read_exact(&mut buf)
+        .map_err(|e| format!("read: {e}"))?;
+    let at = (50 + ps) as usize;
+    ensure!(
+        buf[..] == data[at..at + 10],
+        "read() after lseek does not return the bytes at the position"
+    );
+    ensure!(
+        position(&f)? == 60 + ps,
+        "read() did not advance the position by 10"
+    );
+    seek_to(&f, 0, libc::SEEK_END, size)?;
+    seek_to(&f, -ps, libc::SEEK_END, size - ps)?;
+    let n = nix::unistd::write(&f, &[1, 2, 3, 4]).map_err(|e| format!("write: {e}"))?;
+    ensure!(n == 4, "write() wrote {n} of 4 bytes");
+    ensure!(
+        pread(&f, 4, (size - ps) as usize)? == [1, 2, 3, 4],
+        "write() after lseek(SEEK_END) did not land at the position"
+    );
+    ensure!(
+        position(&f)? == size - ps + 4,
+        "write() did not advance the position by 4"
+    );
+    seek_to(&f, size, libc::SEEK_SET, size)?;
+    seek_to(&f, -size, libc::SEEK_END, 0)?;
+    seek_to(&f, 0, libc::SEEK_SET, 0)?;
+    Ok(Outcome::Pass)
+}
+
+test!(remap fault: lseek_end_read_eof);
+/// At the end, read() returns 0 and write() gets ENOSPC, and neither moves the position.
+fn lseek_end_read_eof(_cx: &Context, d: &Device) -> TestResult {
+    let f = d.open(true)?;
+    let size = d.size()? as i64;
+    seek_to(&f, 0, libc::SEEK_END, size)?;
+    let mut buf = [0u8; 16];
+    let n = nix::unistd::read(&f, &mut buf).map_err(|e| format!("read at the end: {e}"))?;
+    ensure!(n == 0, "read() at the end returned {n} bytes");
+    ensure!(
+        position(&f)? == size,
+        "read() at the end moved the position"
+    );
+    expect_errno(
+        "write() at the end",
+        nix::unistd::write(&f, &[1]),
+        Errno::ENOSPC,
+    )?;
+    ensure!(
+        position(&f)? == size,
+        "the refused write() moved the position"
+    );
+    pwrite(&f, &[0x5e], (size - 1) as usize).map_err(|e| e.to_string())?;
+    seek_to(&f, -1, libc::SEEK_END, size - 1)?;
+    let n = nix::unistd::read(&f, &mut buf).map_err(|e| format!("read of the last byte: {e}"))?;
+    ensure!(
+        n == 1 && buf[0] == 0x5e,
+        "read() one byte before the end returned {:?}",
+        &buf[..n]
+    );
+    let n = nix::unistd::read(&f, &mut buf).map_err(|e| format!("read at the end: {e}"))?;
+    ensure!(n == 0, "read() after reaching the end returned {n} bytes");
+    Ok(Outcome::Pass)
+}
+
+test!(remap fault: lseek_past_end_einval);
+/// A position past the end, by any whence, is refused.
+fn lseek_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
+    let f = d.open(true)?;
+    let (size, ps) = (d.size()? as i64, ps() as i64);
+    seek_to(&f, ps, libc::SEEK_SET, ps)?;
+    refused_seek(&f, size + 1, libc::SEEK_SET, ps)?;
+    refused_seek(&f, size + ps, libc::SEEK_SET, ps)?;
+    refused_seek(&f, i64::MAX, libc::SEEK_SET, ps)?;
+    refused_seek(&f, size - ps + 1, libc::SEEK_CUR, ps)?;
+    refused_seek(&f, 1, libc::SEEK_END, ps)?;
+    refused_seek(&f, ps, libc::SEEK_END, ps)?;
+    // From the end itself, one more byte is too far.
+    seek_to(&f, 0, libc::SEEK_END, size)?;
+    refused_seek(&f, 1, libc::SEEK_CUR, size)?;
+    Ok(Outcome::Pass)
+}
+
+test!(remap fault: lseek_negative_einval);
+/// A negative position, by any whence, is refused.
+fn lseek_negative_einval(_cx: &Context, d: &Device) -> TestResult {
+    let f = d.open(true)?;
+    let (size, ps) = (d.size()? as i64, ps() as i64);
+    seek_to(&f, ps, libc::SEEK_SET, ps)?;
+    refused_seek(&f, -1, libc::SEEK_SET, ps)?;
+    refused_seek(&f, i64::MIN, libc::SEEK_SET, ps)?;
+    refused_seek(&f, -(ps + 1), libc::SEEK_CUR, ps)?;
+    refused_seek(&f, -(size + 1), libc::SEEK_END, ps)?;
+    Ok(Outcome::Pass)
+}
+
+test!(remap fault: lseek_bad_whence_einval);
+/// SEEK_DATA, SEEK_HOLE and whence values that mean nothing are refused.
+fn lseek_bad_whence_einval(_cx: &Context, d: &Device) -> TestResult {
+    let f = d.open(true)?;
+    let ps = ps() as i64;
+    seek_to(&f, ps, libc::SEEK_SET, ps)?;
+    for whence in [libc::SEEK_DATA, libc::SEEK_HOLE, 5, 99] {
+        refused_seek(&f, 0, whence, ps)?;
+        refused_seek(&f, ps, whence, ps)?;
+    }
     Ok(Outcome::Pass)
 }

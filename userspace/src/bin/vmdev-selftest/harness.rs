@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn per_device_tests_run_on_both_devices() {
         let names = names();
-        for name in ["mmap_whole", "read_write_boundaries", "nonroot_cannot_open"] {
+        for name in ["mmap_whole", "lseek_set_cur_end", "nonroot_cannot_open"] {
             position(&names, &format!("remap.{name}"));
             position(&names, &format!("fault.{name}"));
         }
