@@ -1,11 +1,15 @@
 //! Module parameters: sizes, fault-around, boot-reserved memory, node permissions, and the
 //! values that must be refused at load.
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use nix::errno::Errno;
+use nix::unistd::{Uid, setuid};
 use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use vmdev::uapi;
 
 use crate::common::*;
-use crate::harness::{Context, Module, Outcome, TestResult, ensure, test};
+use crate::harness::{Context, Device, Module, Outcome, TestResult, ensure, test};
 
 test!(module: param_sizes, Reload);
 fn param_sizes(cx: &Context, m: &Module) -> TestResult {
@@ -180,4 +184,123 @@ fn bad_params_refused(cx: &Context, m: &Module) -> TestResult {
     }
     m.reload("")?;
     Ok(Outcome::Pass)
+}
+
+/// The permission bits of a node, which must be a character device.
+fn node_mode(d: &Device) -> Result<u32, String> {
+    let st = std::fs::metadata(&d.path).map_err(|e| format!("{}: {e}", d.path.display()))?;
+    ensure!(
+        st.file_type().is_char_device(),
+        "{} is not a character device",
+        d.path.display()
+    );
+    Ok(st.mode() & 0o7777)
+}
+
+test!(module: mode_default_0600, Reload);
+/// Loaded with default parameters, both nodes are root's alone: mode 0600.
+fn mode_default_0600(cx: &Context, m: &Module) -> TestResult {
+    m.reload("")?;
+    for d in cx.devices() {
+        let mode = node_mode(d)?;
+        ensure!(
+            mode == 0o600,
+            "{} has mode {mode:04o}, expected 0600",
+            d.path.display()
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+test!(module: mode_0666_lets_nonroot_map, Reload);
+/// With mode=0666 a user other than root opens both nodes read-write, reads them and maps
+/// them shared; reloading with the defaults makes them 0600 again.
+fn mode_0666_lets_nonroot_map(cx: &Context, m: &Module) -> TestResult {
+    m.reload("mode=0666")?;
+    let result = (|| {
+        for d in cx.devices() {
+            let mode = node_mode(d)?;
+            ensure!(
+                mode == 0o666,
+                "{} has mode {mode:04o} after loading with mode=0666",
+                d.path.display()
+            );
+            pwrite(&d.open(true)?, &[0x3d], 7).map_err(|e| format!("pwrite: {e}"))?;
+        }
+        child_ok(|| {
+            setuid(Uid::from_raw(65534)).map_err(|e| format!("setuid(nobody): {e}"))?;
+            for d in cx.devices() {
+                let f = d.open(true)?;
+                ensure!(
+                    pread(&f, 1, 7)? == [0x3d],
+                    "as nobody, read() of {} misses root's byte",
+                    d.path.display()
+                );
+                let map = shared(&f, ps(), 0)?;
+                ensure!(
+                    map.read(7) == 0x3d,
+                    "as nobody, a mapping of {} misses root's byte",
+                    d.path.display()
+                );
+                map.write(8, 0x3e);
+            }
+            Ok(())
+        })?;
+        for d in cx.devices() {
+            ensure!(
+                pread(&d.open(false)?, 1, 8)? == [0x3e],
+                "nobody's write through a mapping did not reach {}",
+                d.path.display()
+            );
+        }
+        Ok(())
+    })();
+    m.reload("")?;
+    result?;
+    for d in cx.devices() {
+        let mode = node_mode(d)?;
+        ensure!(
+            mode == 0o600,
+            "{} has mode {mode:04o} after reloading with the defaults",
+            d.path.display()
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+test!(module: mode_bad_refused, Reload);
+/// A mode with bits outside 0666 is refused at load: EINVAL, one line of the module's in the
+/// kernel log that names `mode`, and no node.
+fn mode_bad_refused(cx: &Context, m: &Module) -> TestResult {
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    let result = (|| {
+        let mut kmsg = Kmsg::from_now()?;
+        for mode in ["0777", "01666", "0100", "07000"] {
+            let params = format!("mode={mode}");
+            let res = m.load(&params);
+            if res.is_ok() {
+                m.unload().map_err(|e| format!("rmmod: {e}"))?;
+            }
+            expect_errno(&format!("loading with {params}"), res, Errno::EINVAL)?;
+            ensure!(
+                !cx.nodes_exist(),
+                "{params}: refused, but a device node is left"
+            );
+            let ours: Vec<String> = kmsg
+                .new_lines()
+                .into_iter()
+                .filter(|l| l.contains(&m.name))
+                .collect();
+            ensure!(
+                ours.len() == 1 && ours[0].contains("mode"),
+                "{params}: expected one line of {} about mode in the kernel log, got {ours:?}",
+                m.name
+            );
+        }
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
 }
