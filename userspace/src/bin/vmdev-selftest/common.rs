@@ -13,12 +13,19 @@ use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, getpid};
 use vmdev::mapping::{Mapping, page_size};
+use vmdev::maps::self_smaps_entry;
 
 use crate::harness::{Device, Outcome, diag, ensure};
 
 /// The page size (sysconf).
 pub fn ps() -> usize {
     page_size()
+}
+
+/// W: the pages the fault device maps around a fault with fault-around on, a naturally
+/// aligned 64 KiB window (at least one page).
+pub fn window() -> usize {
+    (65536 / ps()).max(1)
 }
 
 /// Read-write.
@@ -40,6 +47,19 @@ pub fn map(
 ) -> Result<Mapping, String> {
     Mapping::new(file.as_fd(), len, prot, flags, offset as i64)
         .map_err(|e| format!("mmap({len}, {prot:?}, {flags:?}, offset {offset}): {e}"))
+}
+
+/// A mapping whose address is a multiple of `align` (the offset should be one too), so that
+/// windows and page tables line up with it.
+pub fn map_aligned(
+    file: &File,
+    len: usize,
+    flags: MapFlags,
+    offset: usize,
+    align: usize,
+) -> Result<Mapping, String> {
+    Mapping::aligned(file.as_fd(), len, RW, flags, offset as i64, align)
+        .map_err(|e| format!("mmap({len}, {flags:?}, offset {offset}, aligned to {align}): {e}"))
 }
 
 /// The mmap itself, for tests of how it fails.
@@ -90,6 +110,12 @@ pub fn device_mapped(dev: &Device) -> Result<bool, String> {
     Ok(maps.lines().any(|l| l.ends_with(path.as_ref())))
 }
 
+/// Pages of `m` mapped now (its Rss in smaps).
+pub fn rss_pages(m: &Mapping) -> Result<u64, String> {
+    let rss = self_smaps_entry(m.addr())?.fields.get("Rss").copied();
+    Ok(rss.ok_or("no Rss in smaps")? * 1024 / ps() as u64)
+}
+
 /// Runs `body` in a child process and returns how it ended.
 pub fn in_child(body: impl FnOnce() -> Result<(), String>) -> Result<WaitStatus, String> {
     // SAFETY: The test process is single-threaded when it forks.
@@ -127,12 +153,26 @@ pub fn child_killed_by(sig: Signal, body: impl FnOnce()) -> Result<(), String> {
     }
 }
 
+/// madvise(2) over a part of `m`: `len` bytes from byte `offset`.
+pub fn madvise_range(
+    m: &Mapping,
+    offset: usize,
+    len: usize,
+    advice: MmapAdvise,
+) -> nix::Result<()> {
+    let addr = m.addr() as usize + offset;
+    let ptr = NonNull::new(addr as *mut c_void).ok_or(Errno::EINVAL)?;
+    if offset + len > m.len() {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: The range is inside this live mapping; the advice changes no memory the program
+    // uses through references (mappings are only accessed by volatile copies).
+    unsafe { madvise(ptr, len, advice) }
+}
+
 /// madvise(2) over all of `m`.
 pub fn madvise_errno(m: &Mapping, advice: MmapAdvise) -> nix::Result<()> {
-    let ptr = NonNull::new(m.addr() as *mut c_void).ok_or(Errno::EINVAL)?;
-    // SAFETY: The range is this live mapping; the advice changes no memory the program uses
-    // through references (mappings are only accessed by volatile copies).
-    unsafe { madvise(ptr, m.len(), advice) }
+    madvise_range(m, 0, m.len(), advice)
 }
 
 /// Reads `len` bytes of `m` through the kernel (get_user_pages), as another process would.

@@ -54,10 +54,26 @@ fn param_fault_around_off(cx: &Context, m: &Module) -> TestResult {
             "{k} first reads moved faults by {}",
             after.faults - info.faults
         );
+        // Writes to a shared mapping are not batched either: one page per fault.
+        let writes = 8;
+        for i in 48..48 + writes {
+            map.write(i * ps(), 1);
+        }
+        let last = fault.info()?;
         ensure!(
-            after.around_pages == 0,
+            last.faults - after.faults == writes as u64,
+            "{writes} first writes moved faults by {}",
+            last.faults - after.faults
+        );
+        ensure!(
+            last.around_pages == 0,
             "around_pages {} with fault_around=0",
-            after.around_pages
+            last.around_pages
+        );
+        let mapped = rss_pages(&map)?;
+        ensure!(
+            mapped == (k + writes) as u64,
+            "Rss {mapped} pages after {k} reads and {writes} writes of single pages"
         );
         Ok(())
     })();
