@@ -1,12 +1,12 @@
 //! The fault path: the fault device maps pages on first touch (copy-on-write for private
-//! mappings), for get_user_pages() too, and for threads racing to the same pages. What it
-//! counts: `fault_counts`.
+//! mappings), for get_user_pages() too, for threads racing to the same pages, and without
+//! falling back from the per-VMA lock to mmap_lock. What it counts: `fault_counts`.
 
-use nix::sys::mman::MapFlags;
-use vmdev::maps::self_smaps_entry;
+use nix::sys::mman::{MapFlags, ProtFlags};
+use vmdev::maps::{self_smaps_entry, vmstat};
 
 use crate::common::*;
-use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
+use crate::harness::{Context, Device, Module, Outcome, TestResult, diag, ensure, test};
 
 test!(fault: private_is_cow);
 fn private_is_cow(_cx: &Context, d: &Device) -> TestResult {
@@ -153,4 +153,67 @@ fn concurrent_first_touch(_cx: &Context, d: &Device) -> TestResult {
         "Rss {rss:?} kB, expected every page mapped once"
     );
     Ok(Outcome::Pass)
+}
+
+/// First touches of both devices: reads of the first half of a shared mapping, writes to the
+/// second half, and reads of a private read-only mapping of the fault device.
+fn first_touch_both(cx: &Context) -> Result<(), String> {
+    let pages = 4 * window();
+    for d in cx.devices() {
+        let f = d.open(true)?;
+        let m = shared(&f, pages * ps(), 0)?;
+        for i in 0..pages / 2 {
+            m.read(i * ps());
+        }
+        for i in pages / 2..pages {
+            m.write(i * ps(), 1);
+        }
+    }
+    let f = cx.fault.open(true)?;
+    let m = map(
+        &f,
+        pages * ps(),
+        ProtFlags::PROT_READ,
+        MapFlags::MAP_PRIVATE,
+        pages * ps(),
+    )?;
+    for i in 0..pages {
+        m.read(i * ps());
+    }
+    Ok(())
+}
+
+const VMA_LOCK_RETRY: &str = "vma_lock_retry";
+
+test!(module: vma_lock_no_retries, Reload);
+/// Faults of both devices complete under the per-VMA lock, with fault-around on and off:
+/// /proc/vmstat's `vma_lock_retry` (faults redone under mmap_lock) does not move.
+fn vma_lock_no_retries(cx: &Context, m: &Module) -> TestResult {
+    if vmstat(VMA_LOCK_RETRY)?.is_none() {
+        return Ok(Outcome::Skip(format!(
+            "no {VMA_LOCK_RETRY} in /proc/vmstat (kernel without CONFIG_PER_VMA_LOCK_STATS)"
+        )));
+    }
+    let retries = || -> Result<u64, String> {
+        vmstat(VMA_LOCK_RETRY)?.ok_or_else(|| format!("{VMA_LOCK_RETRY} went away"))
+    };
+    let result = (|| {
+        for around in [1, 0] {
+            m.reload(&format!("fault_around={around}"))?;
+            let before = retries()?;
+            first_touch_both(cx)?;
+            let after = retries()?;
+            diag!(
+                "fault_around={around}: {VMA_LOCK_RETRY} {before} before the first touches, {after} after"
+            );
+            ensure!(
+                after == before,
+                "fault_around={around}: {} faults were retried under mmap_lock",
+                after - before
+            );
+        }
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
 }
