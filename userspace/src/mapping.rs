@@ -181,6 +181,24 @@ impl Mapping {
         unsafe { self.byte(offset).write_volatile(value) }
     }
 
+    /// Reads the 8-byte word at `offset` (a multiple of 8) in one load.
+    pub fn read_u64(&self, offset: usize) -> u64 {
+        assert!(
+            offset.is_multiple_of(8) && offset + 8 <= self.len,
+            "word at {offset} outside a {}-byte mapping, or unaligned",
+            self.len
+        );
+        // SAFETY: In bounds and aligned (mappings are page-aligned), checked above.
+        unsafe {
+            self.ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset)
+                .cast::<u64>()
+                .read_volatile()
+        }
+    }
+
     /// Copies `len` bytes from `offset` out of the mapping.
     pub fn read_bytes(&self, offset: usize, len: usize) -> Vec<u8> {
         (offset..offset + len).map(|i| self.read(i)).collect()

@@ -4,8 +4,11 @@
 use std::fs::OpenOptions;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::sys::mman::{MapFlags, MmapAdvise};
 use vmdev::mapping::Mapping;
 use vmdev::stress;
 
@@ -233,4 +236,96 @@ fn seed_1(cx: &Context) -> TestResult {
 test!(stress: seed_2, Abuse);
 fn seed_2(cx: &Context) -> TestResult {
     stress_fixed_seed(cx, 2)
+}
+
+/// The word the DONTNEED race writes at byte `offset` (a multiple of 8) of the device: never
+/// zero, different for every word.
+fn race_word(offset: usize) -> u64 {
+    (offset as u64 / 8 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// How long the DONTNEED race runs.
+const RACE: Duration = Duration::from_secs(60);
+
+test!(fault: dontneed_vs_read_faults, Abuse);
+/// MADV_DONTNEED of whole PMD-span ranges (naturally aligned) of a shared mapping, in one
+/// thread, against read faults of the same ranges in three others, for a minute. The memory is
+/// the device's, so DONTNEED only drops page table entries: every DONTNEED must succeed and
+/// every word read must be the one written before with pwrite().
+fn dontneed_vs_read_faults(_cx: &Context, d: &Device) -> TestResult {
+    let span = pmd_span();
+    let spans = d.size()? / span;
+    ensure!(spans > 0, "the device is smaller than one {span}-byte span");
+    let len = spans * span;
+    let f = d.open(true)?;
+    let data: Vec<u8> = (0..len)
+        .step_by(8)
+        .flat_map(|o| race_word(o).to_ne_bytes())
+        .collect();
+    let n = pwrite(&f, &data, 0).map_err(|e| format!("pwrite: {e}"))?;
+    ensure!(n == len, "pwrite wrote {n} of {len} bytes");
+    drop(data);
+    let m = map_aligned(&f, len, MapFlags::MAP_SHARED, 0, span)?;
+    let before = d.info()?;
+    let failed = AtomicBool::new(false);
+    let deadline = Instant::now() + RACE;
+    let go_on = || Instant::now() < deadline && !failed.load(Ordering::Relaxed);
+    let (zaps, reads) = std::thread::scope(|s| {
+        let zapper = s.spawn(|| {
+            let mut zaps = 0u64;
+            while go_on() {
+                let at = (zaps as usize % spans) * span;
+                if let Err(e) = madvise_range(&m, at, span, MmapAdvise::MADV_DONTNEED) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(format!("MADV_DONTNEED of {span} bytes at {at:#x}: {e}"));
+                }
+                zaps += 1;
+            }
+            Ok(zaps)
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|t| {
+                let (m, failed, go_on) = (&m, &failed, &go_on);
+                s.spawn(move || {
+                    let mut words = 0u64;
+                    let mut round = t;
+                    while go_on() {
+                        let base = (round % spans) * span;
+                        for at in (base..base + span).step_by(8) {
+                            let got = m.read_u64(at);
+                            if got != race_word(at) {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(format!(
+                                    "word at {at:#x} reads {got:#x}, {:#x} was written",
+                                    race_word(at)
+                                ));
+                            }
+                        }
+                        words += (span / 8) as u64;
+                        round += 1;
+                    }
+                    Ok(words)
+                })
+            })
+            .collect();
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<u64, String>>| {
+            h.join().unwrap_or_else(|_| Err("a thread panicked".into()))
+        };
+        let zaps = join(zapper);
+        let reads: Result<Vec<u64>, String> = readers.into_iter().map(join).collect();
+        (zaps, reads)
+    });
+    let (zaps, words) = (zaps?, reads?.iter().sum::<u64>());
+    let after = d.info()?;
+    diag!(
+        "{zaps} DONTNEEDs of {span}-byte spans, {} MiB read by 3 threads, faults +{},          around_pages +{}",
+        (words * 8) >> 20,
+        after.faults - before.faults,
+        after.around_pages - before.around_pages
+    );
+    ensure!(
+        zaps > 0 && words > 0,
+        "{zaps} DONTNEEDs and {words} words read"
+    );
+    Ok(Outcome::Pass)
 }

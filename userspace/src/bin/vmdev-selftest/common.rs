@@ -28,6 +28,11 @@ pub fn window() -> usize {
     (65536 / ps()).max(1)
 }
 
+/// The span one page table maps (a PMD's: 2 MiB on 4 KiB pages).
+pub fn pmd_span() -> usize {
+    ps() * (ps() / 8)
+}
+
 /// Read-write.
 pub const RW: ProtFlags = ProtFlags::PROT_READ.union(ProtFlags::PROT_WRITE);
 
