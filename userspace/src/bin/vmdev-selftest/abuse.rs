@@ -318,7 +318,8 @@ fn dontneed_vs_read_faults(_cx: &Context, d: &Device) -> TestResult {
     let (zaps, words) = (zaps?, reads?.iter().sum::<u64>());
     let after = d.info()?;
     diag!(
-        "{zaps} DONTNEEDs of {span}-byte spans, {} MiB read by 3 threads, faults +{},          around_pages +{}",
+        "{zaps} DONTNEEDs of {span}-byte spans, {} MiB read by 3 threads, faults +{}, \
+         around_pages +{}",
         (words * 8) >> 20,
         after.faults - before.faults,
         after.around_pages - before.around_pages
