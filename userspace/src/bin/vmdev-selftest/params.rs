@@ -5,7 +5,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use nix::errno::Errno;
 use nix::unistd::{Uid, setuid};
-use vmdev::maps::{self_maps_entry, self_smaps_entry};
+use vmdev::maps::self_maps_entry;
 use vmdev::uapi;
 
 use crate::common::*;
@@ -41,10 +41,6 @@ fn param_fault_around_off(cx: &Context, m: &Module) -> TestResult {
         let f = fault.open(true)?;
         let k = 40;
         let map = shared(&f, 64 * ps(), 0)?;
-        ensure!(
-            !self_smaps_entry(map.addr())?.has_flag("mm"),
-            "VM_MIXEDMAP set without fault-around"
-        );
         for i in 0..k {
             map.read(i * ps());
         }
