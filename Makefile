@@ -3,7 +3,7 @@
 # a script in scripts/. KDIR=<kernel build tree> builds the module against another kernel;
 # CLIPPY=1 lints it. `scripts/run-vm.sh -h` lists the VM's modes and settings (VM_TIMEOUT, ...).
 
-.PHONY: help module userspace run shell check check-stock check-arm64 stress bench lint rust-analyzer clean
+.PHONY: help module userspace run shell check check-stock check-arm64 stress bench docs lint rust-analyzer clean
 module:
 	@scripts/build-module.sh
 
@@ -17,6 +17,7 @@ help:
 	@echo 'make check-arm64     the selftest suite on arm64 (QEMU virt) with 4 KiB, then 16 KiB pages: PAGE=4k|16k for one'
 	@echo 'make stress          long random workload in the debug VM: STRESS_SECONDS=300 SEED=<now>'
 	@echo 'make bench           rust_vmdev against the C twin on a non-debug kernel: BENCHMARKS.md'
+	@echo 'make docs            run the demo and write its output into docs/design.md'
 	@echo 'make lint            shellcheck, rustfmt and clippy on the scripts, the module and userspace'
 	@echo 'make rust-analyzer   write rust-project.json for the module against the kernel tree'
 	@echo 'make clean           remove build/, userspace/target/ and the module build files'
@@ -60,6 +61,10 @@ stress:
 # Rust against the C twin on a non-debug kernel: writes BENCHMARKS.md and bench/chart.svg.
 bench:
 	@scripts/bench.sh
+
+# Quoted demo output in docs/design.md, from a real run.
+docs:
+	@scripts/update-docs.sh
 
 lint:
 	@scripts/lint.sh

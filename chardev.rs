@@ -21,11 +21,14 @@
 //! - **`mmap` gets a [`NewVma`], not a `&VmaNew`**: `VmaNew`'s safe `set_mixedmap()` would let a
 //!   driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP` (see `vma_ops`).
 //!
-//! Room is left for the two hooks a mapping driver may want next, each one more `#[vtable]`
-//! method and one more field of the same table: `get_unmapped_area` (to align mappings for huge
-//! page-table entries) and `mmap_prepare`, towards which upstream is moving drivers (in 7.3
-//! `/dev/mem` and `/dev/zero` use it, with `mmap_action_remap_full()`). README.md says where this
-//! driver stands against that direction.
+//! - **`get_unmapped_area`** ([`MiscDevice::get_unmapped_area`], and
+//!   [`thp_get_unmapped_area`]): where a new mapping goes, so that a driver can align it for huge
+//!   page-table entries as the kernel's own huge-page-capable files do.
+//!
+//! Room is left for `mmap_prepare`, towards which upstream is moving drivers (in 7.3 `/dev/mem`
+//! and `/dev/zero` use it, with `mmap_action_remap_full()`): one more `#[vtable]` method and one
+//! more field of the same table. docs/design.md says where this driver stands against that
+//! direction.
 
 use crate::vma_ops::NewVma;
 use core::marker::PhantomData;
@@ -175,6 +178,19 @@ pub(crate) trait MiscDevice: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// Picks the start of a new mapping of `len` bytes from file page `pgoff` on (`addr` is the
+    /// caller's hint, `flags` the `MAP_*` flags). Without it, the core picks any free range.
+    fn get_unmapped_area(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _addr: usize,
+        _len: usize,
+        _pgoff: usize,
+        _flags: usize,
+    ) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// `read()`, `pread()`, `readv()`: from `kiocb`'s position into `iov`.
     fn read_iter(_kiocb: Kiocb<'_, Self::Ptr>, _iov: &mut IovIterDest<'_>) -> Result<usize> {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -215,6 +231,27 @@ pub(crate) fn fixed_size_llseek(
     Ok(pos)
 }
 
+/// Where a mapping of `len` bytes from file page `pgoff` on goes, as the kernel's
+/// `thp_get_unmapped_area()` picks it: at an address congruent to the file offset modulo the PMD
+/// size when the mapping spans a whole aligned PMD range, so that PMD entries can map it.
+#[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+pub(crate) fn thp_get_unmapped_area(
+    file: &File,
+    addr: usize,
+    len: usize,
+    pgoff: usize,
+    flags: usize,
+) -> Result<usize> {
+    // SAFETY: `file` is a valid file (it is borrowed); the function only searches the current
+    // process's address space, whose mmap lock the caller holds.
+    let ret = unsafe { bindings::thp_get_unmapped_area(file.as_ptr(), addr, len, pgoff, flags) };
+    // The kernel's `IS_ERR_VALUE()`: the last 4095 values are errnos.
+    if ret >= -(bindings::MAX_ERRNO as isize) as usize {
+        return Err(Error::from_errno(ret as isize as c_int));
+    }
+    Ok(ret)
+}
+
 /// Builds the `struct file_operations` of a [`MiscDevice`] implementation.
 struct FopsTable<T>(PhantomData<T>);
 
@@ -230,6 +267,11 @@ impl<T: MiscDevice> FopsTable<T> {
         mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
         llseek: if T::HAS_LLSEEK {
             Some(Self::llseek)
+        } else {
+            None
+        },
+        get_unmapped_area: if T::HAS_GET_UNMAPPED_AREA {
+            Some(Self::get_unmapped_area)
         } else {
             None
         },
@@ -332,6 +374,29 @@ impl<T: MiscDevice> FopsTable<T> {
         match T::llseek(device, file, offset, whence) {
             Ok(pos) => pos,
             Err(err) => err.to_errno().into(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a file opened through [`Self::open`], called by `mmap()` with the mmap lock
+    /// held.
+    unsafe extern "C" fn get_unmapped_area(
+        file: *mut bindings::file,
+        addr: c_ulong,
+        len: c_ulong,
+        pgoff: c_ulong,
+        flags: c_ulong,
+    ) -> c_ulong {
+        // SAFETY: The call runs between `open` and `release`, so the private data is a `T::Ptr`.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
+        // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
+        // `fdget_pos`.
+        let file = unsafe { File::from_raw_file(file) };
+        match T::get_unmapped_area(device, file, addr, len, pgoff, flags) {
+            Ok(addr) => addr,
+            // An errno in the last 4095 values, as the kernel's `IS_ERR_VALUE()` expects.
+            Err(err) => err.to_errno() as isize as c_ulong,
         }
     }
 

@@ -18,7 +18,7 @@ use kernel::{
     alloc::{allocator::Vmalloc, Allocator, NumaNode},
     bindings,
     iov::{IovIterDest, IovIterSource},
-    page::{PAGE_SHIFT, PAGE_SIZE},
+    page::{BorrowedPage, PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
 };
 
@@ -274,10 +274,22 @@ impl Drop for PhysBuffer {
 ///
 /// # Invariants
 ///
-/// `buf.ptr` is a [`Vmalloc`] allocation of `buf.len` bytes with the layout [`Self::layout`].
+/// - `buf.ptr` is a [`Vmalloc`] allocation of `buf.len` bytes with the layout [`Self::layout`].
+/// - `pages[i]`, where present, is the `struct page` of page `i` of that allocation (all pages
+///   are present once [`Self::new`] returns).
 pub(crate) struct VmallocBuffer {
     buf: KernelBuffer,
+    /// Looked up once at allocation, as the kernel's own `vm_struct` and udmabuf keep theirs: a
+    /// fault then indexes an array instead of walking the kernel page tables
+    /// (`vmalloc_to_page()`) for every page it maps.
+    pages: KVVec<NonNull<bindings::page>>,
 }
+
+// SAFETY: The page pointers are only read, and the pages they point to are plain memory owned by
+// the allocation; the buffer itself is `Send` (`KernelBuffer`).
+unsafe impl Send for VmallocBuffer {}
+// SAFETY: `&VmallocBuffer` only reads the page pointers and copies in and out of the memory.
+unsafe impl Sync for VmallocBuffer {}
 
 impl VmallocBuffer {
     fn layout(size: usize) -> Result<core::alloc::Layout> {
@@ -287,32 +299,40 @@ impl VmallocBuffer {
     /// Allocates `size` zeroed bytes; `EINVAL` unless `size` is a non-zero multiple of the page
     /// size, `ENOMEM` if vmalloc cannot give it.
     pub(crate) fn new(size: usize) -> Result<Self> {
-        size_to_pages(size)?;
+        let count = size_to_pages(size)?;
         let layout = Self::layout(size)?;
         let ptr = Vmalloc::alloc(
             layout,
             GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN,
             NumaNode::NO_NODE,
         )?;
-        // INVARIANT: A `Vmalloc` allocation of `size` bytes with `layout`.
-        Ok(Self {
+        // From here on, dropping `this` frees the allocation.
+        let mut this = Self {
             buf: KernelBuffer {
                 ptr: ptr.cast(),
                 len: size,
             },
-        })
+            pages: KVVec::with_capacity(count, GFP_KERNEL)?,
+        };
+        for i in 0..count {
+            // SAFETY: Page `i` is inside the allocation of `count` pages.
+            let page_ptr = unsafe { this.buf.ptr.add(i * PAGE_SIZE) };
+            // SAFETY: `page_ptr` points into the `Vmalloc` allocation, alive as long as `this`.
+            let page = unsafe { Vmalloc::to_page(page_ptr) };
+            let page = NonNull::new(page.as_ptr()).ok_or(ENOMEM)?;
+            // The capacity was reserved above, so this cannot fail.
+            this.pages.push_within_capacity(page).map_err(|_| ENOMEM)?;
+        }
+        // INVARIANT: A `Vmalloc` allocation of `size` bytes with `layout`, and all its pages.
+        Ok(this)
     }
 
     /// The page at page index `index`, or `None` past the end.
     pub(crate) fn page(&self, index: usize) -> Option<MappablePage<'_>> {
-        if index >= self.buf.len >> PAGE_SHIFT {
-            return None;
-        }
-        // SAFETY: `index` is in bounds, so the address is inside the allocation.
-        let ptr = unsafe { self.buf.ptr.add(index * PAGE_SIZE) };
-        // SAFETY: `ptr` points into this `Vmalloc` allocation, which outlives the borrow of
-        // `self` that the returned page is tied to.
-        let page = unsafe { Vmalloc::to_page(ptr) };
+        let ptr = *self.pages.get(index)?;
+        // SAFETY: `ptr` is a page of this allocation (invariants), valid for the borrow of `self`
+        // that the returned page is tied to.
+        let page = unsafe { BorrowedPage::from_raw(ptr) };
         // SAFETY: `Vmalloc` allocates with `vrealloc()`, that is plain `vmalloc()` without
         // `VM_ALLOW_HUGE_VMAP`: every page of the area is an order-0 page of the page allocator
         // (higher orders are split), refcounted, neither anonymous nor slab, and it stays

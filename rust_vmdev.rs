@@ -21,6 +21,8 @@ mod chardev;
 mod memory;
 mod vma_ops;
 
+#[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+use chardev::thp_get_unmapped_area;
 use chardev::{fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode};
 use kernel::{
     fs::{File, Kiocb, LocalFile},
@@ -37,7 +39,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 use memory::{DeviceMemory, PhysBuffer, VmallocBuffer};
-use vma_ops::{Fault, NewVma, VmFault, VmOperations, VmaRefExt};
+use vma_ops::{EntrySize, Fault as PageFault, NewVma, VmFault, VmOperations, VmaRefExt};
 
 module! {
     type: RustVmdev,
@@ -96,10 +98,16 @@ const VMDEV_IOC_INFO: u32 = _IOR::<VmdevInfo>('V' as u32, 1);
 const BACKING_REMAP: u32 = 1;
 /// `vmdev_info.backing` of `/dev/vmdev-fault`.
 const BACKING_FAULT: u32 = 2;
+/// `vmdev_info.backing` of `/dev/vmdev-huge`.
+const BACKING_HUGE: u32 = 3;
 /// `vmdev_info.flags`: a fault maps the window of pages around it.
 const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a physical range reserved at boot.
 const FLAG_BOOT_RESERVED: u32 = 1 << 1;
+/// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel can map it with PMD entries.
+const FLAG_HUGE_PMD: u32 = 1 << 2;
+/// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel can map it with PUD entries.
+const FLAG_HUGE_PUD: u32 = 1 << 3;
 
 /// Pages a fault maps at once with `fault_around`: 64 KiB, the kernel's default
 /// `fault_around_bytes` for file mappings (one page where pages are 64 KiB or larger).
@@ -111,31 +119,35 @@ const WINDOW: usize = if PAGE_SIZE >= 64 << 10 {
 
 /// One device node: its memory and what it counts. The registration, every open file and
 /// every VMA that maps it hold an `Arc` to it.
-struct Device<M> {
-    mem: M,
+struct Device<N: Node> {
+    /// The memory, which the remap and huge nodes share.
+    mem: Arc<N::Mem>,
     /// `vmdev_info.flags`.
     flags: u32,
     /// VMAs that map this device now, in every process: each counted from its
     /// `VmOperations::open` to its `close`.
     live_vmas: Atomic<u64>,
-    /// Faulting pages the fault handler mapped.
+    /// Faulting pages the fault handlers mapped.
     faults: Atomic<u64>,
     /// Pages mapped together with a faulting one.
     around_pages: Atomic<u64>,
 }
 
-/// What differs between the two kinds of device.
-trait Backing: DeviceMemory + Send + Sync + Sized + 'static {
+/// What differs between the kinds of node. Each kind is also the `VmOperations` of its VMAs.
+trait Node: VmOperations<Data = Device<Self>> + Send + Sync + 'static {
+    /// The memory behind the node.
+    type Mem: DeviceMemory + Send + Sync;
+
     /// `vmdev_info.backing`.
-    const KIND: u32;
+    const BACKING: u32;
 
     /// Sets up `vma`, which maps pages `first_page..` of `dev`, a range already checked to be
     /// inside the memory.
     fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, first_page: usize) -> Result;
 }
 
-impl<M: Backing> Device<M> {
-    fn new(mem: M, flags: u32) -> Result<Arc<Self>> {
+impl<N: Node> Device<N> {
+    fn new(mem: Arc<N::Mem>, flags: u32) -> Result<Arc<Self>> {
         Ok(Arc::new(
             Self {
                 mem,
@@ -151,7 +163,7 @@ impl<M: Backing> Device<M> {
     fn info(&self) -> VmdevInfo {
         VmdevInfo {
             size: self.mem.len() as u64,
-            backing: M::KIND,
+            backing: N::BACKING,
             flags: self.flags,
             live_vmas: self.live_vmas.load(Relaxed),
             faults: self.faults.load(Relaxed),
@@ -166,10 +178,17 @@ impl<M: Backing> Device<M> {
     fn vma_closed(&self) {
         self.live_vmas.fetch_sub(1, Relaxed);
     }
+
+    /// A fault mapped `pages` pages, the faulting one among them if `fault_page`.
+    fn mapped(&self, pages: usize, fault_page: bool) {
+        let fault = u64::from(fault_page);
+        self.faults.add(fault, Relaxed);
+        self.around_pages.add(pages as u64 - fault, Relaxed);
+    }
 }
 
-impl<M> AsRef<M> for Device<M> {
-    fn as_ref(&self) -> &M {
+impl<N: Node> AsRef<N::Mem> for Device<N> {
+    fn as_ref(&self) -> &N::Mem {
         &self.mem
     }
 }
@@ -180,7 +199,7 @@ fn position<T: ForeignOwnable>(kiocb: &Kiocb<'_, T>) -> Result<usize> {
 }
 
 #[vtable]
-impl<M: Backing> MiscDevice for Device<M> {
+impl<N: Node> MiscDevice for Device<N> {
     type Ptr = Arc<Self>;
     type RegistrationData = Arc<Self>;
 
@@ -194,9 +213,23 @@ impl<M: Backing> MiscDevice for Device<M> {
         let first_page = vma.pgoff();
         let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
         match first_page.checked_add(pages) {
-            Some(end) if end <= dev.mem.len() >> PAGE_SHIFT => M::mmap(dev.into(), vma, first_page),
+            Some(end) if end <= dev.mem.len() >> PAGE_SHIFT => N::mmap(dev.into(), vma, first_page),
             _ => Err(EINVAL),
         }
+    }
+
+    /// Every node places its mappings where huge entries can map them: only the huge node's
+    /// faults use them, but a remap or fault mapping placed so costs nothing.
+    #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+    fn get_unmapped_area(
+        _dev: ArcBorrow<'_, Self>,
+        file: &File,
+        addr: usize,
+        len: usize,
+        pgoff: usize,
+        flags: usize,
+    ) -> Result<usize> {
+        thp_get_unmapped_area(file, addr, len, pgoff, flags)
     }
 
     fn llseek(
@@ -249,56 +282,93 @@ impl<M: Backing> MiscDevice for Device<M> {
     }
 }
 
-impl Backing for PhysBuffer {
-    const KIND: u32 = BACKING_REMAP;
+/// A private mapping that may become writable would be copy-on-write, which a PFN mapping
+/// cannot be (`remap_pfn_range()` would put the physical address in `vm_pgoff`). Refuse it; a
+/// read-only private mapping stays read-only for good.
+fn refuse_cow(vma: &NewVma<'_>) -> Result {
+    if vma.flags() & flags::SHARED == 0 {
+        vma.try_clear_maywrite()?;
+    }
+    Ok(())
+}
+
+/// `/dev/vmdev-remap`, and the operations of its VMAs: every page is mapped at `mmap()` time,
+/// so there is no fault handler (a fault would be a `SIGBUS`); only the mapping count.
+struct Remap;
+
+impl Node for Remap {
+    type Mem = PhysBuffer;
+    const BACKING: u32 = BACKING_REMAP;
 
     fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, first_page: usize) -> Result {
-        // A private mapping that may become writable would be copy-on-write, which
-        // `remap_pfn_range()` only supports by putting the physical address in `vm_pgoff`.
-        // Refuse it; a read-only private mapping stays read-only for good.
-        if vma.flags() & flags::SHARED == 0 {
-            vma.try_clear_maywrite()?;
-        }
-        vma.remap_pfns::<RemapMapping, _>(dev, first_page)
+        refuse_cow(&vma)?;
+        vma.remap_pfns::<Self, _>(dev, first_page)
     }
 }
 
-impl Backing for VmallocBuffer {
-    const KIND: u32 = BACKING_FAULT;
+#[vtable]
+impl VmOperations for Remap {
+    type Data = Device<Self>;
+
+    fn open(dev: &Self::Data, _vma: &VmaRef) {
+        dev.vma_opened();
+    }
+
+    fn close(dev: &Self::Data, _vma: &VmaRef) {
+        dev.vma_closed();
+    }
+}
+
+/// `/dev/vmdev-huge`, and the operations of its VMAs: the remap node's memory, mapped on first
+/// touch with the largest page-table entries that fit (`VM_PFNMAP` throughout).
+struct Huge;
+
+impl Node for Huge {
+    type Mem = PhysBuffer;
+    const BACKING: u32 = BACKING_HUGE;
+
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, _first_page: usize) -> Result {
+        refuse_cow(&vma)?;
+        vma.map_pfns_on_fault::<Self, _>(dev)
+    }
+}
+
+#[vtable]
+impl VmOperations for Huge {
+    type Data = Device<Self>;
+
+    fn open(dev: &Self::Data, _vma: &VmaRef) {
+        dev.vma_opened();
+    }
+
+    fn close(dev: &Self::Data, _vma: &VmaRef) {
+        dev.vma_closed();
+    }
+
+    fn pfns_mapped(dev: &Self::Data, size: EntrySize) {
+        dev.mapped(size.pages(), true);
+    }
+}
+
+/// `/dev/vmdev-fault`, and the operations of its VMAs: demand paging from the vmalloc buffer.
+struct Fault;
+
+impl Node for Fault {
+    type Mem = VmallocBuffer;
+    const BACKING: u32 = BACKING_FAULT;
 
     fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, _first_page: usize) -> Result {
         // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();
-        let batch = dev.flags & FLAG_FAULT_AROUND != 0;
-        vma.map_on_fault::<FaultMapping>(dev, batch);
+        vma.map_on_fault::<Self>(dev);
         Ok(())
     }
 }
 
-/// The operations of a `/dev/vmdev-remap` VMA: every page is mapped at `mmap()` time, so there
-/// is no fault handler (a fault would be a `SIGBUS`); only the mapping count.
-struct RemapMapping;
-
 #[vtable]
-impl VmOperations for RemapMapping {
-    type Data = Device<PhysBuffer>;
-
-    fn open(dev: &Self::Data, _vma: &VmaRef) {
-        dev.vma_opened();
-    }
-
-    fn close(dev: &Self::Data, _vma: &VmaRef) {
-        dev.vma_closed();
-    }
-}
-
-/// The operations of a `/dev/vmdev-fault` VMA: demand paging from the vmalloc buffer.
-struct FaultMapping;
-
-#[vtable]
-impl VmOperations for FaultMapping {
-    type Data = Device<VmallocBuffer>;
+impl VmOperations for Fault {
+    type Data = Device<Self>;
 
     fn open(dev: &Self::Data, _vma: &VmaRef) {
         dev.vma_opened();
@@ -308,25 +378,28 @@ impl VmOperations for FaultMapping {
         dev.vma_closed();
     }
 
-    fn fault<'a>(dev: &'a Self::Data, vmf: &VmFault) -> Fault<'a> {
-        // With `fault_around` (a `VM_MIXEDMAP` VMA), map the window around the faulting page,
-        // which cuts the faults of a sequential first touch by `WINDOW`. Not for a write to a
-        // private mapping: the core maps a copy of the one page returned below.
-        if let Some(mapped) = vmf.map_window(WINDOW, |pgoff| dev.mem.page(pgoff)) {
-            let fault = u64::from(mapped.fault_page());
-            dev.faults.add(fault, Relaxed);
-            dev.around_pages.add(mapped.pages() as u64 - fault, Relaxed);
-            return Fault::Mapped(mapped);
+    fn fault<'a>(dev: &'a Self::Data, vmf: &VmFault) -> PageFault<'a> {
+        // Map the faulting page, and with `fault_around` the window around it, which cuts the
+        // faults of a sequential first touch by `WINDOW`. Not for a write to a private mapping:
+        // the core maps a copy of the one page returned below.
+        let window = if dev.flags & FLAG_FAULT_AROUND != 0 {
+            WINDOW
+        } else {
+            1
+        };
+        if let Some(mapped) = vmf.map_window(window, |pgoff| dev.mem.page(pgoff)) {
+            dev.mapped(mapped.pages(), mapped.fault_page());
+            return PageFault::Mapped(mapped);
         }
         // `pgoff` is the file offset of the faulting page: the VMA's `vm_pgoff` plus the page's
         // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
         // range, but a page outside the buffer still gets `SIGBUS`, never someone else's memory.
         match dev.mem.page(vmf.pgoff()) {
             Some(page) => {
-                dev.faults.add(1, Relaxed);
-                Fault::Page(page)
+                dev.mapped(1, true);
+                PageFault::Page(page)
             }
-            None => Fault::SigBus,
+            None => PageFault::SigBus,
         }
     }
 }
@@ -381,9 +454,11 @@ fn node_mode() -> Result<NodeMode> {
 #[pin_data]
 struct RustVmdev {
     #[pin]
-    _remap: MiscDeviceRegistration<Device<PhysBuffer>>,
+    _remap: MiscDeviceRegistration<Device<Remap>>,
     #[pin]
-    _fault: MiscDeviceRegistration<Device<VmallocBuffer>>,
+    _huge: MiscDeviceRegistration<Device<Huge>>,
+    #[pin]
+    _fault: MiscDeviceRegistration<Device<Fault>>,
 }
 
 impl kernel::InPlaceModule for RustVmdev {
@@ -391,16 +466,28 @@ impl kernel::InPlaceModule for RustVmdev {
         pin_init::pin_init_scope(|| {
             // Every parameter is checked before anything is allocated or registered.
             let mode = node_mode()?;
-            let remap_mem = remap_memory()?;
-            let remap_flags = if remap_mem.is_boot_reserved() {
+            let phys = Arc::new(remap_memory()?, GFP_KERNEL)?;
+            let reserved = if phys.is_boot_reserved() {
                 FLAG_BOOT_RESERVED
             } else {
                 0
             };
+            let huge = if cfg!(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) {
+                FLAG_HUGE_PMD
+            } else {
+                0
+            } | if cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) {
+                FLAG_HUGE_PUD
+            } else {
+                0
+            };
             let around = *module_parameters::fault_around.value_ref();
-            let remap = Device::new(remap_mem, remap_flags)?;
-            let fault = Device::new(fault_memory()?, if around { FLAG_FAULT_AROUND } else { 0 })?;
-            let reserved = if remap_flags != 0 {
+            let remap = Device::<Remap>::new(phys.clone(), reserved)?;
+            let huge = Device::<Huge>::new(phys, reserved | huge)?;
+            let fault_mem = Arc::new(fault_memory()?, GFP_KERNEL)?;
+            let fault =
+                Device::<Fault>::new(fault_mem, if around { FLAG_FAULT_AROUND } else { 0 })?;
+            let reserved = if reserved != 0 {
                 ", reserved at boot"
             } else {
                 ""
@@ -415,12 +502,16 @@ impl kernel::InPlaceModule for RustVmdev {
                 remap.mem.len()
             );
             pr_info!(
+                "vmdev-huge: the same memory, mapped on fault with the largest entries that fit\n"
+            );
+            pr_info!(
                 "vmdev-fault: {} bytes, vmalloc, mapped on fault, {window} at a time\n",
                 fault.mem.len()
             );
             let options = move |name| MiscDeviceOptions { name, mode };
             Ok(try_pin_init!(Self {
                 _remap <- MiscDeviceRegistration::register(options(c"vmdev-remap"), remap),
+                _huge <- MiscDeviceRegistration::register(options(c"vmdev-huge"), huge),
                 _fault <- MiscDeviceRegistration::register(options(c"vmdev-fault"), fault),
             }))
         })

@@ -12,6 +12,11 @@
 //! - [`NewVma::map_on_fault`]: nothing is mapped now; each first touch of a page calls
 //!   [`VmOperations::fault`], which hands the core a [`MappablePage`] or maps a window of them
 //!   itself ([`VmFault::map_window`]).
+//! - [`NewVma::map_pfns_on_fault`]: nothing is mapped now; each first touch maps the page frames
+//!   of [`PfnMemory`] around it with the largest page-table entry that fits ([`EntrySize`]: a
+//!   PUD or PMD entry where the frames, the VMA and the address are aligned, else a PTE). The
+//!   VMA is `VM_PFNMAP | VM_IO`; this module inserts the frames itself, and the driver only
+//!   hears about it ([`VmOperations::pfns_mapped`]).
 //!
 //! # What the types rule out
 //!
@@ -20,8 +25,12 @@
 //!   whose safe `set_mixedmap()` allows it, only a [`NewVma`], which the one method that picks
 //!   the backing consumes.
 //! - A PFN-mapped VMA with a fault handler, whose inserted pages no zap would release:
-//!   [`NewVma::remap_pfns`] does not compile for operations that implement `fault`, and
-//!   [`NewVma::map_on_fault`] does not compile for operations that lack it.
+//!   [`NewVma::remap_pfns`] and [`NewVma::map_pfns_on_fault`] do not compile for operations that
+//!   implement `fault`, and [`NewVma::map_on_fault`] does not compile for operations that lack
+//!   it.
+//! - A huge entry that maps frames the VMA does not own, or a copy-on-write PFN mapping (both a
+//!   `BUG_ON` or worse in `vmf_insert_pfn_pmd()`): the frames of each entry are computed, checked
+//!   against the memory and aligned by this module, never by the driver.
 //! - Handing the core a page it cannot map: the fault path takes only [`MappablePage`], which
 //!   memory types create (unsafely, with the proof) for their order-0, refcounted pages.
 //! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages`, see
@@ -128,6 +137,38 @@ impl Mapped {
     }
 }
 
+/// The size of the page-table entry a fault in a [`NewVma::map_pfns_on_fault`] VMA inserted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum EntrySize {
+    /// A page-table entry: one page.
+    Pte,
+    /// A PMD entry: a whole page table's worth of pages (2 MiB with 4 KiB pages).
+    Pmd,
+    /// A PUD entry: a whole page-middle directory's worth (1 GiB with 4 KiB pages).
+    Pud,
+}
+
+/// log2 of the entries in one page table: a page of 8-byte entries on the 64-bit architectures
+/// this module builds for. `vmdev_helpers.c` asserts at compile time that the kernel's
+/// `PMD_ORDER` and `PUD_ORDER` are one and two of these.
+const TABLE_ORDER: u32 = PAGE_SHIFT as u32 - 3;
+
+impl EntrySize {
+    /// log2 of the pages one entry maps.
+    pub(crate) const fn order(self) -> u32 {
+        match self {
+            Self::Pte => 0,
+            Self::Pmd => TABLE_ORDER,
+            Self::Pud => 2 * TABLE_ORDER,
+        }
+    }
+
+    /// How many pages one entry maps.
+    pub(crate) const fn pages(self) -> usize {
+        1 << self.order()
+    }
+}
+
 /// A page fault being handled: the kernel's `struct vm_fault`.
 ///
 /// # Invariants
@@ -168,11 +209,20 @@ impl VmFault {
         self.raw().__bindgen_anon_1.pgoff
     }
 
+    /// The faulting user address.
+    fn address(&self) -> usize {
+        self.raw().__bindgen_anon_1.address
+    }
+
+    /// Whether the fault is a write.
+    fn is_write(&self) -> bool {
+        self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+    }
+
     /// Whether this is a write to a private mapping: the core maps a copy of the page the
     /// handler returns, so the page itself must not be mapped.
     fn is_cow(&self) -> bool {
-        self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
-            && self.vma().flags() & flags::SHARED == 0
+        self.is_write() && self.vma().flags() & flags::SHARED == 0
     }
 
     /// Maps the naturally aligned block of `window` file pages around the faulting one, clamped
@@ -180,17 +230,20 @@ impl VmFault {
     /// already are left alone. This is fault-around done where sleeping is allowed: page tables
     /// are allocated as needed.
     ///
+    /// The pages are inserted with `vm_insert_pages()`, which takes the references the mapping
+    /// holds: a window of one page is the cheapest way to map a single page too.
+    ///
     /// Returns the proof to answer the fault with if the faulting page is mapped now; `None`,
-    /// having mapped nothing, if the VMA was not set up for it ([`NewVma::map_on_fault`] with
-    /// `batch`) or the fault is a write to a private mapping (return the page for the core to
-    /// copy), and `None` too if the faulting page could not be mapped (return it then).
+    /// having mapped nothing, if the fault is a write to a private mapping (return the page for
+    /// the core to copy), and `None` too if the faulting page could not be mapped (return it
+    /// then).
     pub(crate) fn map_window<'p>(
         &self,
         window: usize,
         page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
     ) -> Option<Mapped> {
         let vma = self.vma();
-        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which only `map_on_fault` sets.
+        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
         vma.as_mixedmap_vma()?;
         if self.is_cow() {
             return None;
@@ -340,6 +393,11 @@ pub(crate) trait VmOperations: Sized {
     fn fault<'a>(_data: &'a Self::Data, _vmf: &VmFault) -> Fault<'a> {
         build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// A fault in a VMA set up by [`NewVma::map_pfns_on_fault`] mapped one entry of `size`.
+    /// Runs in the fault, under the VMA's read lock. When two threads fault the same entry at
+    /// once, both may be told.
+    fn pfns_mapped(_data: &Self::Data, _size: EntrySize) {}
 }
 
 /// Builds the `struct vm_operations_struct` for a [`VmOperations`] implementation.
@@ -426,6 +484,126 @@ impl<T: VmOperations> VmOpsTable<T> {
             Fault::Mapped(_) => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
             Fault::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
         }
+    }
+}
+
+/// Builds the `struct vm_operations_struct` of a VMA set up by [`NewVma::map_pfns_on_fault`]:
+/// `T`'s `open` and `close`, and fault handlers that insert the frames of the memory `M` that
+/// `T::Data` owns. Valid while any VMA uses it, as [`VmOpsTable`]'s tables are.
+struct PfnOpsTable<T, M>(PhantomData<(T, M)>);
+
+impl<T: VmOperations, M: PfnMemory> PfnOpsTable<T, M>
+where
+    T::Data: AsRef<M>,
+{
+    const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        open: Some(VmOpsTable::<T>::open),
+        close: Some(VmOpsTable::<T>::close),
+        fault: Some(Self::fault),
+        #[cfg(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP)]
+        huge_fault: Some(Self::huge_fault),
+        // Present so that faults stay under the per-VMA lock (see `map_nothing`).
+        map_pages: Some(map_nothing),
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// Called by the core for a fault that found no page-table entry, in a VMA with these
+    /// operations.
+    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The core passes a valid `vm_fault` of a VMA with these operations (whose `Data`
+        // is `T::Data`, as `VmOpsTable<T>` expects), read-locked during the call.
+        unsafe { Self::insert(vmf, EntrySize::Pte) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the core for a fault that found no PMD or PUD entry (`order` says which), in
+    /// a VMA with these operations, or to make such an entry writable.
+    #[cfg(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP)]
+    unsafe extern "C" fn huge_fault(
+        vmf: *mut bindings::vm_fault,
+        order: c_uint,
+    ) -> bindings::vm_fault_t {
+        let size = match order {
+            o if cfg!(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) && o == EntrySize::Pmd.order() => {
+                EntrySize::Pmd
+            }
+            o if cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && o == EntrySize::Pud.order() => {
+                EntrySize::Pud
+            }
+            _ => return bindings::vm_fault_reason_VM_FAULT_FALLBACK,
+        };
+        // SAFETY: As in `fault`.
+        unsafe { Self::insert(vmf, size) }
+    }
+
+    /// Maps the faulting address with one entry of `size`, onto the frames of the memory at the
+    /// same offset. `VM_FAULT_FALLBACK` (the core then tries the next smaller size) if the entry
+    /// would reach outside the VMA or the memory, or its frames are not aligned to its size; a
+    /// page outside the memory gets `SIGBUS`.
+    ///
+    /// # Safety
+    ///
+    /// `vmf` must be the `struct vm_fault` of a fault in progress in a VMA with these operations.
+    unsafe fn insert(vmf: *mut bindings::vm_fault, size: EntrySize) -> bindings::vm_fault_t {
+        let fallback = match size {
+            EntrySize::Pte => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+            _ => bindings::vm_fault_reason_VM_FAULT_FALLBACK,
+        };
+        // SAFETY: The caller passes a valid `vm_fault` whose VMA has these operations and is
+        // read-locked during the call.
+        let fault = unsafe { VmFault::from_raw(vmf) };
+        let vma = fault.vma();
+        // SAFETY: The VMA has `T`'s operations and holds a reference to its data.
+        let data = unsafe { VmOpsTable::<T>::data(vma.as_ptr()) };
+        let mem: &M = (*data).as_ref();
+        let bytes = PAGE_SIZE << size.order();
+        let addr = fault.address() & !(bytes - 1);
+        // The entry maps `[addr, addr + bytes)`, which must lie in the VMA, onto the frames of
+        // file pages `pgoff..pgoff + size.pages()`, which must lie in the memory and be aligned
+        // to the entry's size (the hardware takes the low bits of a huge entry's frame as 0).
+        let Some(pgoff) = addr
+            .checked_sub(vma.start())
+            .filter(|offset| bytes <= vma.end() - vma.start() - offset)
+            .and_then(|offset| vma.pgoff().checked_add(offset >> PAGE_SHIFT))
+            .filter(|pgoff| {
+                pgoff
+                    .checked_add(size.pages())
+                    .is_some_and(|end| end <= mem.page_count())
+            })
+        else {
+            return fallback;
+        };
+        let pfn = mem.first_pfn() + pgoff;
+        if pfn % size.pages() != 0 {
+            return fallback;
+        }
+        let write = fault.is_write();
+        // SAFETY: The VMA is `VM_PFNMAP`, never `VM_MIXEDMAP`, and not a copy-on-write mapping
+        // (`map_pfns_on_fault` made it so, and no one changes those flags later), and it is
+        // read-locked. The entry covers `[addr, addr + bytes)` inside the VMA, the one that holds
+        // the faulting address; its frames are aligned to its size and belong to `mem`, which
+        // `data` owns and the VMA keeps alive (`PfnMemory`). The frames are not refcounted pages.
+        let ret = unsafe {
+            match size {
+                EntrySize::Pte => {
+                    bindings::vmf_insert_pfn(vma.as_ptr(), addr as c_ulong, pfn as c_ulong)
+                }
+                #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
+                EntrySize::Pmd => bindings::vmf_insert_pfn_pmd(vmf, pfn as c_ulong, write),
+                #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+                EntrySize::Pud => bindings::vmf_insert_pfn_pud(vmf, pfn as c_ulong, write),
+                // Sizes this kernel cannot map (`huge_fault` never asks for them).
+                #[allow(unreachable_patterns)]
+                _ => return fallback,
+            }
+        };
+        if ret == bindings::vm_fault_reason_VM_FAULT_NOPAGE {
+            T::pfns_mapped(&data, size);
+        }
+        ret
     }
 }
 
@@ -555,24 +733,56 @@ impl<'a> NewVma<'a> {
         Ok(())
     }
 
-    /// Maps nothing now: installs `T`'s operations, whose `fault` handler maps each page on
-    /// first touch (required, checked at compile time). With `batch`, the VMA is made
-    /// `VM_MIXEDMAP` so that the handler can map a window of pages at once
-    /// ([`VmFault::map_window`]). [`VmOperations::open`] is called for the VMA now.
+    /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
+    /// pages itself ([`VmFault::map_window`]), and installs `T`'s operations, whose `fault`
+    /// handler maps each page on first touch (required, checked at compile time).
+    /// [`VmOperations::open`] is called for the VMA now.
     ///
     /// Infallible, so that nothing can fail after it: call it last in `mmap()`, once every check
     /// has passed.
-    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>, batch: bool) {
+    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>) {
         const {
             assert!(
                 T::HAS_FAULT,
                 "a VMA mapped by map_on_fault() needs a fault handler"
             )
         };
-        if batch {
-            self.vma.set_mixedmap();
-        }
+        self.vma.set_mixedmap();
         self.install::<T>(&VmOpsTable::<T>::ON_FAULT, data);
+    }
+
+    /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` and
+    /// installs `T`'s `open` and `close` with fault handlers that map the frames of `data`'s
+    /// memory `M` on first touch, each with the largest entry that fits ([`EntrySize`]); `T`
+    /// must not have a `fault` handler (checked at compile time), and hears of each entry
+    /// through [`VmOperations::pfns_mapped`]. [`VmOperations::open`] is called for the VMA now.
+    ///
+    /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
+    /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
+    pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory>(
+        self,
+        data: Arc<T::Data>,
+    ) -> Result
+    where
+        T::Data: AsRef<M>,
+    {
+        const {
+            assert!(
+                !T::HAS_FAULT,
+                "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
+            )
+        };
+        let flags = self.vma.flags();
+        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
+            return Err(EINVAL);
+        }
+        let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
+        // SAFETY: The VMA is being set up and not shared yet (invariants), so this is no data
+        // race. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only `map_on_fault`
+        // sets that, and it consumes `self`) and not copy-on-write (checked above).
+        unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = flags | set };
+        self.install::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data);
+        Ok(())
     }
 
     /// Calls `T::open` for the VMA, then gives it `ops` and the reference to `data` that its

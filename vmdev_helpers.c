@@ -11,6 +11,9 @@
 
 /* rust_vmdev.rs asserts the same size for its VmdevInfo: both sides agree with the header. */
 static_assert(sizeof(struct vmdev_info) == 40);
+/* vma_ops.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
+static_assert(PMD_ORDER == PAGE_SHIFT - 3);
+static_assert(PUD_ORDER == 2 * (PAGE_SHIFT - 3));
 
 struct page *vmdev_helper_virt_to_page(const void *addr);
 unsigned long vmdev_helper_page_to_pfn(const struct page *page);

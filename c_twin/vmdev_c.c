@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/overflow.h>
 #include <linux/sizes.h>
+#include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 #include <rust_vmdev.h>
@@ -47,11 +48,13 @@ struct vmdev {
 	void *buf;			/* the kernel's mapping of the memory */
 	size_t size;
 	unsigned long first_pfn;	/* remap device: the memory's first page frame */
+	struct page **pages;		/* fault device: each page, looked up once at load */
 	u32 backing, flags;
 	atomic64_t live_vmas, faults, around_pages;
 };
 
-static struct vmdev remap_dev, fault_dev;
+/* huge_dev maps remap_dev's memory on fault, with the largest page-table entries that fit. */
+static struct vmdev remap_dev, huge_dev, fault_dev;
 
 static struct vmdev *file_vmdev(struct file *file)
 {
@@ -133,20 +136,21 @@ static void vmdev_vma_close(struct vm_area_struct *vma)
 
 static struct page *vmdev_page(struct vmdev *dev, pgoff_t pgoff)
 {
-	return vmalloc_to_page(dev->buf + (pgoff << PAGE_SHIFT));
+	return dev->pages[pgoff];
 }
 
 /*
- * With fault_around (a VM_MIXEDMAP VMA), map the aligned window of pages around the faulting
- * one with vm_insert_pages(), skipping pages mapped already. Here, unlike in ->map_pages, page
- * tables may be allocated. Returns whether the faulting page is mapped now; counts what it
- * inserted.
+ * Map the aligned window of pages around the faulting one (one page without fault_around) with
+ * vm_insert_pages(), which takes the mapping's page references, skipping pages mapped already.
+ * Here, unlike in ->map_pages, page tables may be allocated. Returns whether the faulting page is
+ * mapped now; counts what it inserted.
  */
 static bool vmdev_map_window(struct vm_fault *vmf, struct vmdev *dev)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	pgoff_t first = max(vmf->pgoff - vmf->pgoff % WINDOW, vma->vm_pgoff);
-	pgoff_t end = min(first + WINDOW, vma->vm_pgoff + vma_pages(vma));
+	unsigned long window = fault_around ? WINDOW : 1;
+	pgoff_t first = max(vmf->pgoff - vmf->pgoff % window, vma->vm_pgoff);
+	pgoff_t end = min(first + window, vma->vm_pgoff + vma_pages(vma));
 	struct page *batch[16];
 	unsigned long n = end - first, next = 0, i;
 	bool fault_mapped = false, fault_inserted = false;
@@ -187,7 +191,7 @@ static vm_fault_t vmdev_fault(struct vm_fault *vmf)
 	if (vmf->pgoff >= dev->size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
 	/* A write to a private mapping: the core maps a copy of the one page returned below. */
-	if ((vma->vm_flags & VM_MIXEDMAP) && !cow && vmdev_map_window(vmf, dev))
+	if (!cow && vmdev_map_window(vmf, dev))
 		return VM_FAULT_NOPAGE;
 	page = vmdev_page(dev, vmf->pgoff);
 	get_page(page);
@@ -207,6 +211,63 @@ static vm_fault_t vmdev_map_nothing(struct vm_fault *vmf, pgoff_t start_pgoff, p
 {
 	return 0;
 }
+
+/*
+ * One entry of 2^order pages (PTE, PMD or PUD) at the faulting address, onto the frames of the
+ * buffer at the same offset: only if the entry lies in the VMA and the buffer and its frames are
+ * aligned to its size, else VM_FAULT_FALLBACK (the core tries the next smaller size).
+ */
+static vm_fault_t vmdev_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct vmdev *dev = vma->vm_private_data;
+	unsigned long nr = 1UL << order, addr = ALIGN_DOWN(vmf->address, PAGE_SIZE << order);
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	unsigned long pfn;
+	pgoff_t pgoff;
+	vm_fault_t ret;
+
+	if (addr < vma->vm_start || addr + (PAGE_SIZE << order) > vma->vm_end)
+		return VM_FAULT_FALLBACK;
+	pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	if (pgoff + nr > dev->size >> PAGE_SHIFT)
+		return order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
+	pfn = dev->first_pfn + pgoff;
+	if (!IS_ALIGNED(pfn, nr))
+		return VM_FAULT_FALLBACK;
+	if (!order)
+		ret = vmf_insert_pfn(vma, addr, pfn);
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+	else if (order == PMD_ORDER)
+		ret = vmf_insert_pfn_pmd(vmf, pfn, write);
+#endif
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	else if (order == PUD_ORDER)
+		ret = vmf_insert_pfn_pud(vmf, pfn, write);
+#endif
+	else
+		return VM_FAULT_FALLBACK;
+	if (ret == VM_FAULT_NOPAGE) {
+		atomic64_inc(&dev->faults);
+		atomic64_add(nr - 1, &dev->around_pages);
+	}
+	return ret;
+}
+
+static vm_fault_t vmdev_huge_pte_fault(struct vm_fault *vmf)
+{
+	return vmdev_huge_fault(vmf, 0);
+}
+
+static const struct vm_operations_struct huge_vm_ops = {
+	.open = vmdev_vma_open,
+	.close = vmdev_vma_close,
+	.fault = vmdev_huge_pte_fault,
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+	.huge_fault = vmdev_huge_fault,
+#endif
+	.map_pages = vmdev_map_nothing,
+};
 
 static const struct vm_operations_struct remap_vm_ops = {
 	.open = vmdev_vma_open,
@@ -228,20 +289,23 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) || end > dev->size >> PAGE_SHIFT)
 		return -EINVAL;
-	if (dev == &remap_dev) {
+	if (dev != &fault_dev && !(vma->vm_flags & VM_SHARED)) {
 		/* Copy-on-write of a PFN mapping would put the PFN in vm_pgoff: refuse it. */
-		if (!(vma->vm_flags & VM_SHARED)) {
-			if (vma->vm_flags & VM_WRITE)
-				return -EINVAL;
-			vm_flags_clear(vma, VM_MAYWRITE);
-		}
+		if (vma->vm_flags & VM_WRITE)
+			return -EINVAL;
+		vm_flags_clear(vma, VM_MAYWRITE);
+	}
+	if (dev == &huge_dev) {
+		vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+		vma->vm_ops = &huge_vm_ops;
+	} else if (dev == &remap_dev) {
 		ret = remap_pfn_range(vma, vma->vm_start, dev->first_pfn + vma->vm_pgoff,
 				      vma->vm_end - vma->vm_start, vma->vm_page_prot);
 		if (ret)
 			return ret;
 		vma->vm_ops = &remap_vm_ops;
 	} else {
-		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | (fault_around ? VM_MIXEDMAP : 0));
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_MIXEDMAP);
 		vma->vm_ops = &fault_vm_ops;
 	}
 	vma->vm_private_data = dev;
@@ -252,6 +316,8 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 
 static const struct file_operations vmdev_fops = {
 	.owner = THIS_MODULE,
+	/* Where huge entries can map a mapping: the address congruent to the offset mod PMD_SIZE. */
+	.get_unmapped_area = thp_get_unmapped_area,
 	.llseek = vmdev_llseek,
 	.read_iter = vmdev_read_iter,
 	.write_iter = vmdev_write_iter,
@@ -316,6 +382,7 @@ static void remap_memory_free(void)
 
 static int __init vmdev_init(void)
 {
+	unsigned long i;
 	int ret;
 
 	if (!mode || mode & ~0666) {
@@ -334,29 +401,50 @@ static int __init vmdev_init(void)
 	if (!fault_dev.buf)
 		goto refuse_fault;
 	fault_dev.size = fault_size;
+	fault_dev.pages = kvmalloc_array(fault_size >> PAGE_SHIFT, sizeof(*fault_dev.pages), GFP_KERNEL);
+	if (!fault_dev.pages)
+		goto free_fault;
+	for (i = 0; i < fault_size >> PAGE_SHIFT; i++)
+		fault_dev.pages[i] = vmalloc_to_page(fault_dev.buf + (i << PAGE_SHIFT));
 	fault_dev.flags = fault_around ? VMDEV_FLAG_FAULT_AROUND : 0;
 
 	remap_dev.backing = VMDEV_BACKING_REMAP;
 	remap_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-remap",
 					      .fops = &vmdev_fops, .mode = mode };
+	huge_dev.buf = remap_dev.buf;
+	huge_dev.size = remap_dev.size;
+	huge_dev.first_pfn = remap_dev.first_pfn;
+	huge_dev.backing = VMDEV_BACKING_HUGE;
+	huge_dev.flags = remap_dev.flags |
+		(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ? VMDEV_FLAG_HUGE_PMD : 0) |
+		(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) ? VMDEV_FLAG_HUGE_PUD : 0);
+	huge_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-huge",
+					     .fops = &vmdev_fops, .mode = mode };
 	fault_dev.backing = VMDEV_BACKING_FAULT;
 	fault_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-fault",
 					      .fops = &vmdev_fops, .mode = mode };
 	ret = misc_register(&remap_dev.misc);
 	if (ret)
 		goto free_fault;
-	ret = misc_register(&fault_dev.misc);
+	ret = misc_register(&huge_dev.misc);
 	if (ret)
 		goto deregister_remap;
+	ret = misc_register(&fault_dev.misc);
+	if (ret)
+		goto deregister_huge;
 	pr_info("vmdev_c-remap: %zu bytes, physically contiguous%s, mapped by remap_pfn_range\n",
 		remap_dev.size, size_param ? ", reserved at boot" : "");
+	pr_info("vmdev_c-huge: the same memory, mapped on fault with the largest entries that fit\n");
 	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault, %s at a time\n", fault_dev.size,
 		fault_around ? "the 64 KiB around" : "one page");
 	return 0;
 
+deregister_huge:
+	misc_deregister(&huge_dev.misc);
 deregister_remap:
 	misc_deregister(&remap_dev.misc);
 free_fault:
+	kvfree(fault_dev.pages);
 	vfree(fault_dev.buf);
 	remap_memory_free();
 	return ret;
@@ -370,7 +458,9 @@ refuse_fault:
 static void __exit vmdev_exit(void)
 {
 	misc_deregister(&fault_dev.misc);
+	misc_deregister(&huge_dev.misc);
 	misc_deregister(&remap_dev.misc);
+	kvfree(fault_dev.pages);
 	vfree(fault_dev.buf);
 	remap_memory_free();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# arm64-dtb.sh OUT BASE SIZE QEMU-OPTION...: writes to OUT the device tree QEMU generates for the
-# machine those options describe (-M virt,dumpdtb=), plus a /reserved-memory node with no-map
-# over [BASE, BASE + SIZE).
+# arm64-dtb.sh OUT 'BASE,SIZE...' QEMU-OPTION...: writes to OUT the device tree QEMU generates
+# for the machine those options describe (-M virt,dumpdtb=), plus a /reserved-memory node with
+# no-map over each [BASE, BASE + SIZE) of the list.
 #
 # arm64 has no memmap=: firmware reserves memory in the device tree instead. The kernel removes
 # a no-map range from its linear map and from System RAM, and lists it in /proc/iomem as
@@ -10,8 +10,9 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-out=$1 base=$2 size=$3
-shift 3
+out=$1
+read -r -a ranges <<<"$2"
+shift 2
 machine=()
 for opt in "$@"; do
   case $opt in
@@ -25,18 +26,12 @@ qemu-system-aarch64 "${machine[@]}" -nodefaults -display none >"$out.log" 2>&1 |
 cells() { printf '0x%x 0x%x' $(($1 >> 32)) $(($1 & 0xffffffff)); }
 {
   dtc -q -I dtb -O dts "$out.qemu"
-  cat <<DTS
-/ {
-	reserved-memory {
-		#address-cells = <2>;
-		#size-cells = <2>;
-		ranges;
-		vmdev@$(printf '%x' "$base") {
-			reg = <$(cells "$base") $(cells "$size")>;
-			no-map;
-		};
-	};
-};
-DTS
+  printf '/ {\n\treserved-memory {\n\t\t#address-cells = <2>;\n\t\t#size-cells = <2>;\n\t\tranges;\n'
+  for r in "${ranges[@]}"; do
+    base=${r%,*} size=${r#*,}
+    printf '\t\tvmdev@%x {\n\t\t\treg = <%s %s>;\n\t\t\tno-map;\n\t\t};\n' \
+      "$base" "$(cells "$base")" "$(cells "$size")"
+  done
+  printf '\t};\n};\n'
 } | dtc -q -I dts -O dtb -o "$out"
 rm -f "$out.qemu" "$out.log"

@@ -3,32 +3,34 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # cmdline, qemu and mode are run-vm.sh's
 
-# The boot-reserved range for phys_base: the last 4 MiB of the 2 GiB of RAM, which the virt
-# machine puts at 1 GiB (where x86 reserves its range), far from what QEMU loads at the bottom
-# of RAM (kernel, initramfs, device tree). arm64 has no memmap=: the range is a /reserved-memory
-# no-map node in the device tree (arm64-dtb.sh), which /proc/iomem shows as "reserved". The
-# suite reads it from vmdev_reserved=BASE,SIZE on the command line, as on x86.
-arm64_reserved=(0xbfc00000 0x400000)
+# The boot-reserved ranges, as on x86 (run-vm.sh) and in the same order, each aligned to its
+# size: 4 MiB (phys_base), 64 MiB (huge PMD mappings; 2 PMDs with 16 KiB pages), 1 GiB (a PUD
+# with 4 KiB pages). The virt machine puts RAM at 1 GiB, where x86 reserves its first range, and
+# QEMU loads the kernel, the initramfs and the device tree at the bottom of it, so they are at
+# the top of the 3 GiB: 0xbbc00000, 0xbc000000 and 0xc0000000 up to the end of RAM. arm64 has no
+# memmap=: they are /reserved-memory no-map nodes in the device tree (arm64-dtb.sh), which
+# /proc/iomem shows as "reserved". The suite reads them from the vmdev_reserved= words.
+arm64_reserved=("0xbbc00000,0x400000" "0xbc000000,0x4000000" "0xc0000000,0x40000000")
 
-words=()
 machine=(-M virt) # the options the device tree depends on, as run-vm.sh gives them
 for ((i = 0; i < ${#qemu[@]}; i++)); do
   case ${qemu[i]} in
     -cpu | -smp | -m) machine+=("${qemu[i]}" "${qemu[i + 1]}") ;;
   esac
 done
-[[ " ${machine[*]} " == *" -m 2G "* ]] || die "arm64-vm.sh: the reserved range assumes -m 2G"
+[[ " ${machine[*]} " == *" -m 3G "* ]] || die "arm64-vm.sh: the reserved ranges assume -m 3G"
 arm64_dtb=$VMDEV_ROOT/build/virt-reserved.dtb
-"$VMDEV_ROOT/scripts/arm64-dtb.sh" "$arm64_dtb" "${arm64_reserved[@]}" "${machine[@]}"
+"$VMDEV_ROOT/scripts/arm64-dtb.sh" "$arm64_dtb" "${arm64_reserved[*]}" "${machine[@]}"
+
 words=()
 for w in "${cmdline[@]}"; do
   case $w in
     console=ttyS0) words+=(console=ttyAMA0) ;; # the virt machine's PL011 UART
-    memmap=* | vmdev_reserved=*) ;;           # x86's reservation
+    memmap=* | vmdev_reserved=*) ;;           # x86's reservations
     *) words+=("$w") ;;
   esac
 done
-cmdline=("${words[@]}" "vmdev_reserved=${arm64_reserved[0]},${arm64_reserved[1]}")
+cmdline=("${words[@]}" "${arm64_reserved[@]/#/vmdev_reserved=}")
 words=()
 for w in "${qemu[@]}"; do
   case $w in

@@ -12,6 +12,14 @@ export PATH=/bin
 # What this run tests: the kernel, the machine and the page size (arm64 runs 4 KiB and 16 KiB).
 echo "vmdev-guest: $(uname -s) $(uname -r) $(uname -m), page size" \
   "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)"
+# The boot reservations the suite is told about, as the kernel lists them in /proc/iomem.
+read -r words </proc/cmdline
+for w in $words; do
+  case $w in
+    vmdev_reserved=0x*,*) base=${w#vmdev_reserved=0x} base=${base%%,*}
+      echo "vmdev-guest: $w: /proc/iomem: $(grep -i "^ *0*$base-" /proc/iomem)" ;;
+  esac
+done
 
 mode=$(sed -n 's/.*vmdev_mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 ko=/lib/modules/rust-vmdev.ko
@@ -38,11 +46,15 @@ case $mode in
     rc=$?
     cat /tmp/bench.txt ;;
   check)
-    vmdev-selftest --module $ko
+    # One KTAP document for kunit.py parse: its header here, each run a suite in it.
+    twin=/lib/modules/vmdev_c.ko
+    if [ -f $twin ]; then runs=2; else runs=1; fi
+    printf 'KTAP version 1\n1..%s\n' $runs
+    vmdev-selftest --module $ko --ktap-suite 1
     rc=$?
     # The same suite against the C twin proves it tests the ABI, not one implementation.
-    if [ -f /lib/modules/vmdev_c.ko ]; then
-      vmdev-selftest --module /lib/modules/vmdev_c.ko --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault || rc=1
+    if [ -f $twin ]; then
+      vmdev-selftest --module $twin --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault --ktap-suite 2 || rc=1
     fi ;;
   shell)
     if insmod $ko; then loaded=0 what="rust_vmdev is loaded"; else loaded=$? what="insmod FAILED"; fi

@@ -10,7 +10,7 @@ usage() {
 usage: scripts/run-vm.sh [-h] MODE
 
 Builds the userspace programs, the module (against the cached debug kernel, built if needed)
-and the initramfs, boots the test VM (QEMU TCG, 2 vCPUs, 2 GiB) and runs MODE in it. The whole
+and the initramfs, boots the test VM (QEMU TCG, 2 vCPUs, 3 GiB) and runs MODE in it. The whole
 serial console, kernel log included, is kept in build/vm-MODE.log; the run fails when the guest
 did not finish (panic, hang), when its programs failed, or when that log shows a kernel splat.
 
@@ -60,16 +60,22 @@ fi
 log=$VMDEV_ROOT/build/vm-$mode.log
 rm -f "$log"
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
-# memmap=4M$1G reserves 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base).
+# Three ranges of the guest's 3 GiB reserved at boot (memmap=SIZE$ADDR), each aligned to its
+# size: 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base) and the tests of its
+# checks; 64 MiB at 1152 MiB for huge PMD mappings (/dev/vmdev-huge) and the peers that map
+# reserved memory in make bench (/dev/mem); 1 GiB at 2 GiB for a huge PUD mapping.
 # loglevel=7 in every mode, `make run` too: the console is the log the splat check reads, and a
 # lower level would drop WARNING lines (KERN_WARNING) from it; `make run` is quiet because its
 # terminal is another serial port, not because the kernel says less.
-# vmdev_reserved=BASE,SIZE tells the suite where that range is (on arm64 too: arm64-vm.sh).
+# One vmdev_reserved=BASE,SIZE word per range tells the suite where they are, in the same order
+# (on arm64 too, which reserves them in its device tree instead: arm64-vm.sh).
 cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
-         "memmap=4M\$0x40000000" "vmdev_reserved=0x40000000,0x400000" "vmdev_mode=$mode")
+         "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
+         "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
+         "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner came before the kernel's first line).
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -display none -no-reboot
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
 # VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.
 # shellcheck source=scripts/arm64-vm.sh
@@ -97,7 +103,7 @@ feed_shell() {
   printf '\004' >&3
 }
 
-say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 2 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
+say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 3 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
 start=$SECONDS
 set +e
 case $mode in

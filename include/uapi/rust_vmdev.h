@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * rust_vmdev: the user-space ABI of /dev/vmdev-remap and /dev/vmdev-fault.
+ * rust_vmdev: the user-space ABI of /dev/vmdev-remap, /dev/vmdev-huge and /dev/vmdev-fault.
  *
- * Both nodes hold a zeroed buffer that lives from module load to unload, shared by every
- * open file and process. The nodes' permissions are the module parameter mode (default
+ * Each node holds a zeroed buffer that lives from module load to unload, shared by every
+ * open file and process; vmdev-remap and vmdev-huge share one physically contiguous buffer,
+ * mapped two ways. The nodes' permissions are the module parameter mode (default
  * 0600; read and write bits only, anything else refuses the load with EINVAL). They support:
  *
  *   mmap(2)   MAP_SHARED on both; offset page-aligned and offset + length <= size, else
  *             EINVAL. MAP_PRIVATE on vmdev-fault is copy-on-write. MAP_PRIVATE on
- *             vmdev-remap only read-only (the mapping can never become writable); a private
- *             mapping with PROT_WRITE gets EINVAL. mremap(2) can shrink or move a mapping,
- *             never grow it.
+ *             vmdev-remap and vmdev-huge only read-only (the mapping can never become
+ *             writable); a private mapping with PROT_WRITE gets EINVAL. mremap(2) can shrink
+ *             or move a mapping, never grow it. Mappings are placed where huge page-table
+ *             entries can map them (address congruent to the offset modulo the PMD size).
  *   read(2), write(2), pread(2), pwrite(2)
  *             byte access to the same buffer. Reading at the end returns 0; a write that
  *             starts at the end gets ENOSPC, one that crosses it is short.
@@ -30,10 +32,13 @@
 
 #define VMDEV_REMAP_PATH "/dev/vmdev-remap"
 #define VMDEV_FAULT_PATH "/dev/vmdev-fault"
+#define VMDEV_HUGE_PATH "/dev/vmdev-huge"
 
 /* vmdev_info.backing */
 #define VMDEV_BACKING_REMAP 1 /* physically contiguous, remap_pfn_range at mmap time */
 #define VMDEV_BACKING_FAULT 2 /* vmalloc, mapped page by page on fault */
+#define VMDEV_BACKING_HUGE 3  /* the remap buffer, mapped on fault with the largest entries
+			       * that fit: PUD or PMD where the range is aligned, else PTE */
 
 /*
  * vmdev_info.flags. With FAULT_AROUND (module parameter fault_around, the default) a fault
@@ -42,14 +47,18 @@
  */
 #define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the 64 KiB around it */
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
+#define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
+#define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel can map PUD entries */
 
 struct vmdev_info {
 	__u64 size;         /* bytes of the buffer */
 	__u32 backing;      /* VMDEV_BACKING_* */
 	__u32 flags;        /* VMDEV_FLAG_* */
 	__u64 live_vmas;    /* VMAs mapping the device now, in all processes */
-	__u64 faults;       /* faulting pages the fault handler mapped since load */
-	__u64 around_pages; /* pages mapped together with a faulting one since load */
+	__u64 faults;       /* faulting pages the fault handlers mapped since load (on
+			     * vmdev-huge: page-table entries, each one fault) */
+	__u64 around_pages; /* pages mapped together with a faulting one since load (a PMD
+			     * entry of 4 KiB pages: 1 fault, 511 around) */
 };
 
 #define VMDEV_IOC_INFO _IOR('V', 1, struct vmdev_info)

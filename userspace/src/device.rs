@@ -15,6 +15,16 @@ pub enum Kind {
     Fault,
 }
 
+impl Kind {
+    /// `remap` or `fault`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Remap => "remap",
+            Kind::Fault => "fault",
+        }
+    }
+}
+
 /// A device node.
 #[derive(Clone, Debug)]
 pub struct Device {
@@ -27,10 +37,7 @@ pub struct Device {
 impl Device {
     /// `remap` or `fault`.
     pub fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::Remap => "remap",
-            Kind::Fault => "fault",
-        }
+        self.kind.name()
     }
 
     /// `vmdev_info.backing` of this kind of device.

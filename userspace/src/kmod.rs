@@ -2,8 +2,9 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::kmod::{DeleteModuleFlags, ModuleInitFlags, delete_module, finit_module};
 
 /// The name `lsmod` and `rmmod` know a module file by: its file name without `.ko`, dashes
@@ -18,10 +19,14 @@ pub fn module_name(path: &Path) -> String {
 
 /// Loads the module at `path` with `params` (e.g. `"fault_around=0"`).
 pub fn load(path: &Path, params: &str) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-    let params = CString::new(params).map_err(|e| e.to_string())?;
+    try_load(path, params).map_err(|e| format!("finit_module({}, {params:?}): {e}", path.display()))
+}
+
+/// Loads the module at `path` with `params`; the errno says why it failed.
+pub fn try_load(path: &Path, params: &str) -> nix::Result<()> {
+    let file = File::open(path).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    let params = CString::new(params).map_err(|_| Errno::EINVAL)?;
     finit_module(&file, &params, ModuleInitFlags::empty())
-        .map_err(|e| format!("finit_module({}, {params:?}): {e}", path.display()))
 }
 
 /// Unloads module `name`; fails with EWOULDBLOCK while it is in use.
@@ -35,6 +40,49 @@ pub fn is_loaded(name: &str) -> bool {
     std::fs::read_to_string("/proc/modules")
         .map(|m| m.lines().any(|l| l.split(' ').next() == Some(name)))
         .unwrap_or(false)
+}
+
+/// A module file under test, and the name the kernel knows it by.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// The `.ko` file.
+    pub path: PathBuf,
+    /// As `lsmod` knows it, e.g. `rust_vmdev`.
+    pub name: String,
+}
+
+impl Module {
+    /// The module in file `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            name: module_name(&path),
+            path,
+        }
+    }
+
+    /// Whether it is in /proc/modules.
+    pub fn is_loaded(&self) -> bool {
+        is_loaded(&self.name)
+    }
+
+    /// Loads it with `params`; the errno says why it failed.
+    pub fn load(&self, params: &str) -> nix::Result<()> {
+        try_load(&self.path, params)
+    }
+
+    /// Unloads it; EWOULDBLOCK while it is in use.
+    pub fn unload(&self) -> nix::Result<()> {
+        unload(&self.name)
+    }
+
+    /// Replaces the loaded module (if any) with one loaded with `params`.
+    pub fn reload(&self, params: &str) -> Result<(), String> {
+        if self.is_loaded() {
+            self.unload()
+                .map_err(|e| format!("rmmod {}: {e}", self.name))?;
+        }
+        load(&self.path, params)
+    }
 }
 
 const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";

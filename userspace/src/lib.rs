@@ -1,10 +1,10 @@
 //! Userspace side of rust_vmdev: the UAPI mirror, `/proc` parsers, mapping helpers, module
-//! loading, and the kselftest-style runner.
+//! loading, and the KTAP runner.
 
 pub mod device;
 pub mod kmod;
+pub mod ktap;
 pub mod mapping;
 pub mod maps;
 pub mod stress;
-pub mod tap;
 pub mod uapi;

@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
 
-use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
 
 /// The page size of the machine.
 pub fn page_size() -> usize {
@@ -60,6 +60,60 @@ impl Mapping {
         // SAFETY: Mapping a file at an address the kernel chooses affects no existing memory.
         let ptr = unsafe { mmap(None, nz, prot, flags, fd, offset) }?;
         Ok(Self { ptr, len })
+    }
+
+    /// `mmap` at an address that is a multiple of `align` (a power of two, at least a page),
+    /// e.g. so that a fault's aligned window, or a PMD's span, starts where the mapping does.
+    /// Reserves `len + align` bytes, maps the file over the aligned part with `MAP_FIXED`, and
+    /// gives the rest back.
+    pub fn aligned(
+        fd: impl AsFd,
+        len: usize,
+        prot: ProtFlags,
+        flags: MapFlags,
+        offset: i64,
+        align: usize,
+    ) -> nix::Result<Self> {
+        use nix::errno::Errno;
+        if !align.is_power_of_two() {
+            return Err(Errno::EINVAL);
+        }
+        let nz = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
+        let span =
+            NonZeroUsize::new(len.checked_add(align).ok_or(Errno::ENOMEM)?).ok_or(Errno::EINVAL)?;
+        let reserve = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE;
+        // SAFETY: A new anonymous mapping at an address the kernel picks touches nothing else.
+        let base = unsafe { mmap_anonymous(None, span, ProtFlags::PROT_NONE, reserve) }?;
+        let start = base.as_ptr() as usize;
+        let at = start.next_multiple_of(align);
+        // SAFETY: `at..at + len` lies inside the reservation just made, which nothing else uses.
+        let res = unsafe {
+            mmap(
+                NonZeroUsize::new(at),
+                nz,
+                prot,
+                flags | MapFlags::MAP_FIXED,
+                fd,
+                offset,
+            )
+        };
+        let unmap = |from: usize, to: usize| {
+            if let Some(ptr) = NonNull::new(from as *mut c_void).filter(|_| to > from) {
+                // SAFETY: Part of the reservation that is not (or no longer) the file mapping.
+                let _ = unsafe { munmap(ptr, to - from) };
+            }
+        };
+        match res {
+            Ok(ptr) => {
+                unmap(start, at);
+                unmap(at + len, start + span.get());
+                Ok(Self { ptr, len })
+            }
+            Err(e) => {
+                unmap(start, start + span.get());
+                Err(e)
+            }
+        }
     }
 
     /// A shared read-write mapping.
@@ -127,6 +181,24 @@ impl Mapping {
         unsafe { self.byte(offset).write_volatile(value) }
     }
 
+    /// Reads the 8-byte word at `offset` (a multiple of 8) in one load.
+    pub fn read_u64(&self, offset: usize) -> u64 {
+        assert!(
+            offset.is_multiple_of(8) && offset + 8 <= self.len,
+            "word at {offset} outside a {}-byte mapping, or unaligned",
+            self.len
+        );
+        // SAFETY: In bounds and aligned (mappings are page-aligned), checked above.
+        unsafe {
+            self.ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset)
+                .cast::<u64>()
+                .read_volatile()
+        }
+    }
+
     /// Copies `len` bytes from `offset` out of the mapping.
     pub fn read_bytes(&self, offset: usize, len: usize) -> Vec<u8> {
         (offset..offset + len).map(|i| self.read(i)).collect()
@@ -144,5 +216,49 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: This object owns the mapping; nothing refers to it after drop.
         let _ = unsafe { munmap(self.ptr, self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_mappings_start_aligned_and_leave_nothing_around() {
+        let file = std::fs::File::open("/dev/zero").unwrap();
+        let (len, align) = (3 * page_size(), 512 * page_size());
+        let m = Mapping::aligned(
+            &file,
+            len,
+            ProtFlags::PROT_READ,
+            MapFlags::MAP_PRIVATE,
+            0,
+            align,
+        )
+        .unwrap();
+        assert_eq!(m.addr() % align as u64, 0);
+        assert_eq!(m.read(len - 1), 0);
+        let maps =
+            crate::maps::parse_maps(&std::fs::read_to_string("/proc/self/maps").unwrap()).unwrap();
+        let ours = maps.iter().find(|e| e.contains(m.addr())).unwrap();
+        assert_eq!((ours.start, ours.end), (m.addr(), m.addr() + len as u64));
+        // The reservation's head and tail were given back: no PROT_NONE VMA touches ours.
+        assert!(
+            !maps
+                .iter()
+                .any(|e| e.perms.starts_with("---") && (e.end == ours.start || e.start == ours.end))
+        );
+        let odd = Mapping::aligned(
+            &file,
+            len,
+            ProtFlags::PROT_READ,
+            MapFlags::MAP_PRIVATE,
+            0,
+            3,
+        );
+        assert!(
+            odd.is_err(),
+            "an alignment that is no power of two is refused"
+        );
     }
 }

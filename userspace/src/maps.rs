@@ -1,4 +1,4 @@
-//! Parsers for `/proc/<pid>/maps` and `/proc/<pid>/smaps`.
+//! Parsers for `/proc/<pid>/maps` and `/proc/<pid>/smaps`, and the counters of `/proc/vmstat`.
 //!
 //! A maps line is `start-end perms offset major:minor inode path`, all numbers but the inode
 //! in hex; smaps follows each such line with `Key: value kB` lines and a `VmFlags:` line.
@@ -128,4 +128,19 @@ pub fn self_smaps_entry(addr: u64) -> Result<SmapsEntry, String> {
         .into_iter()
         .find(|e| e.map.contains(addr))
         .ok_or_else(|| format!("no VMA contains {addr:#x}"))
+}
+
+/// Counter `name` of a `/proc/vmstat` text (`name value` lines); `None` when the kernel has no
+/// such counter (e.g. `vma_lock_retry` without `CONFIG_PER_VMA_LOCK_STATS`).
+pub fn vmstat_counter(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (key, value) = l.split_once(' ')?;
+        (key == name).then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
+/// Counter `name` of this kernel's `/proc/vmstat`, `None` when it has no such counter.
+pub fn vmstat(name: &str) -> Result<Option<u64>, String> {
+    let text = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
+    Ok(vmstat_counter(&text, name))
 }

@@ -6,15 +6,23 @@ use std::os::fd::{AsFd, AsRawFd};
 pub const REMAP_PATH: &str = "/dev/vmdev-remap";
 /// The node of the vmalloc device (mapped on fault).
 pub const FAULT_PATH: &str = "/dev/vmdev-fault";
+/// The node that maps the remap device's memory on fault, with huge entries where aligned.
+pub const HUGE_PATH: &str = "/dev/vmdev-huge";
 
 /// `vmdev_info.backing` of the remap device.
 pub const BACKING_REMAP: u32 = 1;
 /// `vmdev_info.backing` of the fault device.
 pub const BACKING_FAULT: u32 = 2;
-/// `vmdev_info.flags`: a read fault maps its neighbours too.
+/// `vmdev_info.backing` of the huge device.
+pub const BACKING_HUGE: u32 = 3;
+/// `vmdev_info.flags`: a fault maps the 64 KiB around it.
 pub const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a range reserved at boot.
 pub const FLAG_BOOT_RESERVED: u32 = 1 << 1;
+/// `vmdev_info.flags` of the huge device: the kernel can map PMD entries.
+pub const FLAG_HUGE_PMD: u32 = 1 << 2;
+/// `vmdev_info.flags` of the huge device: the kernel can map PUD entries.
+pub const FLAG_HUGE_PUD: u32 = 1 << 3;
 
 /// `struct vmdev_info`.
 #[repr(C)]
@@ -28,9 +36,9 @@ pub struct VmdevInfo {
     pub flags: u32,
     /// VMAs mapping the device now, in all processes.
     pub live_vmas: u64,
-    /// Pages mapped by the fault handler since load.
+    /// Faulting pages (on the huge device: entries) the fault handlers mapped since load.
     pub faults: u64,
-    /// Pages mapped by fault-around since load.
+    /// Pages mapped together with a faulting one since load.
     pub around_pages: u64,
 }
 

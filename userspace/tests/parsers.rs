@@ -92,3 +92,15 @@ fn smaps_rejects_orphan_fields() {
     assert!(parse_smaps("Rss: 4 kB\n").is_err());
     assert!(parse_smaps("7f00-7f10 rw-s 0 00:08 5 /dev/x\nRss: lots kB\n").is_err());
 }
+
+#[test]
+fn vmstat_counters() {
+    let text = "nr_free_pages 12345\nvma_lock_success 17\nvma_lock_retry 3\nvma_lock_miss 0\n";
+    assert_eq!(vmdev::maps::vmstat_counter(text, "vma_lock_retry"), Some(3));
+    assert_eq!(vmdev::maps::vmstat_counter(text, "vma_lock"), None);
+    assert_eq!(vmdev::maps::vmstat_counter(text, "vma_lock_abort"), None);
+    assert_eq!(
+        vmdev::maps::vmstat_counter(text, "nr_free_pages"),
+        Some(12345)
+    );
+}

@@ -17,9 +17,10 @@ int main(void)
 	       offsetof(struct vmdev_info, size), offsetof(struct vmdev_info, backing),
 	       offsetof(struct vmdev_info, flags), offsetof(struct vmdev_info, live_vmas),
 	       offsetof(struct vmdev_info, faults), offsetof(struct vmdev_info, around_pages));
-	printf("%lu %d %d %u %u %s %s\n", (unsigned long)VMDEV_IOC_INFO, VMDEV_BACKING_REMAP,
-	       VMDEV_BACKING_FAULT, VMDEV_FLAG_FAULT_AROUND, VMDEV_FLAG_BOOT_RESERVED,
-	       VMDEV_REMAP_PATH, VMDEV_FAULT_PATH);
+	printf("%lu %d %d %d %u %u %u %u %s %s %s\n", (unsigned long)VMDEV_IOC_INFO,
+	       VMDEV_BACKING_REMAP, VMDEV_BACKING_FAULT, VMDEV_BACKING_HUGE,
+	       VMDEV_FLAG_FAULT_AROUND, VMDEV_FLAG_BOOT_RESERVED, VMDEV_FLAG_HUGE_PMD,
+	       VMDEV_FLAG_HUGE_PUD, VMDEV_REMAP_PATH, VMDEV_FAULT_PATH, VMDEV_HUGE_PATH);
 	return 0;
 }
 "#;
@@ -64,14 +65,18 @@ fn mirror_matches_header() {
         "struct vmdev_info layout"
     );
     let constants = format!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {} {} {}",
         uapi::VMDEV_IOC_INFO,
         uapi::BACKING_REMAP,
         uapi::BACKING_FAULT,
+        uapi::BACKING_HUGE,
         uapi::FLAG_FAULT_AROUND,
         uapi::FLAG_BOOT_RESERVED,
+        uapi::FLAG_HUGE_PMD,
+        uapi::FLAG_HUGE_PUD,
         uapi::REMAP_PATH,
-        uapi::FAULT_PATH
+        uapi::FAULT_PATH,
+        uapi::HUGE_PATH
     );
     assert_eq!(
         lines.next(),

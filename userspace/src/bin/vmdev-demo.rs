@@ -1,4 +1,4 @@
-//! `make run`'s demonstration: map both devices, fork, and show what `/proc/self/maps` and
+//! `make run`'s demonstration: map the three devices, fork, and show what `/proc/self/maps` and
 //! `smaps` say about each mapping, in the parent and in the child.
 
 use std::fs::OpenOptions;
@@ -44,7 +44,11 @@ fn dump_proc() -> Result<(), String> {
 fn run(proc_dump: bool) -> Result<(), String> {
     let page = page_size();
     let mut maps = Vec::new();
-    for (name, path) in [("remap", uapi::REMAP_PATH), ("fault", uapi::FAULT_PATH)] {
+    for (name, path) in [
+        ("remap", uapi::REMAP_PATH),
+        ("huge", uapi::HUGE_PATH),
+        ("fault", uapi::FAULT_PATH),
+    ] {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -55,9 +59,14 @@ fn run(proc_dump: bool) -> Result<(), String> {
             "{path}: {} bytes, backing {}, flags {:#x}",
             info.size, info.backing, info.flags
         );
-        // Four pages from page 2 on: the maps offset column shows 0x2000, the file offset.
-        let map = Mapping::shared(file.as_fd(), 4 * page, 2 * page as i64)
-            .map_err(|e| format!("{path}: mmap: {e}"))?;
+        // Four pages from page 2 on: the maps offset column shows 0x2000, the file offset. The
+        // huge device maps all of its buffer, so that a PMD entry can map it.
+        let (len, offset) = match name {
+            "huge" => (usize::try_from(info.size).map_err(|e| e.to_string())?, 0),
+            _ => (4 * page, 2 * page as i64),
+        };
+        let map =
+            Mapping::shared(file.as_fd(), len, offset).map_err(|e| format!("{path}: mmap: {e}"))?;
         show("parent before touching", name, &map)?;
         map.write_bytes(0, format!("hello from {name}").as_bytes());
         show("parent after writing page 0", name, &map)?;
@@ -71,7 +80,8 @@ fn run(proc_dump: bool) -> Result<(), String> {
         ForkResult::Child => {
             for (name, _, _, map) in &maps {
                 show("child", name, map)?;
-                let text = String::from_utf8_lossy(&map.read_bytes(0, 16)).into_owned();
+                let len = format!("hello from {name}").len();
+                let text = String::from_utf8_lossy(&map.read_bytes(0, len)).into_owned();
                 println!("child: {name}: reads {text:?} (MAP_SHARED: the parent's bytes)");
             }
             std::process::exit(0);

@@ -1,5 +1,27 @@
-//! A kselftest-style runner: each test in its own child process, with a timeout, reported
-//! as KTAP (`TAP version 13`, `ok N name`, `not ok N name`, `# SKIP reason`).
+//! A kselftest-style runner: each test in its own child process, with a timeout, reported as
+//! KTAP version 1 (the kernel's Documentation/dev-tools/ktap.rst).
+//!
+//! A run is one suite, its tests indented as subtests, so that several runs in one console log
+//! (the module, then its C twin) make one document that the kernel's own parser
+//! (`tools/testing/kunit/kunit.py parse`) reads whole. A standalone run prints all of it:
+//!
+//! ```text
+//! KTAP version 1
+//! 1..1
+//!     KTAP version 1
+//!     # Subtest: rust_vmdev
+//!     1..3
+//!     ok 1 remap.mmap_whole
+//!     # what went wrong
+//!     not ok 2 fault.mmap_whole
+//!     ok 3 module.load # SKIP needs --module
+//! not ok 1 rust_vmdev
+//! # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0
+//! 1 passed, 1 failed, 1 skipped
+//! ```
+//!
+//! Run as suite N of a document its caller began (`KTAP version 1`, `1..M`), it leaves out the
+//! first two lines and numbers its result line N.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -46,6 +68,14 @@ impl Summary {
         }
     }
 
+    /// kselftest's totals line (`ksft_print_cnts()`).
+    pub fn totals(&self) -> String {
+        format!(
+            "# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:0",
+            self.passed, self.failed, self.skipped
+        )
+    }
+
     /// The closing line CI reads: `N passed, N failed, N skipped`.
     pub fn line(&self) -> String {
         format!(
@@ -55,43 +85,93 @@ impl Summary {
     }
 }
 
-/// Prints the KTAP header for `count` tests.
-pub fn header(count: usize) {
-    println!("TAP version 13");
-    println!("1..{count}");
+/// How far a suite's lines are indented in the document (one level of nesting).
+const INDENT: &str = "    ";
+
+/// Prints a line of the document and waits until it has left (on the VM's serial console, a
+/// kernel message printed meanwhile could otherwise split it).
+fn emit(line: &str) {
+    println!("{line}");
+    let out = std::io::stdout();
+    let _ = out.lock().flush();
+    // ENOTTY when stdout is a pipe or a file: nothing to wait for.
+    let _ = nix::sys::termios::tcdrain(&out);
 }
 
-/// Runs `body` in a forked child so that a crash (SIGSEGV, SIGBUS) or a hang is reported as
-/// this test's failure; prints the `ok`/`not ok` line and adds it to `summary`.
-pub fn run(
+/// Prints `text` as diagnostic lines (`# ...`) of the running suite; tests use it for what
+/// they measured.
+pub fn diag(text: &str) {
+    for line in text.lines() {
+        emit(&format!("{INDENT}# {line}"));
+    }
+}
+
+/// One run of tests, printed as it goes.
+pub struct Suite {
+    name: String,
     number: usize,
-    name: &str,
-    timeout: Duration,
-    summary: &mut Summary,
-    body: impl FnOnce() -> TestResult,
-) {
-    let (verdict, detail) = match run_in_child(timeout, body) {
-        Ok(v) => v,
-        Err(e) => (Verdict::Fail, format!("harness error: {e}")),
-    };
-    match verdict {
-        Verdict::Pass => {
-            summary.passed += 1;
-            println!("ok {number} {name}");
+    next: usize,
+    summary: Summary,
+}
+
+impl Suite {
+    /// Starts suite `name` of `count` tests; `number` is its place in a document the caller
+    /// began, `None` for a standalone document.
+    pub fn begin(name: &str, count: usize, number: Option<usize>) -> Self {
+        if number.is_none() {
+            emit("KTAP version 1");
+            emit("1..1");
         }
-        Verdict::Skip => {
-            summary.skipped += 1;
-            println!("ok {number} {name} # SKIP {detail}");
-        }
-        Verdict::Fail => {
-            summary.failed += 1;
-            for line in detail.lines() {
-                println!("# {line}");
-            }
-            println!("not ok {number} {name}");
+        emit(&format!("{INDENT}KTAP version 1"));
+        emit(&format!("{INDENT}# Subtest: {name}"));
+        emit(&format!("{INDENT}1..{count}"));
+        Self {
+            name: name.to_string(),
+            number: number.unwrap_or(1),
+            next: 1,
+            summary: Summary::default(),
         }
     }
-    let _ = std::io::stdout().flush();
+
+    /// Runs `body` in a forked child so that a crash (SIGSEGV, SIGBUS) or a hang is reported
+    /// as this test's failure; prints its result line.
+    pub fn run(&mut self, name: &str, timeout: Duration, body: impl FnOnce() -> TestResult) {
+        let (verdict, detail) = match run_in_child(timeout, body) {
+            Ok(v) => v,
+            Err(e) => (Verdict::Fail, format!("harness error: {e}")),
+        };
+        let number = self.next;
+        self.next += 1;
+        match verdict {
+            Verdict::Pass => {
+                self.summary.passed += 1;
+                emit(&format!("{INDENT}ok {number} {name}"));
+            }
+            Verdict::Skip => {
+                self.summary.skipped += 1;
+                let why = detail.lines().next().unwrap_or("");
+                emit(&format!("{INDENT}ok {number} {name} # SKIP {why}"));
+            }
+            Verdict::Fail => {
+                self.summary.failed += 1;
+                diag(&detail);
+                emit(&format!("{INDENT}not ok {number} {name}"));
+            }
+        }
+    }
+
+    /// Prints the suite's result line, the totals and the closing line; returns the totals.
+    pub fn end(self) -> Summary {
+        let ok = if self.summary.failed == 0 {
+            "ok"
+        } else {
+            "not ok"
+        };
+        emit(&format!("{ok} {} {}", self.number, self.name));
+        emit(&self.summary.totals());
+        emit(&self.summary.line());
+        self.summary
+    }
 }
 
 enum Verdict {
@@ -167,9 +247,9 @@ mod tests {
     use super::*;
 
     fn one(body: impl FnOnce() -> TestResult) -> Summary {
-        let mut s = Summary::default();
-        run(1, "t", Duration::from_secs(10), &mut s, body);
-        s
+        let mut suite = Suite::begin("one", 1, Some(1));
+        suite.run("t", Duration::from_secs(10), body);
+        suite.end()
     }
 
     #[test]
@@ -184,6 +264,10 @@ mod tests {
         let s = one(|| Err("broken".into()));
         assert_eq!((s.failed, s.exit_code()), (1, 1));
         assert_eq!(s.line(), "0 passed, 1 failed, 0 skipped");
+        assert_eq!(
+            s.totals(),
+            "# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0"
+        );
     }
 
     #[test]
@@ -201,11 +285,12 @@ mod tests {
             Ok(Outcome::Pass)
         });
         assert_eq!(s.failed, 1, "a test killed by SIGSEGV must fail");
-        let mut s = Summary::default();
-        run(1, "hang", Duration::from_millis(200), &mut s, || {
+        let mut suite = Suite::begin("hang", 1, None);
+        suite.run("hang", Duration::from_millis(200), || {
             std::thread::sleep(Duration::from_secs(30));
             Ok(Outcome::Pass)
         });
+        let s = suite.end();
         assert_eq!(s.failed, 1, "a test past its timeout must fail");
     }
 }

@@ -1,0 +1,332 @@
+//! Abuse: allocation failures injected into load, mmap and faults; seeded random stress;
+//! MADV_DONTNEED racing read faults.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::mman::{MapFlags, MmapAdvise};
+use vmdev::mapping::Mapping;
+use vmdev::stress;
+
+use crate::common::*;
+use crate::harness::{Context, Device, Module, Outcome, TestResult, diag, ensure, test};
+
+const FAIL_NTH: &str = "/proc/thread-self/fail-nth";
+
+/// Makes sleeping and order-0 allocations eligible for injected failures, without the
+/// injection's own stack dumps; false without fault-injection support.
+fn fault_injection_ready() -> Result<bool, String> {
+    if !Path::new("/sys/kernel/debug/failslab").exists() || !Path::new(FAIL_NTH).exists() {
+        return Ok(false);
+    }
+    for (file, value) in [
+        ("failslab/ignore-gfp-wait", "N"),
+        ("failslab/verbose", "0"),
+        ("fail_page_alloc/ignore-gfp-wait", "N"),
+        ("fail_page_alloc/min-order", "0"),
+        ("fail_page_alloc/verbose", "0"),
+    ] {
+        std::fs::write(format!("/sys/kernel/debug/{file}"), value)
+            .map_err(|e| format!("{file}: {e}"))?;
+    }
+    Ok(true)
+}
+
+/// Runs `op` with the n-th slab or page allocation of this thread failing, for n = 1, 2, ...
+/// until `op` finishes without reaching an n-th allocation; `judge(injected, result)` checks
+/// each run. Returns how many runs had a failure injected.
+fn each_allocation_failing<T>(
+    max: u32,
+    mut op: impl FnMut() -> T,
+    mut judge: impl FnMut(bool, T) -> Result<(), String>,
+) -> Result<u32, String> {
+    // One fd for the whole loop: opening the file again would itself allocate.
+    let nth = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(FAIL_NTH)
+        .map_err(|e| e.to_string())?;
+    let mut left = [0u8; 16];
+    for n in 1..=max {
+        pwrite(&nth, n.to_string().as_bytes(), 0).map_err(|e| e.to_string())?;
+        let result = op();
+        let len = nix::sys::uio::pread(&nth, &mut left, 0).map_err(|e| e.to_string())?;
+        pwrite(&nth, b"0", 0).map_err(|e| e.to_string())?;
+        // 0 left means the n-th allocation happened, and failed.
+        let injected = String::from_utf8_lossy(&left[..len]).trim() == "0";
+        judge(injected, result).map_err(|e| format!("allocation {n} failing: {e}"))?;
+        if !injected {
+            return Ok(n - 1);
+        }
+    }
+    Err(format!("still allocating after {max} allocations"))
+}
+
+test!(module: inject_load, Reload);
+fn inject_load(cx: &Context, m: &Module) -> TestResult {
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip(
+            "no fault injection (CONFIG_FAULT_INJECTION_DEBUG_FS, FAILSLAB, FAIL_PAGE_ALLOC)"
+                .into(),
+        ));
+    }
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    // Small buffers: the same allocation paths with far fewer page allocations to step through.
+    let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
+    let mut absorbed = 0;
+    let injected = each_allocation_failing(
+        20_000,
+        || m.load(&params),
+        |injected, res| {
+            match res {
+                Ok(()) => {
+                    // Finished without the failure, or something absorbed it (a fallback).
+                    absorbed += u32::from(injected);
+                    m.unload().map_err(|e| format!("rmmod: {e}"))
+                }
+                Err(e) if injected => {
+                    ensure!(
+                        !m.is_loaded(),
+                        "load failed ({e}) but the module is in /proc/modules"
+                    );
+                    ensure!(
+                        !cx.nodes_exist(),
+                        "load failed ({e}) but a device node is left"
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(format!("load failed with no failure injected: {e}")),
+            }
+        },
+    )?;
+    diag!(
+        "{injected} loads with an allocation failing: {} refused cleanly, {absorbed} absorbed",
+        injected - absorbed
+    );
+    ensure!(
+        injected > absorbed,
+        "no injected failure made the load fail"
+    );
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+test!(remap fault: inject_mmap, Abuse);
+fn inject_mmap(_cx: &Context, d: &Device) -> TestResult {
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip("no fault injection".into()));
+    }
+    let f = d.open(true)?;
+    let live = d.live_vmas()?;
+    let mut refused = 0;
+    let injected = each_allocation_failing(
+        10_000,
+        || Mapping::shared(f.as_fd(), 4 * ps(), 0),
+        |injected, res| {
+            match res {
+                Ok(map) => {
+                    ensure!(map.read(3 * ps()) == map.read(3 * ps()), "unstable read");
+                    drop(map);
+                }
+                Err(e) => {
+                    ensure!(injected, "mmap failed with no failure injected: {e}");
+                    ensure!(
+                        e == Errno::ENOMEM || e == Errno::EAGAIN,
+                        "mmap failed with {e}, expected ENOMEM or EAGAIN"
+                    );
+                    ensure!(!device_mapped(d)?, "a refused mmap left a VMA");
+                    refused += 1;
+                }
+            }
+            let now = d.live_vmas()?;
+            ensure!(now == live, "live_vmas {now}, {live} before");
+            Ok(())
+        },
+    )?;
+    diag!("{injected} mmaps with an allocation failing: {refused} refused, the rest absorbed");
+    Ok(Outcome::Pass)
+}
+
+test!(fault: inject_page_fault, Abuse);
+fn inject_page_fault(_cx: &Context, d: &Device) -> TestResult {
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip("no fault injection".into()));
+    }
+    let f = d.open(true)?;
+    let pages = d.size()? / ps();
+    let (mut page, mut errors) = (0, 0);
+    // Every run maps a page afresh, so the read must fault it in (and often allocate a page
+    // table); get_user_pages() reports what the fault returned.
+    let injected = each_allocation_failing(
+        pages as u32,
+        || {
+            page = (page + 129) % pages;
+            let map = Mapping::shared(f.as_fd(), ps(), (page * ps()) as i64)?;
+            Ok::<_, Errno>((process_vm_readv_result(&map, 8), map, page))
+        },
+        |injected, res| {
+            let (res, map, page) = match res {
+                Ok(r) => r,
+                Err(e) => {
+                    ensure!(injected, "mmap failed with no failure injected: {e}");
+                    return Ok(());
+                }
+            };
+            let want = pread(&f, 8, page * ps())?;
+            match res {
+                Ok(got) => ensure!(
+                    got == want,
+                    "process_vm_readv read {got:?}, the device holds {want:?}"
+                ),
+                Err(e) => {
+                    ensure!(injected, "the fault failed with no failure injected: {e}");
+                    ensure!(
+                        e == Errno::EFAULT || e == Errno::ENOMEM,
+                        "process_vm_readv: {e}"
+                    );
+                    errors += 1;
+                    ensure!(
+                        map.read_bytes(0, 8) == want,
+                        "after the failed fault the page reads wrong"
+                    );
+                }
+            }
+            Ok(())
+        },
+    )?;
+    diag!(
+        "{injected} faults with an allocation failing: {errors} failed as the kernel defines, the rest absorbed"
+    );
+    Ok(Outcome::Pass)
+}
+
+/// A short run of the random workload with a fixed seed (`vmdev-stress` runs long ones).
+fn stress_fixed_seed(cx: &Context, seed: u64) -> TestResult {
+    let cfg = stress::Config {
+        remap: cx.remap.path.clone(),
+        fault: cx.fault.path.clone(),
+        seed,
+        seconds: 25,
+        max_ops: u64::MAX,
+        procs: 2,
+        threads: 2,
+    };
+    let report = stress::run(&cfg)?;
+    let kinds: Vec<String> = report.ops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    diag!(
+        "stress seed {seed}: {} operations ({})",
+        report.total(),
+        kinds.join(", ")
+    );
+    ensure!(report.total() > 0, "no operation ran");
+    Ok(Outcome::Pass)
+}
+
+test!(stress: seed_1, Abuse);
+fn seed_1(cx: &Context) -> TestResult {
+    stress_fixed_seed(cx, 1)
+}
+
+test!(stress: seed_2, Abuse);
+fn seed_2(cx: &Context) -> TestResult {
+    stress_fixed_seed(cx, 2)
+}
+
+/// The word the DONTNEED race writes at byte `offset` (a multiple of 8) of the device: never
+/// zero, different for every word.
+fn race_word(offset: usize) -> u64 {
+    (offset as u64 / 8 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// How long the DONTNEED race runs.
+const RACE: Duration = Duration::from_secs(60);
+
+test!(fault: dontneed_vs_read_faults, Abuse);
+/// MADV_DONTNEED of whole PMD-span ranges (naturally aligned) of a shared mapping, in one
+/// thread, against read faults of the same ranges in three others, for a minute. The memory is
+/// the device's, so DONTNEED only drops page table entries: every DONTNEED must succeed and
+/// every word read must be the one written before with pwrite().
+fn dontneed_vs_read_faults(_cx: &Context, d: &Device) -> TestResult {
+    let span = pmd_span();
+    let spans = d.size()? / span;
+    ensure!(spans > 0, "the device is smaller than one {span}-byte span");
+    let len = spans * span;
+    let f = d.open(true)?;
+    let data: Vec<u8> = (0..len)
+        .step_by(8)
+        .flat_map(|o| race_word(o).to_ne_bytes())
+        .collect();
+    let n = pwrite(&f, &data, 0).map_err(|e| format!("pwrite: {e}"))?;
+    ensure!(n == len, "pwrite wrote {n} of {len} bytes");
+    drop(data);
+    let m = map_aligned(&f, len, MapFlags::MAP_SHARED, 0, span)?;
+    let before = d.info()?;
+    let failed = AtomicBool::new(false);
+    let deadline = Instant::now() + RACE;
+    let go_on = || Instant::now() < deadline && !failed.load(Ordering::Relaxed);
+    let (zaps, reads) = std::thread::scope(|s| {
+        let zapper = s.spawn(|| {
+            let mut zaps = 0u64;
+            while go_on() {
+                let at = (zaps as usize % spans) * span;
+                if let Err(e) = madvise_range(&m, at, span, MmapAdvise::MADV_DONTNEED) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(format!("MADV_DONTNEED of {span} bytes at {at:#x}: {e}"));
+                }
+                zaps += 1;
+            }
+            Ok(zaps)
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|t| {
+                let (m, failed, go_on) = (&m, &failed, &go_on);
+                s.spawn(move || {
+                    let mut words = 0u64;
+                    let mut round = t;
+                    while go_on() {
+                        let base = (round % spans) * span;
+                        for at in (base..base + span).step_by(8) {
+                            let got = m.read_u64(at);
+                            if got != race_word(at) {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(format!(
+                                    "word at {at:#x} reads {got:#x}, {:#x} was written",
+                                    race_word(at)
+                                ));
+                            }
+                        }
+                        words += (span / 8) as u64;
+                        round += 1;
+                    }
+                    Ok(words)
+                })
+            })
+            .collect();
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<u64, String>>| {
+            h.join().unwrap_or_else(|_| Err("a thread panicked".into()))
+        };
+        let zaps = join(zapper);
+        let reads: Result<Vec<u64>, String> = readers.into_iter().map(join).collect();
+        (zaps, reads)
+    });
+    let (zaps, words) = (zaps?, reads?.iter().sum::<u64>());
+    let after = d.info()?;
+    diag!(
+        "{zaps} DONTNEEDs of {span}-byte spans, {} MiB read by 3 threads, faults +{}, \
+         around_pages +{}",
+        (words * 8) >> 20,
+        after.faults - before.faults,
+        after.around_pages - before.around_pages
+    );
+    ensure!(
+        zaps > 0 && words > 0,
+        "{zaps} DONTNEEDs and {words} words read"
+    );
+    Ok(Outcome::Pass)
+}

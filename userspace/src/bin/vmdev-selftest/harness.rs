@@ -1,0 +1,329 @@
+//! The harness, after kselftest_harness.h: the fixture every test gets ([`Context`]: both
+//! devices, and the module with `--module`), the variants a per-device test runs on (the
+//! devices), and a registry that each test joins where it is defined, with [`test!`] next to
+//! its function. A test's name is `variant.function` (`remap.mmap_whole`, `fault.mmap_whole`)
+//! or `group.function` (`module.load`, `stress.seed_1`), made from the function's name.
+
+use std::time::Duration;
+
+pub use vmdev::device::{Device, Kind};
+pub use vmdev::kmod::Module;
+use vmdev::ktap::Suite;
+pub use vmdev::ktap::{Outcome, TestResult};
+
+/// How long one test may run before it is killed and failed.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What every test gets: kselftest's FIXTURE.
+pub struct Context {
+    /// The remap device (physically contiguous, `remap_pfn_range`).
+    pub remap: Device,
+    /// The fault device (vmalloc, mapped on fault).
+    pub fault: Device,
+    /// The module under test (`--module`); the tests that need it are skipped without.
+    pub module: Option<Module>,
+}
+
+impl Context {
+    /// Both devices, remap first.
+    pub fn devices(&self) -> [&Device; 2] {
+        [&self.remap, &self.fault]
+    }
+
+    /// The device of `kind`.
+    pub fn device(&self, kind: Kind) -> &Device {
+        match kind {
+            Kind::Remap => &self.remap,
+            Kind::Fault => &self.fault,
+        }
+    }
+
+    /// Whether either device node exists (after a refused load: neither may).
+    pub fn nodes_exist(&self) -> bool {
+        self.remap.path.exists() || self.fault.path.exists()
+    }
+
+    /// The KTAP suite name of this run: the module's name, or `vmdev` without `--module`.
+    pub fn suite_name(&self) -> String {
+        self.module
+            .as_ref()
+            .map_or_else(|| "vmdev".to_string(), |m| m.name.clone())
+    }
+}
+
+/// When a test runs. Stages run in this order; within a stage the remap device's tests come
+/// first, then the fault device's, then the others, each in file order (file name, line).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Stage {
+    /// Before anything else: loads the module.
+    First,
+    /// The tests of each device, against the module as first loaded.
+    Device,
+    /// Long or hostile runs: fault injection, stress.
+    Abuse,
+    /// Tests that reload the module with other parameters (and restore the defaults).
+    Reload,
+    /// Unloads the module, then looks for leaks.
+    Last,
+}
+
+/// What a test runs, and on what.
+pub enum Body {
+    /// Once per device listed (the variants), as `remap.NAME`, `fault.NAME`.
+    Device(&'static [Kind], fn(&Context, &Device) -> TestResult),
+    /// With the module, as `module.NAME`; skipped without `--module`.
+    Module(fn(&Context, &Module) -> TestResult),
+    /// With the fixture alone, as `GROUP.NAME`.
+    Context(&'static str, fn(&Context) -> TestResult),
+}
+
+/// A registered test: what [`test!`] puts in [`TESTS`].
+pub struct Test {
+    /// The function's name, the last part of the test's name.
+    pub function: &'static str,
+    /// When it runs.
+    pub stage: Stage,
+    /// What it runs.
+    pub body: Body,
+    /// Where it is defined (orders tests within a stage).
+    pub file: &'static str,
+    /// The line of its registration.
+    pub line: u32,
+}
+
+/// Every test of the suite, in no particular order ([`cases`] sorts them).
+#[linkme::distributed_slice]
+pub static TESTS: [Test];
+
+/// Registers the function named, defined right below, as a test:
+///
+/// - `test!(remap fault: f)`: `f(&Context, &Device)`, run on each device as `remap.f`, `fault.f`;
+/// - `test!(fault: f)`, `test!(remap: f)`: on that device only, as `fault.f` or `remap.f`;
+/// - `test!(module: f, Stage)`: `f(&Context, &Module)` as `module.f`, skipped without `--module`;
+/// - `test!(group: f, Stage)`: `f(&Context)` as `group.f`.
+///
+/// The stage (a [`Stage`] variant) is `Device` unless given.
+macro_rules! test {
+    (remap fault: $f:ident $(, $stage:ident)?) => {
+        $crate::harness::test!(@register $f, $($stage)?; Device(&[
+            $crate::harness::Kind::Remap, $crate::harness::Kind::Fault], $f));
+    };
+    (remap: $f:ident $(, $stage:ident)?) => {
+        $crate::harness::test!(@register $f, $($stage)?;
+            Device(&[$crate::harness::Kind::Remap], $f));
+    };
+    (fault: $f:ident $(, $stage:ident)?) => {
+        $crate::harness::test!(@register $f, $($stage)?;
+            Device(&[$crate::harness::Kind::Fault], $f));
+    };
+    (module: $f:ident, $stage:ident) => {
+        $crate::harness::test!(@register $f, $stage; Module($f));
+    };
+    ($group:ident: $f:ident, $stage:ident) => {
+        $crate::harness::test!(@register $f, $stage; Context(stringify!($group), $f));
+    };
+    (@register $f:ident, $($stage:ident)?; $($body:tt)+) => {
+        const _: () = {
+            #[::linkme::distributed_slice($crate::harness::TESTS)]
+            static TEST: $crate::harness::Test = $crate::harness::Test {
+                function: stringify!($f),
+                stage: $crate::harness::test!(@stage $($stage)?),
+                body: $crate::harness::Body::$($body)+,
+                file: file!(),
+                line: line!(),
+            };
+        };
+    };
+    (@stage) => { $crate::harness::Stage::Device };
+    (@stage $stage:ident) => { $crate::harness::Stage::$stage };
+}
+pub(crate) use test;
+
+/// Fails the test with a message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// Prints a diagnostic line (`# ...`) of the running suite: what a test measured.
+macro_rules! diag {
+    ($($fmt:tt)+) => {
+        vmdev::ktap::diag(&format!($($fmt)+))
+    };
+}
+pub(crate) use diag;
+
+/// One test as it runs: a registered test on one of its devices.
+pub struct Case {
+    /// `variant.function` or `group.function`.
+    pub name: String,
+    test: &'static Test,
+    device: Option<Kind>,
+}
+
+impl Case {
+    /// Runs the test (in the runner's child process).
+    fn run(&self, cx: &Context) -> TestResult {
+        match (&self.test.body, self.device) {
+            (Body::Device(_, f), Some(kind)) => f(cx, cx.device(kind)),
+            (Body::Module(f), _) => match &cx.module {
+                Some(m) => f(cx, m),
+                None => Ok(Outcome::Skip("needs --module".into())),
+            },
+            (Body::Context(_, f), _) => f(cx),
+            (Body::Device(..), None) => Err("a device test without its device".into()),
+        }
+    }
+
+    /// The sort key: stage, then remap, fault, no device, then file and line.
+    fn key(&self) -> (Stage, u8, &'static str, u32) {
+        let variant = match self.device {
+            Some(Kind::Remap) => 0,
+            Some(Kind::Fault) => 1,
+            None => 2,
+        };
+        (self.test.stage, variant, self.test.file, self.test.line)
+    }
+}
+
+/// Every test case, in the order they run.
+pub fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for test in TESTS.iter() {
+        match &test.body {
+            Body::Device(kinds, _) => cases.extend(kinds.iter().map(|&kind| Case {
+                name: format!("{}.{}", kind.name(), test.function),
+                test,
+                device: Some(kind),
+            })),
+            Body::Module(_) => cases.push(Case {
+                name: format!("module.{}", test.function),
+                test,
+                device: None,
+            }),
+            Body::Context(group, _) => cases.push(Case {
+                name: format!("{group}.{}", test.function),
+                test,
+                device: None,
+            }),
+        }
+    }
+    cases.sort_by_key(Case::key);
+    cases
+}
+
+/// The cases whose names start with one of `prefixes` (all of them when there is none); an
+/// error names a prefix that matches no test.
+pub fn select<'a>(cases: &'a [Case], prefixes: &[String]) -> Result<Vec<&'a Case>, String> {
+    if let Some(p) = prefixes
+        .iter()
+        .find(|p| !cases.iter().any(|c| c.name.starts_with(p.as_str())))
+    {
+        return Err(format!("no test name starts with {p:?} (see --list)"));
+    }
+    Ok(cases
+        .iter()
+        .filter(|c| prefixes.is_empty() || prefixes.iter().any(|p| c.name.starts_with(p.as_str())))
+        .collect())
+}
+
+/// Runs `cases` as one KTAP suite (suite `number` of a document the caller began, or a
+/// standalone document); returns the kselftest exit status.
+pub fn run(cx: &Context, cases: &[&Case], number: Option<usize>) -> i32 {
+    let mut suite = Suite::begin(&cx.suite_name(), cases.len(), number);
+    for case in cases {
+        suite.run(&case.name, TIMEOUT, || case.run(cx));
+    }
+    suite.end().exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        cases().into_iter().map(|c| c.name).collect()
+    }
+
+    fn position(names: &[String], name: &str) -> usize {
+        names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("no test {name}"))
+    }
+
+    #[test]
+    fn names_are_unique_and_well_formed() {
+        let names = names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate test names");
+        for n in &names {
+            let (variant, function) = n.split_once('.').expect("variant.function");
+            assert!(
+                ["remap", "fault", "module", "stress"].contains(&variant),
+                "{n}"
+            );
+            assert!(
+                function
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{n}"
+            );
+            // "fault" is the device: a device's tests do not repeat its name, and fault
+            // injection is called inject.
+            assert!(
+                !function.starts_with("fault_") && !function.starts_with("remap_"),
+                "{n}"
+            );
+            assert!(!function.contains("fault_inject"), "{n}");
+        }
+        assert!(names.len() > 100, "{} tests", names.len());
+    }
+
+    #[test]
+    fn order_is_load_devices_abuse_reload_unload() {
+        let names = names();
+        assert_eq!(names[0], "module.load");
+        let n = names.len();
+        assert_eq!(names[n - 2..], ["module.unload", "module.kmemleak_clean"]);
+        let last_device = position(&names, "fault.mmap_whole");
+        let first_remap = position(&names, "remap.mmap_whole");
+        assert!(first_remap < last_device);
+        for c in cases() {
+            let at = position(&names, &c.name);
+            if c.test.stage == Stage::Reload {
+                assert!(at > last_device, "{} runs before the device tests", c.name);
+            }
+        }
+        // Deterministic: the same order every time.
+        assert_eq!(names, self::names());
+    }
+
+    #[test]
+    fn per_device_tests_run_on_both_devices() {
+        let names = names();
+        for name in ["mmap_whole", "lseek_set_cur_end", "nonroot_cannot_open"] {
+            position(&names, &format!("remap.{name}"));
+            position(&names, &format!("fault.{name}"));
+        }
+        assert!(!names.contains(&"remap.private_is_cow".to_string()));
+    }
+
+    #[test]
+    fn prefixes_select() {
+        let all = cases();
+        let fault = select(&all, &["fault.".into()]).unwrap();
+        assert!(!fault.is_empty() && fault.iter().all(|c| c.name.starts_with("fault.")));
+        let two = select(&all, &["module.load".into(), "stress.".into()]).unwrap();
+        assert!(two.iter().any(|c| c.name == "module.load"));
+        assert!(two.iter().any(|c| c.name == "stress.seed_1"));
+        assert_eq!(select(&all, &[]).unwrap().len(), all.len());
+        assert!(select(&all, &["nosuch".into()]).is_err());
+    }
+}

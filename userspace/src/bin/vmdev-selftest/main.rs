@@ -1,0 +1,88 @@
+//! vmdev-selftest: checks every promise of the rust_vmdev ABI (`include/uapi/rust_vmdev.h`)
+//! against the device nodes it is given, kselftest style: KTAP output, exit status 0 pass,
+//! 1 fail, 4 skip, and last the line `N passed, N failed, N skipped`.
+//!
+//! Without `--module` it tests whatever driver is loaded behind the nodes; with `--module`, it
+//! also loads and unloads that module itself and tests its lifetime and parameters.
+//!
+//! `harness` is the fixture, the registry and the order; each other module is a topic whose
+//! tests register themselves with `test!` next to their functions.
+
+mod abuse;
+mod bounds;
+mod common;
+mod fault_counts;
+mod fault_path;
+mod harness;
+mod lifecycle;
+mod module;
+mod params;
+mod protection;
+mod remap_path;
+mod sharing;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use vmdev::device::{Device, Kind};
+use vmdev::kmod::Module;
+use vmdev::uapi;
+
+use crate::harness::Context;
+
+#[derive(Parser)]
+#[command(about = "Kselftest-style suite for the rust_vmdev ABI")]
+struct Args {
+    /// The remap device node (physically contiguous, remap_pfn_range).
+    #[arg(long, default_value = uapi::REMAP_PATH)]
+    remap: PathBuf,
+    /// The fault device node (vmalloc, mapped on fault).
+    #[arg(long, default_value = uapi::FAULT_PATH)]
+    fault: PathBuf,
+    /// Load this module first, unload it last, and run the tests that reload it with other
+    /// parameters. Without it those tests are skipped.
+    #[arg(long)]
+    module: Option<PathBuf>,
+    /// Run only the tests whose names start with this (repeatable), e.g. `fault.` or
+    /// `module.load`; see --list.
+    #[arg(long = "test", value_name = "PREFIX")]
+    tests: Vec<String>,
+    /// Print the test names, in the order they run, and exit.
+    #[arg(long)]
+    list: bool,
+    /// Print the run as suite N of a KTAP document whose header (`KTAP version 1`, `1..M`) the
+    /// caller printed, as the test VM does for its two runs; without it the output is a whole
+    /// document.
+    #[arg(long, value_name = "N")]
+    ktap_suite: Option<usize>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let cases = harness::cases();
+    if args.list {
+        for case in &cases {
+            println!("{}", case.name);
+        }
+        return;
+    }
+    let chosen = match harness::select(&cases, &args.tests) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            eprintln!("vmdev-selftest: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cx = Context {
+        remap: Device {
+            kind: Kind::Remap,
+            path: args.remap,
+        },
+        fault: Device {
+            kind: Kind::Fault,
+            path: args.fault,
+        },
+        module: args.module.map(Module::new),
+    };
+    std::process::exit(harness::run(&cx, &chosen, args.ktap_suite));
+}

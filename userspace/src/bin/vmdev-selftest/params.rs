@@ -1,0 +1,318 @@
+//! Module parameters: sizes, fault-around, boot-reserved memory, node permissions, and the
+//! values that must be refused at load.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use nix::errno::Errno;
+use nix::unistd::{Uid, setuid};
+use vmdev::maps::self_maps_entry;
+use vmdev::uapi;
+
+use crate::common::*;
+use crate::harness::{Context, Device, Module, Outcome, TestResult, ensure, test};
+
+test!(module: param_sizes, Reload);
+fn param_sizes(cx: &Context, m: &Module) -> TestResult {
+    m.reload(&format!("remap_size={} fault_size={}", 8 * ps(), 20 * ps()))?;
+    let (r, f) = (cx.remap.info()?, cx.fault.info()?);
+    m.reload("")?;
+    ensure!(
+        r.size == 8 * ps() as u64 && f.size == 20 * ps() as u64,
+        "sizes {} and {}, loaded with {} and {}",
+        r.size,
+        f.size,
+        8 * ps(),
+        20 * ps()
+    );
+    Ok(Outcome::Pass)
+}
+
+test!(module: param_fault_around_off, Reload);
+fn param_fault_around_off(cx: &Context, m: &Module) -> TestResult {
+    let fault = &cx.fault;
+    m.reload("fault_around=0")?;
+    let result = (|| {
+        let info = fault.info()?;
+        ensure!(
+            info.flags & uapi::FLAG_FAULT_AROUND == 0,
+            "flags {:#x} still say fault-around",
+            info.flags
+        );
+        let f = fault.open(true)?;
+        let k = 40;
+        let map = shared(&f, 64 * ps(), 0)?;
+        for i in 0..k {
+            map.read(i * ps());
+        }
+        let after = fault.info()?;
+        ensure!(
+            after.faults - info.faults == k as u64,
+            "{k} first reads moved faults by {}",
+            after.faults - info.faults
+        );
+        // Writes to a shared mapping are not batched either: one page per fault.
+        let writes = 8;
+        for i in 48..48 + writes {
+            map.write(i * ps(), 1);
+        }
+        let last = fault.info()?;
+        ensure!(
+            last.faults - after.faults == writes as u64,
+            "{writes} first writes moved faults by {}",
+            last.faults - after.faults
+        );
+        ensure!(
+            last.around_pages == 0,
+            "around_pages {} with fault_around=0",
+            last.around_pages
+        );
+        let mapped = rss_pages(&map)?;
+        ensure!(
+            mapped == (k + writes) as u64,
+            "Rss {mapped} pages after {k} reads and {writes} writes of single pages"
+        );
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
+/// The range `memmap=4M$0x40000000` reserves on the test VM's kernel command line.
+const BOOT_RESERVED: (u64, u64) = (0x4000_0000, 0x40_0000);
+
+test!(module: param_boot_reserved, Reload);
+fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
+    let remap = &cx.remap;
+    let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| e.to_string())?;
+    if !cmdline.contains("memmap=4M$0x40000000") {
+        return Ok(Outcome::Skip(
+            "no memmap=4M$0x40000000 on the kernel command line".into(),
+        ));
+    }
+    let (base, size) = BOOT_RESERVED;
+    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    let result = (|| {
+        let info = remap.info()?;
+        ensure!(
+            info.size == size && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
+            "info {info:?} for the boot-reserved range"
+        );
+        let f = remap.open(true)?;
+        ensure!(
+            pread(&f, 4096, 0)?.iter().all(|&b| b == 0),
+            "the reserved range is not zeroed at load"
+        );
+        let data = pattern(77, 3 * ps());
+        let map = shared(&f, 3 * ps(), ps())?;
+        map.write_bytes(0, &data);
+        ensure!(
+            pread(&f, 3 * ps(), ps())? == data,
+            "read() does not see the mapping's writes"
+        );
+        let e = self_maps_entry(map.addr())?;
+        ensure!(
+            e.offset == ps() as u64,
+            "maps offset {:#x}: expected the mmap offset, never a physical address",
+            e.offset
+        );
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
+test!(module: param_boot_reserved_refuses_others, Reload);
+fn param_boot_reserved_refuses_others(_cx: &Context, m: &Module) -> TestResult {
+    let (base, size) = BOOT_RESERVED;
+    let cases = [
+        (
+            "phys_base=0x1000000 phys_size=0x100000".to_string(),
+            "System RAM",
+        ),
+        (
+            "phys_base=0x100000000 phys_size=0x100000".to_string(),
+            "neither RAM nor reserved",
+        ),
+        (
+            format!("phys_base={:#x} phys_size=0x2000", base + size - 0x1000),
+            "past the reservation",
+        ),
+        (format!("phys_base={base:#x} phys_size=0"), "empty"),
+        (
+            format!("phys_base={:#x} phys_size=0x1000", base + 0x800),
+            "unaligned",
+        ),
+        (
+            "phys_base=0xfffffffffffff000 phys_size=0x2000".to_string(),
+            "wrapping",
+        ),
+    ];
+    for (params, what) in cases {
+        let res = m.reload(&params);
+        ensure!(
+            res.is_err() && !m.is_loaded(),
+            "{params} ({what}) loaded: {res:?}"
+        );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+test!(module: bad_params_refused, Reload);
+fn bad_params_refused(cx: &Context, m: &Module) -> TestResult {
+    let cases = [
+        "remap_size=0".to_string(),
+        format!("remap_size={}", ps() + 1),
+        format!("remap_size={}", 8 << 20),
+        format!("remap_size={}", usize::MAX - ps() + 1),
+        "remap_size=-1".to_string(),
+        "fault_size=0".to_string(),
+        "fault_size=12345".to_string(),
+        format!("fault_size={}", 1u64 << 40),
+        format!("fault_size={}", 1u64 << 63),
+        "fault_around=maybe".to_string(),
+    ];
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    let mut kmsg = Kmsg::from_now()?;
+    for params in &cases {
+        let res = m.load(params);
+        ensure!(res.is_err() && !m.is_loaded(), "{params}: loaded ({res:?})");
+        ensure!(
+            !cx.nodes_exist(),
+            "{params}: refused, but a device node is left"
+        );
+        let ours: Vec<String> = kmsg
+            .new_lines()
+            .into_iter()
+            .filter(|l| l.contains(&m.name))
+            .collect();
+        ensure!(
+            ours.len() == 1
+                && (ours[0].contains("refused") || ours[0].contains("invalid for parameter")),
+            "{params}: expected one line saying why, got {ours:?}"
+        );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+/// The permission bits of a node, which must be a character device.
+fn node_mode(d: &Device) -> Result<u32, String> {
+    let st = std::fs::metadata(&d.path).map_err(|e| format!("{}: {e}", d.path.display()))?;
+    ensure!(
+        st.file_type().is_char_device(),
+        "{} is not a character device",
+        d.path.display()
+    );
+    Ok(st.mode() & 0o7777)
+}
+
+test!(module: mode_default_0600, Reload);
+/// Loaded with default parameters, both nodes are root's alone: mode 0600.
+fn mode_default_0600(cx: &Context, m: &Module) -> TestResult {
+    m.reload("")?;
+    for d in cx.devices() {
+        let mode = node_mode(d)?;
+        ensure!(
+            mode == 0o600,
+            "{} has mode {mode:04o}, expected 0600",
+            d.path.display()
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+test!(module: mode_0666_lets_nonroot_map, Reload);
+/// With mode=0666 a user other than root opens both nodes read-write, reads them and maps
+/// them shared; reloading with the defaults makes them 0600 again.
+fn mode_0666_lets_nonroot_map(cx: &Context, m: &Module) -> TestResult {
+    m.reload("mode=0666")?;
+    let result = (|| {
+        for d in cx.devices() {
+            let mode = node_mode(d)?;
+            ensure!(
+                mode == 0o666,
+                "{} has mode {mode:04o} after loading with mode=0666",
+                d.path.display()
+            );
+            pwrite(&d.open(true)?, &[0x3d], 7).map_err(|e| format!("pwrite: {e}"))?;
+        }
+        child_ok(|| {
+            setuid(Uid::from_raw(65534)).map_err(|e| format!("setuid(nobody): {e}"))?;
+            for d in cx.devices() {
+                let f = d.open(true)?;
+                ensure!(
+                    pread(&f, 1, 7)? == [0x3d],
+                    "as nobody, read() of {} misses root's byte",
+                    d.path.display()
+                );
+                let map = shared(&f, ps(), 0)?;
+                ensure!(
+                    map.read(7) == 0x3d,
+                    "as nobody, a mapping of {} misses root's byte",
+                    d.path.display()
+                );
+                map.write(8, 0x3e);
+            }
+            Ok(())
+        })?;
+        for d in cx.devices() {
+            ensure!(
+                pread(&d.open(false)?, 1, 8)? == [0x3e],
+                "nobody's write through a mapping did not reach {}",
+                d.path.display()
+            );
+        }
+        Ok(())
+    })();
+    m.reload("")?;
+    result?;
+    for d in cx.devices() {
+        let mode = node_mode(d)?;
+        ensure!(
+            mode == 0o600,
+            "{} has mode {mode:04o} after reloading with the defaults",
+            d.path.display()
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+test!(module: mode_bad_refused, Reload);
+/// A mode with bits outside 0666 is refused at load: EINVAL, one line of the module's in the
+/// kernel log that names `mode`, and no node.
+fn mode_bad_refused(cx: &Context, m: &Module) -> TestResult {
+    if m.is_loaded() {
+        m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    let result = (|| {
+        let mut kmsg = Kmsg::from_now()?;
+        for mode in ["0777", "01666", "0100", "07000"] {
+            let params = format!("mode={mode}");
+            let res = m.load(&params);
+            if res.is_ok() {
+                m.unload().map_err(|e| format!("rmmod: {e}"))?;
+            }
+            expect_errno(&format!("loading with {params}"), res, Errno::EINVAL)?;
+            ensure!(
+                !cx.nodes_exist(),
+                "{params}: refused, but a device node is left"
+            );
+            let ours: Vec<String> = kmsg
+                .new_lines()
+                .into_iter()
+                .filter(|l| l.contains(&m.name))
+                .collect();
+            ensure!(
+                ours.len() == 1 && ours[0].contains("mode"),
+                "{params}: expected one line of {} about mode in the kernel log, got {ours:?}",
+                m.name
+            );
+        }
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
