@@ -12,12 +12,15 @@ export PATH=/bin
 # What this run tests: the kernel, the machine and the page size (arm64 runs 4 KiB and 16 KiB).
 echo "vmdev-guest: $(uname -s) $(uname -r) $(uname -m), page size" \
   "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)"
-# The boot reservations the suite is told about, as the kernel lists them in /proc/iomem.
+# The boot reservations the suite is told about, and the /proc/iomem entries holding them.
 read -r words </proc/cmdline
 for w in $words; do
   case $w in
-    vmdev_reserved=0x*,*) base=${w#vmdev_reserved=0x} base=${base%%,*}
-      echo "vmdev-guest: $w: /proc/iomem: $(grep -i "^ *0*$base-" /proc/iomem)" ;;
+    vmdev_reserved=0x*,*) r=${w#vmdev_reserved=} base=$((${r%,*}))
+      while read -r range _ name; do
+        [ $((0x${range%-*})) -le $base ] && [ $base -le $((0x${range#*-})) ] &&
+          echo "vmdev-guest: $w: /proc/iomem: $range : $name"
+      done </proc/iomem ;;
   esac
 done
 
