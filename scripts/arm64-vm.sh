@@ -5,12 +5,13 @@
 
 # The boot-reserved ranges, as on x86 (run-vm.sh) and in the same order, each aligned to its
 # size: 4 MiB (phys_base), 64 MiB (huge PMD mappings; 2 PMDs with 16 KiB pages), 1 GiB (a PUD
-# with 4 KiB pages). The virt machine puts RAM at 1 GiB, where x86 reserves its first range, and
-# QEMU loads the kernel, the initramfs and the device tree at the bottom of it, so they are at
-# the top of the 3 GiB: 0xbbc00000, 0xbc000000 and 0xc0000000 up to the end of RAM. arm64 has no
+# with 4 KiB pages, where the architecture has them: arm64 does not). The virt machine puts RAM
+# at 1 GiB, where x86 reserves its first range, and QEMU loads the kernel, the initramfs and the
+# device tree at the bottom of it, so they are in the top half of the 3 GiB, with System RAM
+# between them as on x86 (a range reaching past one must not reach into the next). arm64 has no
 # memmap=: they are /reserved-memory no-map nodes in the device tree (arm64-dtb.sh), which
 # /proc/iomem shows as "reserved". The suite reads them from the vmdev_reserved= words.
-arm64_reserved=("0xbbc00000,0x400000" "0xbc000000,0x4000000" "0xc0000000,0x40000000")
+arm64_reserved=("0xb0000000,0x400000" "0xb8000000,0x4000000" "0xc0000000,0x40000000")
 
 machine=(-M virt) # the options the device tree depends on, as run-vm.sh gives them
 for ((i = 0; i < ${#qemu[@]}; i++)); do
