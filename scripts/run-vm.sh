@@ -31,6 +31,8 @@ settings (environment; the scripts this one runs read them too):
   VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench)
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
+  VM_TWIN        the C twin's vmdev_c.ko built for VM_KERNEL (check-arm64.sh)
+  VMDEV_ARCH     x86_64 (default) or arm64: QEMU's virt machine, aarch64 userspace (check-arm64.sh)
   KDIR           kernel build tree to build the module against and boot; default: the cached
                  debug kernel (scripts/build-kernel.sh, tinyconfig + scripts/vm.config)
   VMDEV_CACHE    cache of kernel source, kernel builds, gen_init_cpio; default
