@@ -174,8 +174,8 @@ impl EntrySize {
 /// # Invariants
 ///
 /// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
-/// operations built by [`VmOpsTable`] and is read-locked (by `mmap_lock` or its own per-VMA
-/// lock) for the life of this object.
+/// operations built by this module ([`VmOpsTable`] or [`PfnOpsTable`]) and is read-locked (by
+/// `mmap_lock` or its own per-VMA lock) for the life of this object.
 #[repr(transparent)]
 pub(crate) struct VmFault {
     inner: Opaque<bindings::vm_fault>,
@@ -184,8 +184,8 @@ pub(crate) struct VmFault {
 impl VmFault {
     /// # Safety
     ///
-    /// `ptr` must be the `struct vm_fault` passed to the `fault` callback of a VMA with
-    /// operations built by [`VmOpsTable`], valid for `'a`.
+    /// `ptr` must be the `struct vm_fault` passed to a fault callback of a VMA with operations
+    /// built by this module, valid for `'a`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::vm_fault) -> &'a Self {
         // SAFETY: `VmFault` is a transparent wrapper; the caller guarantees validity for 'a.
         unsafe { &*ptr.cast() }
