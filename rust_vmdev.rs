@@ -47,7 +47,7 @@ module! {
     type: RustVmdev,
     name: "rust_vmdev",
     authors: ["rust_vmdev developers"],
-    description: "How a driver maps memory into a process: remap_pfn_range, huge PFN faults, page faults",
+    description: "Driver memory mapped into processes: remap_pfn_range, huge PFN faults, page faults",
     license: "GPL",
     params: {
         remap_size: usize {
