@@ -6,15 +6,23 @@ use std::os::fd::{AsFd, AsRawFd};
 pub const REMAP_PATH: &str = "/dev/vmdev-remap";
 /// The node of the vmalloc device (mapped on fault).
 pub const FAULT_PATH: &str = "/dev/vmdev-fault";
+/// The node that maps the remap device's memory on fault, with huge entries where aligned.
+pub const HUGE_PATH: &str = "/dev/vmdev-huge";
 
 /// `vmdev_info.backing` of the remap device.
 pub const BACKING_REMAP: u32 = 1;
 /// `vmdev_info.backing` of the fault device.
 pub const BACKING_FAULT: u32 = 2;
+/// `vmdev_info.backing` of the huge node.
+pub const BACKING_HUGE: u32 = 3;
 /// `vmdev_info.flags`: a read fault maps its neighbours too.
 pub const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a range reserved at boot.
 pub const FLAG_BOOT_RESERVED: u32 = 1 << 1;
+/// `vmdev_info.flags` of the huge node: the kernel can map it with PMD entries.
+pub const FLAG_HUGE_PMD: u32 = 1 << 2;
+/// `vmdev_info.flags` of the huge node: the kernel can map it with PUD entries.
+pub const FLAG_HUGE_PUD: u32 = 1 << 3;
 
 /// `struct vmdev_info`.
 #[repr(C)]
