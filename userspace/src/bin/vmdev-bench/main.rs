@@ -1,29 +1,36 @@
-//! vmdev-bench: times the two mmap paths of rust_vmdev against its C twin and against the
-//! kernel's own anonymous and tmpfs memory, in one boot. It loads the modules itself and prints
-//! one `bench|metric|implementation|ns_per_page|faults_per_page` line per repetition;
+//! vmdev-bench: times the mmap paths of rust_vmdev (the remap, huge and fault nodes) against its
+//! C twin, against the kernel's peers that map memory into a process (udmabuf, the dma-buf
+//! system heap, /dev/mem) and against the kernel's own anonymous and tmpfs memory, in one boot.
+//! It loads the modules itself and prints one line per repetition (see `measure`);
 //! `vmdev-report` turns those into BENCHMARKS.md and a chart.
 //!
 //! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
-//! so that drift in the host (TCG: no KVM here) and order effects spread evenly; compare ratios
-//! taken in the same boot, not absolute times.
+//! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
+//! here) and order effects spread evenly; compare ratios taken in the same boot, not absolute
+//! times. A peer that cannot be set up is reported (`error|label|why`) and left out; the
+//! report shows the error and fails.
 
-use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+mod measure;
+mod sources;
+
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Parser;
-use nix::sys::mman::{MapFlags, ProtFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork};
-use rand::seq::SliceRandom;
-use rand::{SeedableRng, rngs::StdRng};
 use vmdev::device::{Device, Kind};
-use vmdev::kmod;
-use vmdev::mapping::{Mapping, minor_faults, page_size, set_fault_around_bytes};
+use vmdev::mapping::{Mapping, page_size, set_fault_around_bytes};
+use vmdev::{kmod, uapi};
+
+use measure::{Pattern, Probe, emit, first_touch, map_read_unmap, map_unmap};
+use sources::Source;
+
+const MIB: usize = 1 << 20;
+/// The span of a PMD entry: the huge node's setup touches one byte per this.
+const PMD: usize = 2 * MIB;
 
 #[derive(Parser)]
-#[command(about = "Benchmarks rust_vmdev against its C twin")]
+#[command(about = "Benchmarks rust_vmdev against its C twin and the kernel's peers")]
 struct Args {
     /// The Rust module.
     #[arg(long)]
@@ -34,275 +41,288 @@ struct Args {
     /// Repetitions of each measurement (interleaved).
     #[arg(long, default_value_t = 7)]
     reps: usize,
+    /// The range reserved at boot that the remap and huge nodes (module parameters phys_base,
+    /// phys_size) and /dev/mem map: its physical address...
+    #[arg(long, value_parser = parse_u64, default_value = "0x48000000")]
+    phys_base: u64,
+    /// ... and its size in bytes.
+    #[arg(long, value_parser = parse_u64, default_value = "0x4000000")]
+    phys_size: u64,
+    /// Bytes each source maps in the comparison of every path (the fault buffer's default size).
+    #[arg(long, default_value_t = 16 * MIB)]
+    len: usize,
 }
 
-/// A driver under test: its module and node names.
-struct Driver {
-    label: &'static str,
-    module: PathBuf,
-    remap: Device,
-    fault: Device,
-}
-
-fn node(kind: Kind, path: &str) -> Device {
-    Device {
-        kind,
-        path: path.into(),
+fn parse_u64(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
     }
+    .map_err(|e| format!("{s}: {e}"))
+}
+
+/// A module under test and its three nodes.
+struct Driver {
+    module: PathBuf,
+    params: String,
+    fault: Source,
+    remap: Source,
+    huge: Source,
 }
 
 impl Driver {
-    fn load(&self, params: &str) -> Result<(), String> {
+    fn new(lang: &str, module: PathBuf, prefix: &str, params: &str) -> Self {
+        let node = |name: &str, kind| Source::Node {
+            label: format!("{lang}-{name}"),
+            dev: Device {
+                kind,
+                path: format!("/dev/{prefix}-{name}").into(),
+            },
+        };
+        Driver {
+            module,
+            params: params.into(),
+            fault: node("fault", Kind::Fault),
+            remap: node("remap", Kind::Remap),
+            // The huge node serves the remap node's memory; `Kind` only names the two ABIs the
+            // suite tests, and the bench uses the node for `open` and `VMDEV_IOC_INFO` alone.
+            huge: node("huge", Kind::Remap),
+        }
+    }
+
+    /// (Re)loads the module with its parameters plus `extra`.
+    fn load(&self, extra: &str) -> Result<(), String> {
         let name = kmod::module_name(&self.module);
         if kmod::is_loaded(&name) {
             kmod::unload(&name).map_err(|e| format!("rmmod {name}: {e}"))?;
         }
-        kmod::load(&self.module, params)
+        kmod::load(&self.module, &format!("{} {extra}", self.params))
+    }
+
+    fn unload(&self) -> Result<(), String> {
+        let name = kmod::module_name(&self.module);
+        kmod::unload(&name).map_err(|e| format!("rmmod {name}: {e}"))
+    }
+
+    fn nodes(&self) -> [&Source; 3] {
+        [&self.fault, &self.remap, &self.huge]
     }
 }
 
-/// The drivers in the order of repetition `rep`: Rust first in even ones, C first in odd ones,
-/// since whichever goes first measured a few percent slower.
-fn in_turn(drivers: &[Driver; 2], rep: usize) -> [&Driver; 2] {
-    if rep.is_multiple_of(2) {
-        [&drivers[0], &drivers[1]]
+/// The order of repetition `rep`: the drivers' sources (Rust first in even repetitions, C first
+/// in odd ones, since whichever goes first measured a few percent slower), then the peers,
+/// rotated by one each repetition.
+fn in_turn<'a>(
+    rust: &[&'a Source],
+    c: &[&'a Source],
+    peers: &[&'a Source],
+    rep: usize,
+) -> Vec<&'a Source> {
+    let (first, second) = if rep.is_multiple_of(2) {
+        (rust, c)
     } else {
-        [&drivers[1], &drivers[0]]
+        (c, rust)
+    };
+    let mut rotated = peers.to_vec();
+    if !rotated.is_empty() {
+        rotated.rotate_left(rep % peers.len());
     }
-}
-
-/// Where a first-touch measurement gets its memory.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    Device(&'a Device),
-    Anonymous,
-    Tmpfs,
-}
-
-fn tmpfs_file(len: usize) -> Result<OwnedFd, String> {
-    let fd = nix::sys::memfd::memfd_create("vmdev-bench", nix::sys::memfd::MFdFlags::empty())
-        .map_err(|e| e.to_string())?;
-    nix::unistd::ftruncate(&fd, len as i64).map_err(|e| e.to_string())?;
-    Ok(fd)
-}
-
-fn map(src: Source, len: usize) -> Result<Mapping, String> {
-    let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    match src {
-        Source::Device(dev) => Mapping::shared(dev.open(true)?.as_fd(), len, 0),
-        Source::Tmpfs => Mapping::shared(tmpfs_file(len)?.as_fd(), len, 0),
-        Source::Anonymous => {
-            let nz = std::num::NonZeroUsize::new(len).ok_or("empty")?;
-            // SAFETY: A new anonymous mapping touches nothing else.
-            let ptr =
-                unsafe { nix::sys::mman::mmap_anonymous(None, nz, rw, MapFlags::MAP_PRIVATE) }
-                    .map_err(|e| e.to_string())?;
-            // SAFETY: The mapping was just made and is owned from now on.
-            Ok(unsafe { Mapping::from_raw(ptr, len) })
-        }
-    }
-    .map_err(|e| e.to_string())
-}
-
-/// How a first-touch pass visits the pages.
-#[derive(Clone, Copy)]
-enum Pattern {
-    SeqRead,
-    SeqWrite,
-    RandRead,
-}
-
-/// Touches every page of a fresh mapping once; returns ns and minor faults per page.
-fn first_touch(src: Source, len: usize, pattern: Pattern) -> Result<(f64, f64), String> {
-    let ps = page_size();
-    let pages = len / ps;
-    let mut order: Vec<usize> = (0..pages).collect();
-    if let Pattern::RandRead = pattern {
-        order.shuffle(&mut StdRng::seed_from_u64(pages as u64));
-    }
-    let m = map(src, len)?;
-    let faults = minor_faults()?;
-    let start = Instant::now();
-    let mut sum = 0u64;
-    for &p in &order {
-        match pattern {
-            Pattern::SeqWrite => m.write(p * ps, 1),
-            _ => sum += u64::from(m.read(p * ps)),
-        }
-    }
-    let ns = start.elapsed().as_nanos() as f64;
-    let faults = (minor_faults()? - faults) as f64;
-    std::hint::black_box(sum);
-    Ok((ns / pages as f64, faults / pages as f64))
-}
-
-/// Reads every byte of a warm mapping, 8 at a time; returns ns per page.
-fn stream_mapping(m: &Mapping) -> f64 {
-    let ps = page_size();
-    let start = Instant::now();
-    let mut sum = 0u64;
-    let base = m.addr() as *const u64;
-    for i in 0..m.len() / 8 {
-        // SAFETY: In bounds of the live mapping, aligned (the mapping is page-aligned).
-        sum = sum.wrapping_add(unsafe { base.add(i).read_volatile() });
-    }
-    std::hint::black_box(sum);
-    start.elapsed().as_nanos() as f64 / (m.len() / ps) as f64
-}
-
-fn stream_read(f: &File, len: usize, buf: &mut [u8]) -> Result<f64, String> {
-    let start = Instant::now();
-    let mut off = 0;
-    while off < len {
-        let n = nix::sys::uio::pread(f, &mut buf[..len - off], off as i64)
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("short read".into());
-        }
-        off += n;
-    }
-    std::hint::black_box(&buf);
-    Ok(start.elapsed().as_nanos() as f64 / (len / page_size()) as f64)
-}
-
-fn emit(metric: &str, label: &str, ns: f64, faults: f64) {
-    println!("bench|{metric}|{label}|{ns:.1}|{faults:.3}");
+    first
+        .iter()
+        .chain(second)
+        .chain(&rotated)
+        .copied()
+        .collect()
 }
 
 fn set_fault_around(on: bool) -> Result<(), String> {
     set_fault_around_bytes(if on { 65536 } else { page_size() }).map(drop)
 }
 
+/// Times a long step of the run on stderr (the console), so a slow run shows where it is.
+fn step<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let start = std::time::Instant::now();
+    eprintln!("vmdev-bench: {what}");
+    let r = f();
+    eprintln!(
+        "vmdev-bench: {what}: {:.1} s (guest time)",
+        start.elapsed().as_secs_f64()
+    );
+    r
+}
+
+/// Sets up a peer, or reports why it could not be.
+fn peer(make: impl FnOnce() -> Result<Source, String>, label: &str) -> Option<Source> {
+    make().inspect_err(|e| println!("error|{label}|{e}")).ok()
+}
+
 fn run(args: &Args) -> Result<(), String> {
-    let drivers = [
-        Driver {
-            label: "rust",
-            module: args.rust.clone(),
-            remap: node(Kind::Remap, "/dev/vmdev-remap"),
-            fault: node(Kind::Fault, "/dev/vmdev-fault"),
-        },
-        Driver {
-            label: "c",
-            module: args.c.clone(),
-            remap: node(Kind::Remap, "/dev/vmdev_c-remap"),
-            fault: node(Kind::Fault, "/dev/vmdev_c-fault"),
-        },
-    ];
-    let ps = page_size();
-    let mib = 1 << 20;
-    for d in &drivers {
+    let params = format!(
+        "phys_base={:#x} phys_size={:#x}",
+        args.phys_base, args.phys_size
+    );
+    let rust = Driver::new("rust", args.rust.clone(), "vmdev", &params);
+    let c = Driver::new("c", args.c.clone(), "vmdev_c", &params);
+    let drivers = [&rust, &c];
+    for d in drivers {
         d.load("")?;
     }
-    let fault_len = 16 * mib;
+    for d in drivers {
+        entry_sizes(&d.huge)?;
+    }
+    let len = args.len;
+    let whole = args.phys_size as usize;
+    let peers: Vec<Source> = [
+        peer(|| Source::udmabuf(len), "udmabuf"),
+        peer(|| Source::heap(len), "heap"),
+        peer(|| Source::devmem(args.phys_base), "devmem"),
+        Some(Source::Anon),
+        Some(Source::Tmpfs),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let peer_refs: Vec<&Source> = peers.iter().collect();
+    let devmem: Vec<&Source> = peers.iter().filter(|p| p.label() == "devmem").collect();
+    let kernel_own: Vec<&Source> = peers
+        .iter()
+        .filter(|p| matches!(p, Source::Anon | Source::Tmpfs))
+        .collect();
+    let mut buf = vec![0u8; len.max(whole)];
 
-    // First touch over the whole fault buffer, and the kernel's own memory touched the same way.
-    for (around, suffix) in [(true, "around_on"), (false, "around_off")] {
-        set_fault_around(around)?;
-        for (pattern, name) in [
-            (Pattern::SeqRead, "seq_read"),
-            (Pattern::SeqWrite, "seq_write"),
-            (Pattern::RandRead, "rand_read"),
-        ] {
-            let metric = format!("first_touch_{name}_{suffix}");
-            for rep in 0..args.reps {
-                for d in in_turn(&drivers, rep) {
-                    let (ns, faults) = first_touch(Source::Device(&d.fault), fault_len, pattern)?;
-                    emit(&metric, d.label, ns, faults);
+    // Every path, the same `len` bytes: mmap + munmap, the first read or write of every page,
+    // the whole job (mmap, first read, munmap), and streaming through a warm mapping.
+    set_fault_around(true)?;
+    step("every path and peer", || {
+        for rep in 0..args.reps {
+            for src in in_turn(&rust.nodes(), &c.nodes(), &peer_refs, rep) {
+                map_unmap(("mmap_munmap", Some("mmap")), src, len, None)?;
+                for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
+                    first_touch(pattern.name(), src, len, pattern, None)?;
                 }
-                for (src, label) in [(Source::Anonymous, "anon"), (Source::Tmpfs, "tmpfs")] {
-                    let (ns, faults) = first_touch(src, fault_len, pattern)?;
-                    emit(&metric, label, ns, faults);
+                map_read_unmap(src, len)?;
+                measure::stream_mapping("stream_mapping", src, len)?;
+                if !matches!(src.label(), "rust-huge" | "c-huge") {
+                    measure::stream_read(src, len, &mut buf)?;
                 }
             }
         }
-    }
+        Ok(())
+    })?;
+
+    // Without the kernel's fault-around (which reads of the fault node and of tmpfs follow;
+    // the driver's write window follows its own `fault_around` parameter).
+    set_fault_around(false)?;
+    step("first touch without fault-around", || {
+        for rep in 0..args.reps {
+            for src in in_turn(&[&rust.fault], &[&c.fault], &kernel_own, rep) {
+                for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
+                    let metric = format!("{}_around_off", pattern.name());
+                    first_touch(&metric, src, len, pattern, None)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
     set_fault_around(true)?;
 
-    // The remap device: mmap + munmap of the whole buffer (remap_pfn_range writes every entry),
-    // then the first access to each page of a fresh mapping (nothing faults).
-    for rep in 0..args.reps {
-        for d in in_turn(&drivers, rep) {
-            let f = d.remap.open(true)?;
-            let len = 4 * mib;
-            let start = Instant::now();
-            drop(Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?);
-            emit(
-                "remap_mmap_munmap",
-                d.label,
-                start.elapsed().as_nanos() as f64 / (len / ps) as f64,
-                0.0,
-            );
-            let (ns, faults) = first_touch(Source::Device(&d.remap), len, Pattern::SeqRead)?;
-            emit("remap_first_access", d.label, ns, faults);
-        }
-    }
-
-    // Streaming 16 MiB: through a warm mapping versus read() into a user buffer.
-    let mut buf = vec![0u8; fault_len];
-    for rep in 0..args.reps {
-        for d in in_turn(&drivers, rep) {
-            for (dev, len) in [(&d.fault, fault_len), (&d.remap, 4 * mib)] {
-                let f = dev.open(true)?;
-                let m = Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?;
-                for p in 0..len / ps {
-                    m.read(p * ps);
-                }
-                emit(
-                    &format!("stream_{}_mapping", dev.name()),
-                    d.label,
-                    stream_mapping(&m),
-                    0.0,
-                );
-                emit(
-                    &format!("stream_{}_read", dev.name()),
-                    d.label,
-                    stream_read(&f, len, &mut buf)?,
-                    0.0,
-                );
+    // The whole reserved range: the huge node against remap_pfn_range (and /dev/mem).
+    step("the huge node over the whole reserved range", || {
+        for rep in 0..args.reps {
+            let (r, cc) = ([&rust.remap, &rust.huge], [&c.remap, &c.huge]);
+            for src in in_turn(&r, &cc, &devmem, rep) {
+                huge_rows(src, whole)?;
             }
         }
-    }
+        Ok(())
+    })?;
 
     // Growth: is the per-page first-touch cost flat from 1 to 64 MiB?
-    for size_mib in [1, 4, 16, 64] {
-        for d in &drivers {
-            d.load(&format!("fault_size={}", size_mib * mib))?;
-        }
-        for rep in 0..args.reps {
-            for d in in_turn(&drivers, rep) {
-                let (ns, faults) =
-                    first_touch(Source::Device(&d.fault), size_mib * mib, Pattern::SeqRead)?;
-                emit(&format!("growth_{size_mib}mib"), d.label, ns, faults);
+    step("growth of the fault buffer", || {
+        for size_mib in [1, 4, 16, 64] {
+            for d in drivers {
+                d.load(&format!("fault_size={}", size_mib * MIB))?;
+            }
+            for rep in 0..args.reps {
+                for src in in_turn(&[&rust.fault], &[&c.fault], &[], rep) {
+                    let metric = format!("growth_{size_mib}mib");
+                    first_touch(&metric, src, size_mib * MIB, Pattern::SeqRead, None)?;
+                }
             }
         }
-    }
-    for d in &drivers {
+        Ok(())
+    })?;
+    for d in drivers {
         d.load("")?;
     }
 
-    // One process touching the whole buffer, or two touching disjoint halves at once.
-    for rep in 0..args.reps {
-        for d in in_turn(&drivers, rep) {
-            for procs in [1, 2] {
-                let ns = parallel_touch(&d.fault, fault_len, procs)?;
-                emit(&format!("procs_{procs}"), d.label, ns, 0.0);
+    // One process touching the whole fault buffer, or two touching disjoint halves at once.
+    step("one and two processes", || {
+        for rep in 0..args.reps {
+            for src in in_turn(&[&rust.fault], &[&c.fault], &[], rep) {
+                for procs in [1, 2] {
+                    parallel_touch(&format!("procs_{procs}"), src, len, procs)?;
+                }
             }
         }
-    }
-    for d in &drivers {
-        kmod::unload(&kmod::module_name(&d.module)).map_err(|e| e.to_string())?;
+        Ok(())
+    })?;
+    drop(peers);
+    for d in drivers {
+        d.unload()?;
     }
     Ok(())
 }
 
+/// Prints `entries|label|sizes`: the entry sizes the huge node says it can map
+/// (`vmdev_info.flags`), largest first.
+fn entry_sizes(huge: &Source) -> Result<(), String> {
+    let info = huge.info()?.ok_or("not a driver node")?;
+    if info.backing != uapi::BACKING_HUGE {
+        return Err(format!(
+            "{}: backing {}, not {}",
+            huge.label(),
+            info.backing,
+            uapi::BACKING_HUGE
+        ));
+    }
+    let sizes: Vec<&str> = [(uapi::FLAG_HUGE_PUD, "PUD"), (uapi::FLAG_HUGE_PMD, "PMD")]
+        .into_iter()
+        .filter(|(flag, _)| info.flags & flag != 0)
+        .map(|(_, name)| name)
+        .chain(["PTE"])
+        .collect();
+    println!("entries|{}|{}", huge.label(), sizes.join(","));
+    Ok(())
+}
+
+/// The rows of the huge node's comparison, over `len` bytes (the whole reserved range):
+/// building and tearing down the mapping (mmap, one read per 2 MiB, munmap); the first read of
+/// every page with the entries in place (after those reads on the huge node, after mmap on the
+/// others) and of a fresh mapping (the huge node's faults included); streaming when warm.
+fn huge_rows(src: &Source, len: usize) -> Result<(), String> {
+    let huge = matches!(src.label(), "rust-huge" | "c-huge");
+    map_unmap(("setup_whole", None), src, len, Some(PMD))?;
+    first_touch(
+        "first_read_whole",
+        src,
+        len,
+        Pattern::SeqRead,
+        huge.then_some(PMD),
+    )?;
+    if huge {
+        first_touch("fresh_read_whole", src, len, Pattern::SeqRead, None)?;
+    }
+    measure::stream_mapping("stream_whole", src, len)
+}
+
 /// `procs` processes each first-touch (sequential read) their share of one mapping at once;
-/// returns the wall time per page of the whole buffer.
-fn parallel_touch(dev: &Device, len: usize, procs: usize) -> Result<f64, String> {
+/// emits the wall time per page of the whole buffer.
+fn parallel_touch(metric: &str, src: &Source, len: usize, procs: usize) -> Result<(), String> {
     let ps = page_size();
-    let f = dev.open(true)?;
-    let m = Mapping::shared(f.as_fd(), len, 0).map_err(|e| e.to_string())?;
+    let m: Mapping = src.map(len)?;
     let share = len / ps / procs;
-    let start = Instant::now();
+    let probe = Probe::start()?;
     let mut children = Vec::new();
     for i in 0..procs {
         // SAFETY: Single-threaded; the child only reads the mapping and exits.
@@ -322,13 +342,16 @@ fn parallel_touch(dev: &Device, len: usize, procs: usize) -> Result<f64, String>
     for c in children {
         waitpid(c, None).map_err(|e| e.to_string())?;
     }
-    Ok(start.elapsed().as_nanos() as f64 / (len / ps) as f64)
+    // (The children's faults are theirs: the parent's count stays 0 here.)
+    emit(metric, src.label(), probe.stop(len)?);
+    Ok(())
 }
 
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
         eprintln!("vmdev-bench: {e}");
+        println!("error|vmdev-bench|{e}");
         std::process::exit(1);
     }
 }
