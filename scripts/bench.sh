@@ -14,7 +14,9 @@ export KDIR
 # a stall at about 24 s of guest time (the same instant every run, as icount is deterministic):
 # the stall timeout goes up to 300 s for this VM only, so a real hang is still reported.
 # The run takes a few minutes; the timeout leaves room for a loaded host.
-VM_QEMU_ARGS=${VM_QEMU_ARGS-"-icount shift=4"} VM_APPEND="rcupdate.rcu_cpu_stall_timeout=300" \
+# BENCH_REPS=1 for a quick trial run (the report then has no spread); the default is 7.
+VM_QEMU_ARGS=${VM_QEMU_ARGS-"-icount shift=4"} \
+  VM_APPEND="rcupdate.rcu_cpu_stall_timeout=300${BENCH_REPS:+ vmdev_bench_reps=$BENCH_REPS}" \
   VM_TIMEOUT=${VM_TIMEOUT:-2400} "$VMDEV_ROOT/scripts/run-vm.sh" bench
 cd "$VMDEV_ROOT/userspace"
 timed "report: BENCHMARKS.md, bench/chart.svg" env -u RUSTC cargo run --quiet --release --locked --bin vmdev-report -- \
