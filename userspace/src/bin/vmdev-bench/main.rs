@@ -188,7 +188,8 @@ fn run(args: &Args) -> Result<(), String> {
         .iter()
         .filter(|p| matches!(p, Source::Anon | Source::Tmpfs))
         .collect();
-    let mut buf = vec![0u8; len.max(whole)];
+    // Written once now, so that no `pread()` below takes the buffer's own first-touch faults.
+    let mut buf = vec![1u8; len.max(whole)];
 
     // Every path, the same `len` bytes: mmap + munmap, the first read or write of every page,
     // the whole job (mmap, first read, munmap), and streaming through a warm mapping.
@@ -210,9 +211,13 @@ fn run(args: &Args) -> Result<(), String> {
         Ok(())
     })?;
 
-    // Without the kernel's fault-around (which reads of the fault node and of tmpfs follow;
-    // the driver's write window follows its own `fault_around` parameter).
+    // Without fault-around: the drivers map one page per fault (module parameter
+    // fault_around=0; their window is their own, mapped from the fault handler), and the
+    // kernel's fault-around, which tmpfs reads follow, is one page.
     set_fault_around(false)?;
+    for d in drivers {
+        d.load("fault_around=0")?;
+    }
     step("first touch without fault-around", || {
         for rep in 0..args.reps {
             for src in in_turn(&[&rust.fault], &[&c.fault], &kernel_own, rep) {
@@ -225,6 +230,9 @@ fn run(args: &Args) -> Result<(), String> {
         Ok(())
     })?;
     set_fault_around(true)?;
+    for d in drivers {
+        d.load("")?;
+    }
 
     // The whole reserved range: the huge node against remap_pfn_range (and /dev/mem).
     step("the huge node over the whole reserved range", || {

@@ -119,7 +119,7 @@ fn target_table(md: &mut String, r: &Results) {
 }
 
 fn peer_tables(md: &mut String, r: &Results) {
-    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of the reserved range); ns per 4 KiB page, fault-around on (the default). `pread()` only where the node has `read()`.\n\n| metric |");
+    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of the reserved range; the huge node's first-touch rows include its 8 PMD faults); ns per 4 KiB page, default parameters (fault-around on). `pread()` only where the node has `read()`.\n\n| metric |");
     for (_, name) in SOURCES {
         let _ = write!(md, " {name} |");
     }
@@ -161,7 +161,7 @@ fn peer_tables(md: &mut String, r: &Results) {
 }
 
 fn around_off_table(md: &mut String, r: &Results) {
-    md.push_str("\n### Without the kernel's fault-around\n\n`fault_around_bytes` set to one page: reads of the fault node and of tmpfs then fault once per page (the fault node's write window follows its own `fault_around` parameter, still on).\n\n| metric | fault node | C fault node | anonymous | tmpfs (memfd) |\n|---|---|---|---|---|\n");
+    md.push_str("\n### Without the kernel's fault-around\n\nThe drivers loaded with `fault_around=0` (one page per fault: their window is mapped by their own fault handler, the kernel's fault-around does not apply to them), and the kernel's `fault_around_bytes` set to one page for tmpfs. Anonymous memory never faults around (its reads map the huge zero page where aligned).\n\n| metric | fault node | C fault node | anonymous | tmpfs (memfd) |\n|---|---|---|---|---|\n");
     for metric in ["first_read_seq", "first_write_seq", "first_read_rand"] {
         let m = format!("{metric}_around_off");
         let _ = write!(md, "| {m} |");
