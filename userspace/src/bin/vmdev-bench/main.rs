@@ -7,8 +7,9 @@
 //! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
 //! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
 //! here) and order effects spread evenly; compare ratios taken in the same boot, not absolute
-//! times. A peer that cannot be set up is reported (`error|label|why`) and left out; the
-//! report shows the error and fails.
+//! times. Each sample repeats its pass until it timed 20 ms, and each phase starts with an
+//! untimed warm-up round. A peer that cannot be set up is reported (`error|label|why`) and
+//! left out; the report shows the error and fails.
 
 mod measure;
 mod sources;
@@ -22,7 +23,7 @@ use vmdev::device::{Device, Kind};
 use vmdev::mapping::{Mapping, page_size, set_fault_around_bytes};
 use vmdev::{kmod, uapi};
 
-use measure::{Pattern, Probe, emit, first_touch, map_read_unmap, map_unmap};
+use measure::{Pattern, Probe, Sample, emit, first_touch, map_read_unmap, map_unmap};
 use sources::Source;
 
 const MIB: usize = 1 << 20;
@@ -151,6 +152,16 @@ fn step<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, Strin
     r
 }
 
+/// Runs `round` once as a warm-up, its lines left out (first-time costs such as the huge zero
+/// page's allocation land there), then once for each repetition.
+fn rounds(reps: usize, mut round: impl FnMut(usize) -> Result<(), String>) -> Result<(), String> {
+    measure::set_quiet(true);
+    let warm_up = round(reps);
+    measure::set_quiet(false);
+    warm_up?;
+    (0..reps).try_for_each(round)
+}
+
 /// Sets up a peer, or reports why it could not be.
 fn peer(make: impl FnOnce() -> Result<Source, String>, label: &str) -> Option<Source> {
     make().inspect_err(|e| println!("error|{label}|{e}")).ok()
@@ -195,7 +206,7 @@ fn run(args: &Args) -> Result<(), String> {
     // the whole job (mmap, first read, munmap), and streaming through a warm mapping.
     set_fault_around(true)?;
     step("every path and peer", || {
-        for rep in 0..args.reps {
+        rounds(args.reps, |rep| {
             for src in in_turn(&rust.nodes(), &c.nodes(), &peer_refs, rep) {
                 map_unmap(("mmap_munmap", Some("mmap")), src, len, None)?;
                 for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
@@ -207,8 +218,8 @@ fn run(args: &Args) -> Result<(), String> {
                     measure::stream_read(src, len, &mut buf)?;
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     })?;
 
     // Without fault-around: the drivers map one page per fault (module parameter
@@ -219,15 +230,15 @@ fn run(args: &Args) -> Result<(), String> {
         d.load("fault_around=0")?;
     }
     step("first touch without fault-around", || {
-        for rep in 0..args.reps {
+        rounds(args.reps, |rep| {
             for src in in_turn(&[&rust.fault], &[&c.fault], &kernel_own, rep) {
                 for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
                     let metric = format!("{}_around_off", pattern.name());
                     first_touch(&metric, src, len, pattern, None)?;
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     })?;
     set_fault_around(true)?;
     for d in drivers {
@@ -236,13 +247,13 @@ fn run(args: &Args) -> Result<(), String> {
 
     // The whole reserved range: the huge node against remap_pfn_range (and /dev/mem).
     step("the huge node over the whole reserved range", || {
-        for rep in 0..args.reps {
+        rounds(args.reps, |rep| {
             let (r, cc) = ([&rust.remap, &rust.huge], [&c.remap, &c.huge]);
             for src in in_turn(&r, &cc, &devmem, rep) {
                 huge_rows(src, whole)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     })?;
 
     // Growth: is the per-page first-touch cost flat from 1 to 64 MiB?
@@ -351,7 +362,9 @@ fn parallel_touch(metric: &str, src: &Source, len: usize, procs: usize) -> Resul
         waitpid(c, None).map_err(|e| e.to_string())?;
     }
     // (The children's faults are theirs: the parent's count stays 0 here.)
-    emit(metric, src.label(), probe.stop(len)?);
+    let mut s = Sample::default();
+    probe.stop(len, &mut s)?;
+    emit(metric, src.label(), &s);
     Ok(())
 }
 

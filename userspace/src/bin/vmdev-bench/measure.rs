@@ -1,10 +1,11 @@
 //! The timed steps, and what each prints: `bench|metric|label|ns/page|faults/page|retries/page`,
 //! where faults are this process's minor faults and retries `vma_lock_retry` of /proc/vmstat
 //! (faults begun under the per-VMA lock and redone under mmap_lock), both counted around the
-//! timed step; and `counters|metric|label|faults|around_pages|bytes` from a driver node's
-//! `vmdev_info` over that step.
+//! timed parts; and `counters|metric|label|faults|around_pages|bytes` from a driver node's
+//! `vmdev_info` over the sample. A sample repeats its pass until it timed 20 ms (`sample`).
 
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -25,15 +26,35 @@ fn vma_lock_retries() -> Result<u64, String> {
         .ok_or_else(|| "no vma_lock_retry in /proc/vmstat (CONFIG_PER_VMA_LOCK_STATS)".into())
 }
 
-/// One timed step: its cost and what it faulted, per 4 KiB page.
-#[derive(Clone, Copy)]
+/// A sample: what its timed passes cost in total, over how many pages.
+#[derive(Clone, Copy, Default)]
 pub struct Sample {
-    pub ns: f64,
-    pub faults: f64,
-    pub retries: f64,
+    ns: f64,
+    faults: f64,
+    retries: f64,
+    pages: f64,
 }
 
-/// The counters at the start of a timed step. The counters are read outside the timed part.
+/// Each sample times at least this much work, repeating its pass (each on a fresh mapping)
+/// until then: under `-icount` a timer tick costs tens of microseconds, which a 1 ms pass
+/// either takes or misses, so single short passes came out bimodal.
+const MIN_SAMPLE_NS: f64 = 20e6;
+/// ... but no more passes than this.
+const MAX_PASSES: usize = 256;
+
+/// Runs `pass` (which adds its timed part to the sample) until the sample is long enough.
+fn sample(mut pass: impl FnMut(&mut Sample) -> Result<(), String>) -> Result<Sample, String> {
+    let mut s = Sample::default();
+    for _ in 0..MAX_PASSES {
+        pass(&mut s)?;
+        if s.ns >= MIN_SAMPLE_NS {
+            break;
+        }
+    }
+    Ok(s)
+}
+
+/// The counters at the start of a timed part. The counters are read outside the timed part.
 pub struct Probe {
     faults: i64,
     retries: u64,
@@ -52,36 +73,54 @@ impl Probe {
         })
     }
 
-    /// Ends the step, which covered `bytes` of memory.
-    pub fn stop(self, bytes: usize) -> Result<Sample, String> {
+    /// Ends the timed part, which covered `bytes` of memory, and adds it to `s`.
+    pub fn stop(self, bytes: usize, s: &mut Sample) -> Result<(), String> {
         let ns = self.start.elapsed().as_nanos() as f64;
         let faults = minor_faults()?;
         let retries = vma_lock_retries()?;
-        let pages = (bytes / page_size()) as f64;
-        Ok(Sample {
-            ns: ns / pages,
-            faults: (faults - self.faults) as f64 / pages,
-            retries: (retries - self.retries) as f64 / pages,
-        })
+        s.ns += ns;
+        s.faults += (faults - self.faults) as f64;
+        s.retries += (retries - self.retries) as f64;
+        s.pages += (bytes / page_size()) as f64;
+        Ok(())
     }
 }
 
-pub fn emit(metric: &str, label: &str, s: Sample) {
+/// Whether the lines are left out (a warm-up round).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Leaves out the lines of a warm-up round (`true`), or prints them again.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Relaxed);
+}
+
+/// Prints a sample per 4 KiB page.
+pub fn emit(metric: &str, label: &str, s: &Sample) {
+    if QUIET.load(Relaxed) {
+        return;
+    }
+    let p = s.pages.max(1.0);
     println!(
         "bench|{metric}|{label}|{:.1}|{:.5}|{:.5}",
-        s.ns, s.faults, s.retries
+        s.ns / p,
+        s.faults / p,
+        s.retries / p
     );
 }
 
-fn emit_counters(metric: &str, src: &Source, before: Option<VmdevInfo>, bytes: usize) {
+fn emit_counters(metric: &str, src: &Source, before: Option<VmdevInfo>, s: &Sample) {
+    if QUIET.load(Relaxed) {
+        return;
+    }
     if let Some(before) = before
         && let Ok(Some(after)) = src.info()
     {
         println!(
-            "counters|{metric}|{}|{}|{}|{bytes}",
+            "counters|{metric}|{}|{}|{}|{}",
             src.label(),
             after.faults - before.faults,
-            after.around_pages - before.around_pages
+            after.around_pages - before.around_pages,
+            s.pages as usize * page_size()
         );
     }
 }
@@ -145,15 +184,18 @@ pub fn first_touch(
     prefault: Option<usize>,
 ) -> Result<(), String> {
     let offsets = order(len, pattern);
-    let m = src.map(len)?;
-    if let Some(step) = prefault {
-        touch_every(&m, step);
-    }
     let info = src.info()?;
-    let probe = Probe::start()?;
-    touch(&m, &offsets, pattern);
-    emit(metric, src.label(), probe.stop(len)?);
-    emit_counters(metric, src, info, len);
+    let s = sample(|s| {
+        let m = src.map(len)?;
+        if let Some(step) = prefault {
+            touch_every(&m, step);
+        }
+        let probe = Probe::start()?;
+        touch(&m, &offsets, pattern);
+        probe.stop(len, s)
+    })?;
+    emit(metric, src.label(), &s);
+    emit_counters(metric, src, info, &s);
     Ok(())
 }
 
@@ -166,22 +208,22 @@ pub fn map_unmap(
     step: Option<usize>,
 ) -> Result<(), String> {
     let info = src.info()?;
-    let probe = Probe::start()?;
-    let m = src.map(len)?;
-    let mmap_ns = probe.start.elapsed().as_nanos() as f64;
-    if let Some(step) = step {
-        touch_every(&m, step);
-    }
-    drop(m);
-    emit(metric, src.label(), probe.stop(len)?);
-    emit_counters(metric, src, info, len);
+    let mut mmap = Sample::default();
+    let s = sample(|s| {
+        let probe = Probe::start()?;
+        let m = src.map(len)?;
+        mmap.ns += probe.start.elapsed().as_nanos() as f64;
+        mmap.pages += (len / page_size()) as f64;
+        if let Some(step) = step {
+            touch_every(&m, step);
+        }
+        drop(m);
+        probe.stop(len, s)
+    })?;
+    emit(metric, src.label(), &s);
+    emit_counters(metric, src, info, &s);
     if let Some(mmap_metric) = mmap_metric {
-        let mmap = Sample {
-            ns: mmap_ns / (len / page_size()) as f64,
-            faults: 0.0,
-            retries: 0.0,
-        };
-        emit(mmap_metric, src.label(), mmap);
+        emit(mmap_metric, src.label(), &mmap);
     }
     Ok(())
 }
@@ -189,11 +231,14 @@ pub fn map_unmap(
 /// The whole job: `mmap`, a sequential first read of every page, `munmap`.
 pub fn map_read_unmap(src: &Source, len: usize) -> Result<(), String> {
     let offsets = order(len, Pattern::SeqRead);
-    let probe = Probe::start()?;
-    let m = src.map(len)?;
-    touch(&m, &offsets, Pattern::SeqRead);
-    drop(m);
-    emit("map_read_unmap", src.label(), probe.stop(len)?);
+    let s = sample(|s| {
+        let probe = Probe::start()?;
+        let m = src.map(len)?;
+        touch(&m, &offsets, Pattern::SeqRead);
+        drop(m);
+        probe.stop(len, s)
+    })?;
+    emit("map_read_unmap", src.label(), &s);
     Ok(())
 }
 
@@ -201,15 +246,18 @@ pub fn map_read_unmap(src: &Source, len: usize) -> Result<(), String> {
 pub fn stream_mapping(metric: &str, src: &Source, len: usize) -> Result<(), String> {
     let m = src.map(len)?;
     touch(&m, &order(len, Pattern::SeqWrite), Pattern::SeqWrite);
-    let probe = Probe::start()?;
-    let mut sum = 0u64;
-    let base = m.addr() as *const u64;
-    for i in 0..m.len() / 8 {
-        // SAFETY: In bounds of the live mapping, aligned (the mapping is page-aligned).
-        sum = sum.wrapping_add(unsafe { base.add(i).read_volatile() });
-    }
-    std::hint::black_box(sum);
-    emit(metric, src.label(), probe.stop(len)?);
+    let s = sample(|s| {
+        let probe = Probe::start()?;
+        let mut sum = 0u64;
+        let base = m.addr() as *const u64;
+        for i in 0..m.len() / 8 {
+            // SAFETY: In bounds of the live mapping, aligned (the mapping is page-aligned).
+            sum = sum.wrapping_add(unsafe { base.add(i).read_volatile() });
+        }
+        std::hint::black_box(sum);
+        probe.stop(len, s)
+    })?;
+    emit(metric, src.label(), &s);
     Ok(())
 }
 
@@ -219,17 +267,20 @@ pub fn stream_read(src: &Source, len: usize, buf: &mut [u8]) -> Result<(), Strin
         return Ok(());
     };
     let f: File = dev.open(false)?;
-    let probe = Probe::start()?;
-    let mut off = 0;
-    while off < len {
-        let n = nix::sys::uio::pread(&f, &mut buf[off..len], off as i64)
-            .map_err(|e| format!("{}: pread: {e}", dev.path.display()))?;
-        if n == 0 {
-            return Err(format!("{}: short read at {off}", dev.path.display()));
+    let s = sample(|s| {
+        let probe = Probe::start()?;
+        let mut off = 0;
+        while off < len {
+            let n = nix::sys::uio::pread(&f, &mut buf[off..len], off as i64)
+                .map_err(|e| format!("{}: pread: {e}", dev.path.display()))?;
+            if n == 0 {
+                return Err(format!("{}: short read at {off}", dev.path.display()));
+            }
+            off += n;
         }
-        off += n;
-    }
-    std::hint::black_box(&buf);
-    emit("stream_read", src.label(), probe.stop(len)?);
+        std::hint::black_box(&buf);
+        probe.stop(len, s)
+    })?;
+    emit("stream_read", src.label(), &s);
     Ok(())
 }

@@ -63,7 +63,10 @@ fn intro(md: &mut String, r: &Results, kernel: &str) {
          mean little; ratios taken in the same boot do, so the tables give ratios and the \
          targets are ratios. Every number is nanoseconds per 4 KiB page, the median of {} \
          repetitions (± the larger distance to the fastest or slowest), interleaved: which driver \
-         goes first alternates (Rust, C, C, Rust, ...), the peers follow in a rotating order.\n\n\
+         goes first alternates (Rust, C, C, Rust, ...), the peers follow in a rotating order. Each \
+         repetition times at least 20 ms of work, repeating a short pass (each time on a fresh \
+         mapping): under `-icount` a timer tick costs tens of microseconds, which a single 1 ms \
+         pass takes or misses. An untimed warm-up round comes first.\n\n\
          The sources, all mapped `MAP_SHARED` read-write except anonymous memory:\n\n\
          - **fault node** (`/dev/vmdev-fault`): a 16 MiB vmalloc buffer, mapped on fault, the \
          aligned 64 KiB window around each fault (`fault_around`, the default; a no-op \
