@@ -7,7 +7,7 @@ use vmdev::maps::self_maps_entry;
 use crate::common::*;
 use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
 
-test!(remap: private_readonly_keeps_offset);
+test!(remap huge: private_readonly_keeps_offset);
 fn private_readonly_keeps_offset(_cx: &Context, d: &Device) -> TestResult {
     // A copy-on-write remap_pfn_range mapping would show the physical page number here.
     let f = d.open(true)?;
@@ -34,7 +34,7 @@ fn private_readonly_keeps_offset(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap: populate);
+test!(remap huge: populate);
 fn populate(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
@@ -63,7 +63,7 @@ fn populate(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap: gup_process_vm_readv_efault);
+test!(remap huge: gup_process_vm_readv_efault);
 fn gup_process_vm_readv_efault(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
