@@ -364,6 +364,8 @@ mod tests {
         // `test!(fault: f)` and `test!(huge: f)`: one device.
         assert!(has("fault.private_is_cow"));
         assert!(!has("remap.private_is_cow") && !has("huge.private_is_cow"));
+        assert!(has("huge.pmd_one_fault_per_span"));
+        assert!(!has("remap.pmd_one_fault_per_span") && !has("fault.pmd_one_fault_per_span"));
     }
 
     #[test]

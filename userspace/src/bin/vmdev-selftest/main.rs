@@ -14,6 +14,8 @@ mod common;
 mod fault_counts;
 mod fault_path;
 mod harness;
+mod huge_path;
+mod huge_split;
 mod lifecycle;
 mod module;
 mod params;
