@@ -246,6 +246,33 @@ fn mremap_move_keeps_contents(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
+test!(remap huge fault: mremap_dontunmap_einval);
+/// MREMAP_DONTUNMAP, which moves private anonymous memory (checked first), is refused on the
+/// nodes' mappings (VM_DONTEXPAND, and VM_PFNMAP on two of them): EINVAL, the mapping as it was.
+fn mremap_dontunmap_einval(_cx: &Context, d: &Device) -> TestResult {
+    let flags = MRemapFlags::MREMAP_MAYMOVE | MRemapFlags::MREMAP_DONTUNMAP;
+    let anon = Reservation::reserve(ps())?;
+    // SAFETY: Moves a private anonymous mapping this function owns; the new one is unmapped
+    // below, the old range stays the reservation's.
+    let moved = unsafe { mremap(anon.ptr, ps(), ps(), flags, None) }
+        .map_err(|e| format!("MREMAP_DONTUNMAP of private anonymous memory: {e}"))?;
+    // SAFETY: The new mapping mremap made, owned here.
+    drop(unsafe { Mapping::from_raw(moved, ps()) });
+    let f = d.open(true)?;
+    let m = shared(&f, 2 * ps(), 0)?;
+    m.write(0, 0x3a);
+    let ptr = NonNull::new(m.addr() as *mut c_void).ok_or("null mapping")?;
+    // SAFETY: The kernel must refuse; nothing changes.
+    let res = unsafe { mremap(ptr, 2 * ps(), 2 * ps(), flags, None) };
+    expect_errno("MREMAP_DONTUNMAP", res, nix::errno::Errno::EINVAL)?;
+    let e = self_maps_entry(m.addr())?;
+    ensure!(
+        e.start == m.addr() && e.end == m.addr() + 2 * ps() as u64 && m.read(0) == 0x3a,
+        "the refused mremap changed the mapping"
+    );
+    Ok(Outcome::Pass)
+}
+
 /// An anonymous `PROT_NONE` reservation, a target for `MREMAP_FIXED`.
 struct Reservation {
     ptr: NonNull<c_void>,
