@@ -46,7 +46,8 @@ case $mode in
     rc=$?
     # The same suite against the C twin proves it tests the ABI, not one implementation.
     if [ -f $twin ]; then
-      vmdev-selftest --module $twin --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault --ktap-suite 2 || rc=1
+      vmdev-selftest --module $twin --remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge \
+        --fault /dev/vmdev_c-fault --ktap-suite 2 || rc=1
     fi ;;
   shell)
     if insmod $ko; then loaded=0 what="rust_vmdev is loaded"; else loaded=$? what="insmod FAILED"; fi
