@@ -247,6 +247,7 @@ impl VmFault {
     /// having mapped nothing, if the fault is a write to a private mapping (return the page for
     /// the core to copy), and `None` too if the faulting page could not be mapped (return it
     /// then).
+    #[inline]
     pub(crate) fn map_window<'p>(
         &self,
         window: usize,
@@ -285,6 +286,7 @@ struct FaultState {
 /// `pgoffs` that has one and is not mapped yet; records in `fault` what became of the faulting
 /// page of `vmf`. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`, and `pgoffs`
 /// inside it.
+#[inline]
 fn map_range<'p>(
     vmf: &VmFault,
     pgoffs: Range<usize>,
@@ -324,6 +326,7 @@ const INSERT_BATCH: usize = 16;
 /// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
 /// mapped already. Returns how many it inserted. Each entry of `pages` is a [`MappablePage`]
 /// that outlives the call.
+#[inline]
 fn insert_pages(
     vmf: &VmFault,
     first: usize,
