@@ -18,7 +18,7 @@ use kernel::{
     alloc::{allocator::Vmalloc, Allocator, NumaNode},
     bindings,
     iov::{IovIterDest, IovIterSource},
-    page::{BorrowedPage, PAGE_SHIFT, PAGE_SIZE},
+    page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
 };
 
@@ -328,15 +328,13 @@ impl VmallocBuffer {
     }
 
     /// The page at page index `index`, or `None` past the end.
+    #[inline]
     pub(crate) fn page(&self, index: usize) -> Option<MappablePage<'_>> {
-        let ptr = *self.pages.get(index)?;
-        // SAFETY: `ptr` is a page of this allocation (invariants), valid for the borrow of `self`
-        // that the returned page is tied to.
-        let page = unsafe { BorrowedPage::from_raw(ptr) };
-        // SAFETY: `Vmalloc` allocates with `vrealloc()`, that is plain `vmalloc()` without
-        // `VM_ALLOW_HUGE_VMAP`: every page of the area is an order-0 page of the page allocator
-        // (higher orders are split), refcounted, neither anonymous nor slab, and it stays
-        // allocated for the borrow of `self`.
+        let page = *self.pages.get(index)?;
+        // SAFETY: `page` is page `index` of this allocation (invariants). `Vmalloc` allocates
+        // with `vrealloc()`, that is plain `vmalloc()` without `VM_ALLOW_HUGE_VMAP`: every page of
+        // the area is an order-0 page of the page allocator (higher orders are split),
+        // refcounted, neither anonymous nor slab, and it stays allocated for the borrow of `self`.
         Some(unsafe { MappablePage::new(page) })
     }
 }

@@ -2,17 +2,19 @@
 
 //! rust_vmdev: how a driver maps memory into a process.
 //!
-//! Two misc devices with one ABI (`include/uapi/rust_vmdev.h`):
+//! Three misc devices with one ABI (`include/uapi/rust_vmdev.h`):
 //!
 //! - `/dev/vmdev-remap`: physically contiguous memory, mapped whole at `mmap()` time with
 //!   `remap_pfn_range()`. The VMA is `VM_IO | VM_PFNMAP`: no `struct page` is ever looked at,
 //!   nothing faults, and `get_user_pages()` refuses it.
+//! - `/dev/vmdev-huge`: the same memory, `VM_IO | VM_PFNMAP` too, but mapped on first touch, with
+//!   one PMD or PUD entry per aligned 2 MiB or 1 GiB where the memory and the mapping allow.
 //! - `/dev/vmdev-fault`: `vmalloc()` memory. `mmap()` maps nothing; the first touch of a page
 //!   faults, and the fault handler maps it (demand paging). With `fault_around`, a fault maps the
 //!   aligned window of pages around it at once.
 //!
-//! Both buffers are device memory: zeroed at load, shared by every open file and process,
-//! freed at unload. docs/design.md follows both paths step by step.
+//! The buffers are device memory: zeroed at load, shared by every open file and process, freed
+//! at unload. docs/design.md follows each path step by step.
 //!
 //! This file is driver logic in safe code; what it builds on is in the abstraction files:
 //! `chardev.rs` (the character device), `vma_ops.rs` (the VMA API) and `memory.rs` (the buffers).
@@ -45,7 +47,7 @@ module! {
     type: RustVmdev,
     name: "rust_vmdev",
     authors: ["rust_vmdev developers"],
-    description: "Two ways a driver maps memory into a process: remap_pfn_range and page faults",
+    description: "Driver memory mapped into processes: remap_pfn_range, huge PFN faults, page faults",
     license: "GPL",
     params: {
         remap_size: usize {

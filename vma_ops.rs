@@ -44,12 +44,12 @@
 //! file holds its `f_op->owner`, this module (see `chardev`), so the module cannot be unloaded
 //! before the last VMA's `close` has returned.
 
-use core::{cell::Cell, marker::PhantomData, ops::Deref, ops::Range};
+use core::{cell::Cell, marker::PhantomData, ops::Deref, ops::Range, ptr::NonNull};
 use kernel::{
     bindings,
     error::to_result,
     mm::virt::{flags, VmaNew, VmaRef},
-    page::{BorrowedPage, PAGE_SHIFT, PAGE_SIZE},
+    page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     sync::{Arc, ArcBorrow},
     types::Opaque,
@@ -82,25 +82,35 @@ pub(crate) unsafe trait PfnMemory {
 /// A page the fault path may map into user space: an order-0 page of the page allocator, with a
 /// reference held by its owner for `'a`, that the core can lock, take references on and map.
 ///
+/// A pointer rather than a `BorrowedPage`: the fault path handles one per mapped page, and the
+/// `kernel` crate's page accessors are not inlined into modules.
+///
 /// # Invariants
 ///
 /// `page` is an order-0, refcounted page that is neither anonymous, nor slab, nor a page table,
 /// and stays allocated for `'a`.
+#[derive(Clone, Copy)]
 pub(crate) struct MappablePage<'a> {
-    page: BorrowedPage<'a>,
+    page: NonNull<bindings::page>,
+    _owner: PhantomData<&'a bindings::page>,
 }
 
-impl<'a> MappablePage<'a> {
+impl MappablePage<'_> {
     /// # Safety
     ///
     /// `page` must be an order-0 page from the page allocator with a reference held for `'a`,
     /// neither anonymous, nor slab, nor a page table (for example a page of a `vmalloc()` area).
-    pub(crate) unsafe fn new(page: BorrowedPage<'a>) -> Self {
+    #[inline]
+    pub(crate) unsafe fn new(page: NonNull<bindings::page>) -> Self {
         // INVARIANT: The caller guarantees what the invariants ask.
-        Self { page }
+        Self {
+            page,
+            _owner: PhantomData,
+        }
     }
 
-    fn as_ptr(&self) -> *mut bindings::page {
+    #[inline]
+    fn as_ptr(self) -> *mut bindings::page {
         self.page.as_ptr()
     }
 }
@@ -174,8 +184,8 @@ impl EntrySize {
 /// # Invariants
 ///
 /// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
-/// operations built by [`VmOpsTable`] and is read-locked (by `mmap_lock` or its own per-VMA
-/// lock) for the life of this object.
+/// operations built by this module ([`VmOpsTable`] or [`PfnOpsTable`]) and is read-locked (by
+/// `mmap_lock` or its own per-VMA lock) for the life of this object.
 #[repr(transparent)]
 pub(crate) struct VmFault {
     inner: Opaque<bindings::vm_fault>,
@@ -184,8 +194,8 @@ pub(crate) struct VmFault {
 impl VmFault {
     /// # Safety
     ///
-    /// `ptr` must be the `struct vm_fault` passed to the `fault` callback of a VMA with
-    /// operations built by [`VmOpsTable`], valid for `'a`.
+    /// `ptr` must be the `struct vm_fault` passed to a fault callback of a VMA with operations
+    /// built by this module, valid for `'a`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::vm_fault) -> &'a Self {
         // SAFETY: `VmFault` is a transparent wrapper; the caller guarantees validity for 'a.
         unsafe { &*ptr.cast() }
@@ -237,6 +247,7 @@ impl VmFault {
     /// having mapped nothing, if the fault is a write to a private mapping (return the page for
     /// the core to copy), and `None` too if the faulting page could not be mapped (return it
     /// then).
+    #[inline]
     pub(crate) fn map_window<'p>(
         &self,
         window: usize,
@@ -275,6 +286,7 @@ struct FaultState {
 /// `pgoffs` that has one and is not mapped yet; records in `fault` what became of the faulting
 /// page of `vmf`. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`, and `pgoffs`
 /// inside it.
+#[inline]
 fn map_range<'p>(
     vmf: &VmFault,
     pgoffs: Range<usize>,
@@ -314,6 +326,7 @@ const INSERT_BATCH: usize = 16;
 /// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
 /// mapped already. Returns how many it inserted. Each entry of `pages` is a [`MappablePage`]
 /// that outlives the call.
+#[inline]
 fn insert_pages(
     vmf: &VmFault,
     first: usize,
@@ -435,6 +448,19 @@ impl<T: VmOperations> VmOpsTable<T> {
         unsafe { ArcBorrow::from_raw((*vma).vm_private_data.cast()) }
     }
 
+    /// The data of `vma`, for the fault paths: a plain reference, which needs none of the
+    /// layout arithmetic of an [`ArcBorrow`] (the `kernel` crate's, not inlined into modules).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::data`].
+    #[inline]
+    unsafe fn data_ref<'a>(vma: *mut bindings::vm_area_struct) -> &'a T::Data {
+        // SAFETY: `Arc::into_raw` returned a pointer to the data, which the VMA's reference keeps
+        // alive for 'a (the caller's guarantee); an `Arc`'s data is only ever shared.
+        unsafe { &*(*vma).vm_private_data.cast::<T::Data>() }
+    }
+
     /// # Safety
     ///
     /// Called by the core for a new VMA copied from one with these operations.
@@ -469,8 +495,8 @@ impl<T: VmOperations> VmOpsTable<T> {
         // during the call.
         let fault = unsafe { VmFault::from_raw(vmf) };
         // SAFETY: The VMA has these operations and holds a reference to its data.
-        let data = unsafe { Self::data(fault.vma().as_ptr()) };
-        match T::fault(&data, fault) {
+        let data = unsafe { Self::data_ref(fault.vma().as_ptr()) };
+        match T::fault(data, fault) {
             Fault::Page(page) => {
                 // SAFETY: `page` is a mappable page that outlives this call. The core locks and
                 // maps `vmf->page` (or a copy of it), and drops the reference taken here when
@@ -557,8 +583,8 @@ where
         let fault = unsafe { VmFault::from_raw(vmf) };
         let vma = fault.vma();
         // SAFETY: The VMA has `T`'s operations and holds a reference to its data.
-        let data = unsafe { VmOpsTable::<T>::data(vma.as_ptr()) };
-        let mem: &M = (*data).as_ref();
+        let data = unsafe { VmOpsTable::<T>::data_ref(vma.as_ptr()) };
+        let mem: &M = data.as_ref();
         let bytes = PAGE_SIZE << size.order();
         let addr = fault.address() & !(bytes - 1);
         // The entry maps `[addr, addr + bytes)`, which must lie in the VMA, onto the frames of
@@ -601,7 +627,7 @@ where
             }
         };
         if ret == bindings::vm_fault_reason_VM_FAULT_NOPAGE {
-            T::pfns_mapped(&data, size);
+            T::pfns_mapped(data, size);
         }
         ret
     }

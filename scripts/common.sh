@@ -7,8 +7,10 @@ VMDEV_CACHE=${VMDEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-vmdev}
 # ships both, the rustup toolchain on PATH has no rust-src.
 RUSTC=${RUSTC:-/usr/bin/rustc}
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
-# KASAN together with Rust needs clang; LLVM=1 picks the unversioned names from this dir.
-export PATH=/usr/lib/llvm-19/bin:$PATH
+# KASAN together with Rust needs clang, and CONFIG_RUST_INLINE_HELPERS a clang on rustc's own
+# LLVM (22 for rustc-web 1.96); LLVM=1 picks the unversioned names from this dir, and bindgen
+# finds this LLVM's libclang through its llvm-config.
+export PATH=/usr/lib/llvm-22/bin:$PATH
 # VMDEV_ARCH: what the kernel, the modules and the userspace programs are built for and the VM
 # emulates: x86_64 (the default) or arm64 (make check-arm64: clang cross-builds the kernel,
 # -Zbuild-std the programs: build-userspace.sh). KARCH_FLAGS go to every make in the kernel tree;

@@ -45,7 +45,10 @@ case $mode in
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
   bench)
     # Printed after the run: kernel messages (module loads) would split lines on the console.
-    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko > /tmp/bench.txt
+    # The remap and huge nodes serve the 64 MiB reserved at boot (run-vm.sh), /dev/mem maps it too.
+    reps=$(sed -n 's/.*vmdev_bench_reps=\([0-9]*\).*/\1/p' /proc/cmdline)
+    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko --phys-base 0x48000000 --phys-size 0x4000000 \
+      ${reps:+--reps "$reps"} > /tmp/bench.txt
     rc=$?
     cat /tmp/bench.txt ;;
   check)
@@ -57,7 +60,8 @@ case $mode in
     rc=$?
     # The same suite against the C twin proves it tests the ABI, not one implementation.
     if [ -f $twin ]; then
-      vmdev-selftest --module $twin --remap /dev/vmdev_c-remap --fault /dev/vmdev_c-fault --ktap-suite 2 || rc=1
+      vmdev-selftest --module $twin --remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge \
+        --fault /dev/vmdev_c-fault --ktap-suite 2 || rc=1
     fi ;;
   shell)
     if insmod $ko; then loaded=0 what="rust_vmdev is loaded"; else loaded=$? what="insmod FAILED"; fi

@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-debs=(clang-19 lld-19 llvm-19 libclang-19-dev bc flex bison libelf-dev libssl-dev cpio
+debs=(clang-22 lld-22 llvm-22 libclang-22-dev bc flex bison libelf-dev libssl-dev cpio
       qemu-system-x86 busybox-static rustc-web rust-web-src rust-web-clippy make kmod debootstrap shellcheck)
 # dpkg-query prints "install ok installed" only for fully installed packages.
 missing=()

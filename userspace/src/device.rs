@@ -1,4 +1,4 @@
-//! The two device nodes of the ABI, as the suite and the stress workload open and query them.
+//! The three device nodes of the ABI, as the suite and the stress workload open and query them.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
@@ -6,20 +6,23 @@ use std::path::PathBuf;
 
 use crate::uapi::{self, VmdevInfo};
 
-/// Which of the two devices.
+/// Which of the three devices.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     /// Physically contiguous memory, mapped with `remap_pfn_range`.
     Remap,
+    /// The remap device's memory, mapped on fault with PMD or PUD entries where aligned.
+    Huge,
     /// vmalloc memory, mapped on fault.
     Fault,
 }
 
 impl Kind {
-    /// `remap` or `fault`.
+    /// `remap`, `huge` or `fault`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Remap => "remap",
+            Kind::Huge => "huge",
             Kind::Fault => "fault",
         }
     }
@@ -35,7 +38,7 @@ pub struct Device {
 }
 
 impl Device {
-    /// `remap` or `fault`.
+    /// `remap`, `huge` or `fault`.
     pub fn name(&self) -> &'static str {
         self.kind.name()
     }
@@ -44,6 +47,7 @@ impl Device {
     pub fn backing(&self) -> u32 {
         match self.kind {
             Kind::Remap => uapi::BACKING_REMAP,
+            Kind::Huge => uapi::BACKING_HUGE,
             Kind::Fault => uapi::BACKING_FAULT,
         }
     }

@@ -74,8 +74,45 @@ impl Mapping {
         offset: i64,
         align: usize,
     ) -> nix::Result<Self> {
+        Self::placed(fd, len, prot, flags, offset, align, 0)
+    }
+
+    /// `mmap` at an address congruent to `offset` modulo `align` (a power of two, at least a
+    /// page), as huge page-table entries need: each naturally aligned `align`-sized span of
+    /// the file inside the mapping is then mapped at an `align`-aligned address. Reserves as
+    /// [`Mapping::aligned`] does.
+    pub fn congruent(
+        fd: impl AsFd,
+        len: usize,
+        prot: ProtFlags,
+        flags: MapFlags,
+        offset: i64,
+        align: usize,
+    ) -> nix::Result<Self> {
+        let phase = usize::try_from(offset).map_err(|_| nix::errno::Errno::EINVAL)?;
+        Self::placed(
+            fd,
+            len,
+            prot,
+            flags,
+            offset,
+            align,
+            phase & align.wrapping_sub(1),
+        )
+    }
+
+    /// `mmap` at an address that is `phase` past a multiple of `align`.
+    fn placed(
+        fd: impl AsFd,
+        len: usize,
+        prot: ProtFlags,
+        flags: MapFlags,
+        offset: i64,
+        align: usize,
+        phase: usize,
+    ) -> nix::Result<Self> {
         use nix::errno::Errno;
-        if !align.is_power_of_two() {
+        if !align.is_power_of_two() || phase >= align {
             return Err(Errno::EINVAL);
         }
         let nz = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
@@ -85,7 +122,9 @@ impl Mapping {
         // SAFETY: A new anonymous mapping at an address the kernel picks touches nothing else.
         let base = unsafe { mmap_anonymous(None, span, ProtFlags::PROT_NONE, reserve) }?;
         let start = base.as_ptr() as usize;
-        let at = start.next_multiple_of(align);
+        // The first address at or after `start` that is `phase` past a multiple of `align`:
+        // less than `align` past `start`, so the mapping fits in the reservation.
+        let at = start.saturating_sub(phase).next_multiple_of(align) + phase;
         // SAFETY: `at..at + len` lies inside the reservation just made, which nothing else uses.
         let res = unsafe {
             mmap(
@@ -248,6 +287,18 @@ mod tests {
                 .iter()
                 .any(|e| e.perms.starts_with("---") && (e.end == ours.start || e.start == ours.end))
         );
+        let page = page_size() as u64;
+        let c = Mapping::congruent(
+            &file,
+            len,
+            ProtFlags::PROT_READ,
+            MapFlags::MAP_PRIVATE,
+            5 * page as i64,
+            align,
+        )
+        .unwrap();
+        assert_eq!(c.addr() % align as u64, 5 * page);
+        assert_eq!(c.read(len - 1), 0);
         let odd = Mapping::aligned(
             &file,
             len,

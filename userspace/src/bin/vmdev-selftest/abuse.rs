@@ -117,7 +117,7 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: inject_mmap, Abuse);
+test!(remap huge fault: inject_mmap, Abuse);
 fn inject_mmap(_cx: &Context, d: &Device) -> TestResult {
     if !fault_injection_ready()? {
         return Ok(Outcome::Skip("no fault injection".into()));

@@ -13,7 +13,7 @@ use vmdev::uapi::{self, VmdevInfo};
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Outcome, TestResult, ensure, test};
 
-test!(remap fault: node_is_char_device);
+test!(remap huge fault: node_is_char_device);
 fn node_is_char_device(_cx: &Context, d: &Device) -> TestResult {
     let st = std::fs::metadata(&d.path).map_err(|e| format!("{}: {e}", d.path.display()))?;
     ensure!(
@@ -24,12 +24,13 @@ fn node_is_char_device(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: info_reports_device);
+test!(remap huge fault: info_reports_device);
 fn info_reports_device(_cx: &Context, d: &Device) -> TestResult {
     let info = d.info()?;
     let backing = d.backing();
     let allowed = match d.kind {
         Kind::Remap => uapi::FLAG_BOOT_RESERVED,
+        Kind::Huge => uapi::FLAG_BOOT_RESERVED | uapi::FLAG_HUGE_PMD | uapi::FLAG_HUGE_PUD,
         Kind::Fault => uapi::FLAG_FAULT_AROUND,
     };
     ensure!(
@@ -52,7 +53,7 @@ fn info_reports_device(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: ioctl_unknown_enotty);
+test!(remap huge fault: ioctl_unknown_enotty);
 fn ioctl_unknown_enotty(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     nix::ioctl_read!(bogus, b'V', 99, u64);
@@ -66,7 +67,7 @@ fn ioctl_unknown_enotty(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: ioctl_bad_pointer_efault);
+test!(remap huge fault: ioctl_bad_pointer_efault);
 fn ioctl_bad_pointer_efault(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     for addr in [0usize, 1, usize::MAX - 7] {
@@ -77,7 +78,7 @@ fn ioctl_bad_pointer_efault(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mmap_whole);
+test!(remap huge fault: mmap_whole);
 fn mmap_whole(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let size = d.size()?;
@@ -95,7 +96,7 @@ fn mmap_whole(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mmap_subranges);
+test!(remap huge fault: mmap_subranges);
 fn mmap_subranges(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let size = d.size()?;
@@ -119,7 +120,7 @@ fn mmap_subranges(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mmap_len_zero_einval);
+test!(remap huge fault: mmap_len_zero_einval);
 fn mmap_len_zero_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let live = d.live_vmas()?;
@@ -145,7 +146,7 @@ fn mmap_len_zero_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mmap_offset_at_end_einval);
+test!(remap huge fault: mmap_offset_at_end_einval);
 fn mmap_offset_at_end_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let (size, live) = (d.size()?, d.live_vmas()?);
@@ -154,7 +155,7 @@ fn mmap_offset_at_end_einval(_cx: &Context, d: &Device) -> TestResult {
     refused_cleanly(d, "mmap(1 page at offset = size)", res, Errno::EINVAL, live)
 }
 
-test!(remap fault: mmap_past_end_einval);
+test!(remap huge fault: mmap_past_end_einval);
 fn mmap_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let (size, live) = (d.size()?, d.live_vmas()?);
@@ -171,7 +172,7 @@ fn mmap_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     refused_cleanly(d, "mmap(size + 1 page at 0)", res, Errno::EINVAL, live)
 }
 
-test!(remap fault: mmap_huge_offset_einval);
+test!(remap huge fault: mmap_huge_offset_einval);
 fn mmap_huge_offset_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let live = d.live_vmas()?;
@@ -198,7 +199,7 @@ fn mmap_huge_offset_einval(_cx: &Context, d: &Device) -> TestResult {
     )
 }
 
-test!(remap fault: read_write_boundaries);
+test!(remap huge fault: read_write_boundaries);
 fn read_write_boundaries(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let size = d.size()?;
@@ -218,7 +219,7 @@ fn read_write_boundaries(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: read_advances_position);
+test!(remap huge fault: read_advances_position);
 fn read_advances_position(_cx: &Context, d: &Device) -> TestResult {
     let mut f = d.open(true)?;
     pwrite(&f, &pattern(66, 200), 0).map_err(|e| e.to_string())?;
@@ -232,7 +233,7 @@ fn read_advances_position(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-// lseek(2): both nodes seek like the kernel's fixed_size_llseek() over the buffer's size,
+// lseek(2): every node seeks like the kernel's fixed_size_llseek() over the buffer's size,
 // except that SEEK_DATA, SEEK_HOLE and any other whence are refused. A refused seek leaves the
 // position where it was.
 
@@ -279,7 +280,7 @@ fn refused_seek(f: &File, offset: i64, whence: i32, at: i64) -> Result<(), Strin
     Ok(())
 }
 
-test!(remap fault: lseek_set_cur_end);
+test!(remap huge fault: lseek_set_cur_end);
 /// Each whence moves the position, and read() and write() start where it points.
 fn lseek_set_cur_end(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -321,7 +322,7 @@ fn lseek_set_cur_end(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: lseek_end_read_eof);
+test!(remap huge fault: lseek_end_read_eof);
 /// At the end, read() returns 0 and write() gets ENOSPC, and neither moves the position.
 fn lseek_end_read_eof(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -356,7 +357,7 @@ fn lseek_end_read_eof(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: lseek_past_end_einval);
+test!(remap huge fault: lseek_past_end_einval);
 /// A position past the end, by any whence, is refused.
 fn lseek_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -374,7 +375,7 @@ fn lseek_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: lseek_negative_einval);
+test!(remap huge fault: lseek_negative_einval);
 /// A negative position, by any whence, is refused.
 fn lseek_negative_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -387,7 +388,7 @@ fn lseek_negative_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: lseek_bad_whence_einval);
+test!(remap huge fault: lseek_bad_whence_einval);
 /// SEEK_DATA, SEEK_HOLE and whence values that mean nothing are refused.
 fn lseek_bad_whence_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;

@@ -33,6 +33,11 @@ pub fn pmd_span() -> usize {
     ps() * (ps() / 8)
 }
 
+/// The span one PUD entry maps (1 GiB on 4 KiB pages): a page table's worth of PMD spans.
+pub fn pud_span() -> usize {
+    pmd_span() * (ps() / 8)
+}
+
 /// Read-write.
 pub const RW: ProtFlags = ProtFlags::PROT_READ.union(ProtFlags::PROT_WRITE);
 
@@ -65,6 +70,24 @@ pub fn map_aligned(
 ) -> Result<Mapping, String> {
     Mapping::aligned(file.as_fd(), len, RW, flags, offset as i64, align)
         .map_err(|e| format!("mmap({len}, {flags:?}, offset {offset}, aligned to {align}): {e}"))
+}
+
+/// A mapping whose address is congruent to `offset` modulo `align` (a power of two), as huge
+/// page-table entries need: each naturally aligned `align`-sized span of the file inside it
+/// then lies at an `align`-aligned address.
+pub fn map_congruent(
+    file: &File,
+    len: usize,
+    prot: ProtFlags,
+    flags: MapFlags,
+    offset: usize,
+    align: usize,
+) -> Result<Mapping, String> {
+    Mapping::congruent(file.as_fd(), len, prot, flags, offset as i64, align).map_err(|e| {
+        format!(
+            "mmap({len:#x}, {prot:?}, {flags:?}, offset {offset:#x}, congruent mod {align:#x}): {e}"
+        )
+    })
 }
 
 /// The mmap itself, for tests of how it fails.

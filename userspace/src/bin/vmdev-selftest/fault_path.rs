@@ -6,7 +6,7 @@ use nix::sys::mman::{MapFlags, ProtFlags};
 use vmdev::maps::{self_smaps_entry, vmstat};
 
 use crate::common::*;
-use crate::harness::{Context, Device, Module, Outcome, TestResult, diag, ensure, test};
+use crate::harness::{Context, Device, Kind, Module, Outcome, TestResult, diag, ensure, test};
 
 test!(fault: private_is_cow);
 fn private_is_cow(_cx: &Context, d: &Device) -> TestResult {
@@ -73,7 +73,7 @@ fn private_child_write_cow(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: mmap_maps_nothing);
+test!(huge fault: mmap_maps_nothing);
 fn mmap_maps_nothing(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let before = d.info()?;
@@ -155,17 +155,23 @@ fn concurrent_first_touch(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-/// First touches of both devices: reads of the first half of a shared mapping, writes to the
-/// second half, and reads of a private read-only mapping of the fault device.
-fn first_touch_both(cx: &Context) -> Result<(), String> {
+/// First touches of every device: reads of the first half of a shared mapping, writes to the
+/// second half, and reads of a private read-only mapping of the fault device. The huge
+/// device's mapping starts a page into the buffer and runs to its end: PTE faults for the
+/// pages before the first whole PMD span, PMD faults for the whole spans.
+fn first_touch_all(cx: &Context) -> Result<(), String> {
     let pages = 4 * window();
     for d in cx.devices() {
         let f = d.open(true)?;
-        let m = shared(&f, pages * ps(), 0)?;
-        for i in 0..pages / 2 {
+        let m = match d.kind {
+            Kind::Huge => shared(&f, d.size()? - ps(), ps())?,
+            _ => shared(&f, pages * ps(), 0)?,
+        };
+        let touched = m.len() / ps();
+        for i in 0..touched / 2 {
             m.read(i * ps());
         }
-        for i in pages / 2..pages {
+        for i in touched / 2..touched {
             m.write(i * ps(), 1);
         }
     }
@@ -186,7 +192,7 @@ fn first_touch_both(cx: &Context) -> Result<(), String> {
 const VMA_LOCK_RETRY: &str = "vma_lock_retry";
 
 test!(module: vma_lock_no_retries, Reload);
-/// Faults of both devices complete under the per-VMA lock, with fault-around on and off:
+/// Faults of every device complete under the per-VMA lock, with fault-around on and off:
 /// /proc/vmstat's `vma_lock_retry` (faults redone under mmap_lock) does not move.
 fn vma_lock_no_retries(cx: &Context, m: &Module) -> TestResult {
     if vmstat(VMA_LOCK_RETRY)?.is_none() {
@@ -201,7 +207,7 @@ fn vma_lock_no_retries(cx: &Context, m: &Module) -> TestResult {
         for around in [1, 0] {
             m.reload(&format!("fault_around={around}"))?;
             let before = retries()?;
-            first_touch_both(cx)?;
+            first_touch_all(cx)?;
             let after = retries()?;
             diag!(
                 "fault_around={around}: {VMA_LOCK_RETRY} {before} before the first touches, {after} after"

@@ -1,8 +1,9 @@
-//! The harness, after kselftest_harness.h: the fixture every test gets ([`Context`]: both
+//! The harness, after kselftest_harness.h: the fixture every test gets ([`Context`]: the three
 //! devices, and the module with `--module`), the variants a per-device test runs on (the
 //! devices), and a registry that each test joins where it is defined, with [`test!`] next to
-//! its function. A test's name is `variant.function` (`remap.mmap_whole`, `fault.mmap_whole`)
-//! or `group.function` (`module.load`, `stress.seed_1`), made from the function's name.
+//! its function. A test's name is `variant.function` (`remap.mmap_whole`, `huge.mmap_whole`,
+//! `fault.mmap_whole`) or `group.function` (`module.load`, `stress.seed_1`), made from the
+//! function's name.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Context {
     /// The remap device (physically contiguous, `remap_pfn_range`).
     pub remap: Device,
+    /// The huge device (the remap device's memory, mapped on fault with huge entries).
+    pub huge: Device,
     /// The fault device (vmalloc, mapped on fault).
     pub fault: Device,
     /// The module under test (`--module`); the tests that need it are skipped without.
@@ -25,22 +28,23 @@ pub struct Context {
 }
 
 impl Context {
-    /// Both devices, remap first.
-    pub fn devices(&self) -> [&Device; 2] {
-        [&self.remap, &self.fault]
+    /// The three devices, in the variants' order: remap, huge, fault.
+    pub fn devices(&self) -> [&Device; 3] {
+        [&self.remap, &self.huge, &self.fault]
     }
 
     /// The device of `kind`.
     pub fn device(&self, kind: Kind) -> &Device {
         match kind {
             Kind::Remap => &self.remap,
+            Kind::Huge => &self.huge,
             Kind::Fault => &self.fault,
         }
     }
 
-    /// Whether either device node exists (after a refused load: neither may).
+    /// Whether any device node exists (after a refused load: none may).
     pub fn nodes_exist(&self) -> bool {
-        self.remap.path.exists() || self.fault.path.exists()
+        self.devices().iter().any(|d| d.path.exists())
     }
 
     /// The KTAP suite name of this run: the module's name, or `vmdev` without `--module`.
@@ -52,7 +56,8 @@ impl Context {
 }
 
 /// When a test runs. Stages run in this order; within a stage the remap device's tests come
-/// first, then the fault device's, then the others, each in file order (file name, line).
+/// first, then the huge device's, then the fault device's, then the others, each in file order
+/// (file name, line).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Stage {
     /// Before anything else: loads the module.
@@ -69,7 +74,7 @@ pub enum Stage {
 
 /// What a test runs, and on what.
 pub enum Body {
-    /// Once per device listed (the variants), as `remap.NAME`, `fault.NAME`.
+    /// Once per device listed (the variants), as `remap.NAME`, `huge.NAME`, `fault.NAME`.
     Device(&'static [Kind], fn(&Context, &Device) -> TestResult),
     /// With the module, as `module.NAME`; skipped without `--module`.
     Module(fn(&Context, &Module) -> TestResult),
@@ -97,24 +102,30 @@ pub static TESTS: [Test];
 
 /// Registers the function named, defined right below, as a test:
 ///
-/// - `test!(remap fault: f)`: `f(&Context, &Device)`, run on each device as `remap.f`, `fault.f`;
-/// - `test!(fault: f)`, `test!(remap: f)`: on that device only, as `fault.f` or `remap.f`;
+/// - `test!(remap huge fault: f)`: `f(&Context, &Device)`, run on each device listed (any of
+///   `remap`, `huge`, `fault`, at least one) as `remap.f`, `huge.f`, `fault.f`; e.g.
+///   `test!(remap huge: f)` on the two `VM_PFNMAP` nodes, `test!(huge: f)` on one;
 /// - `test!(module: f, Stage)`: `f(&Context, &Module)` as `module.f`, skipped without `--module`;
 /// - `test!(group: f, Stage)`: `f(&Context)` as `group.f`.
 ///
 /// The stage (a [`Stage`] variant) is `Device` unless given.
 macro_rules! test {
-    (remap fault: $f:ident $(, $stage:ident)?) => {
-        $crate::harness::test!(@register $f, $($stage)?; Device(&[
-            $crate::harness::Kind::Remap, $crate::harness::Kind::Fault], $f));
+    // The devices, one word each, gathered as `Kind` variants until the colon.
+    (remap $($rest:tt)+) => { $crate::harness::test!(@kinds [] remap $($rest)+); };
+    (huge $($rest:tt)+) => { $crate::harness::test!(@kinds [] huge $($rest)+); };
+    (fault $($rest:tt)+) => { $crate::harness::test!(@kinds [] fault $($rest)+); };
+    (@kinds [$($k:ident)*] remap $($rest:tt)+) => {
+        $crate::harness::test!(@kinds [$($k)* Remap] $($rest)+);
     };
-    (remap: $f:ident $(, $stage:ident)?) => {
-        $crate::harness::test!(@register $f, $($stage)?;
-            Device(&[$crate::harness::Kind::Remap], $f));
+    (@kinds [$($k:ident)*] huge $($rest:tt)+) => {
+        $crate::harness::test!(@kinds [$($k)* Huge] $($rest)+);
     };
-    (fault: $f:ident $(, $stage:ident)?) => {
+    (@kinds [$($k:ident)*] fault $($rest:tt)+) => {
+        $crate::harness::test!(@kinds [$($k)* Fault] $($rest)+);
+    };
+    (@kinds [$($k:ident)+] : $f:ident $(, $stage:ident)?) => {
         $crate::harness::test!(@register $f, $($stage)?;
-            Device(&[$crate::harness::Kind::Fault], $f));
+            Device(&[$($crate::harness::Kind::$k),+], $f));
     };
     (module: $f:ident, $stage:ident) => {
         $crate::harness::test!(@register $f, $stage; Module($f));
@@ -179,12 +190,13 @@ impl Case {
         }
     }
 
-    /// The sort key: stage, then remap, fault, no device, then file and line.
+    /// The sort key: stage, then remap, huge, fault, no device, then file and line.
     fn key(&self) -> (Stage, u8, &'static str, u32) {
         let variant = match self.device {
             Some(Kind::Remap) => 0,
-            Some(Kind::Fault) => 1,
-            None => 2,
+            Some(Kind::Huge) => 1,
+            Some(Kind::Fault) => 2,
+            None => 3,
         };
         (self.test.stage, variant, self.test.file, self.test.line)
     }
@@ -266,7 +278,7 @@ mod tests {
         for n in &names {
             let (variant, function) = n.split_once('.').expect("variant.function");
             assert!(
-                ["remap", "fault", "module", "stress"].contains(&variant),
+                ["remap", "huge", "fault", "module", "stress"].contains(&variant),
                 "{n}"
             );
             assert!(
@@ -278,7 +290,9 @@ mod tests {
             // "fault" is the device: a device's tests do not repeat its name, and fault
             // injection is called inject.
             assert!(
-                !function.starts_with("fault_") && !function.starts_with("remap_"),
+                ["fault_", "remap_", "huge_"]
+                    .iter()
+                    .all(|device| !function.starts_with(device)),
                 "{n}"
             );
             assert!(!function.contains("fault_inject"), "{n}");
@@ -294,7 +308,23 @@ mod tests {
         assert_eq!(names[n - 2..], ["module.unload", "module.kmemleak_clean"]);
         let last_device = position(&names, "fault.mmap_whole");
         let first_remap = position(&names, "remap.mmap_whole");
-        assert!(first_remap < last_device);
+        let huge = position(&names, "huge.mmap_whole");
+        assert!(first_remap < huge && huge < last_device);
+        // Within a stage: every remap test, then every huge test, then every fault test.
+        let variant = |name: &str| {
+            ["remap.", "huge.", "fault."]
+                .iter()
+                .position(|v| name.starts_with(v))
+        };
+        let device_stage: Vec<usize> = cases()
+            .iter()
+            .filter(|c| c.test.stage == Stage::Device)
+            .filter_map(|c| variant(&c.name))
+            .collect();
+        assert!(
+            device_stage.is_sorted(),
+            "device tests out of variant order"
+        );
         for c in cases() {
             let at = position(&names, &c.name);
             if c.test.stage == Stage::Reload {
@@ -306,13 +336,52 @@ mod tests {
     }
 
     #[test]
-    fn per_device_tests_run_on_both_devices() {
+    fn per_device_tests_run_on_the_devices_listed() {
         let names = names();
-        for name in ["mmap_whole", "lseek_set_cur_end", "nonroot_cannot_open"] {
-            position(&names, &format!("remap.{name}"));
-            position(&names, &format!("fault.{name}"));
+        let has = |name: &str| names.iter().any(|n| n == name);
+        for name in [
+            "mmap_whole",
+            "lseek_set_cur_end",
+            "nonroot_cannot_open",
+            "smaps_vmflags",
+        ] {
+            for device in ["remap", "huge", "fault"] {
+                assert!(has(&format!("{device}.{name}")), "no {device}.{name}");
+            }
         }
-        assert!(!names.contains(&"remap.private_is_cow".to_string()));
+        // `test!(remap huge: f)`: the two VM_PFNMAP nodes, not the fault device.
+        for name in [
+            "private_writable_einval",
+            "populate",
+            "gup_process_vm_readv_efault",
+        ] {
+            assert!(
+                has(&format!("remap.{name}")) && has(&format!("huge.{name}")),
+                "{name}"
+            );
+            assert!(!has(&format!("fault.{name}")), "fault.{name}");
+        }
+        // `test!(fault: f)` and `test!(huge: f)`: one device.
+        assert!(has("fault.private_is_cow"));
+        assert!(!has("remap.private_is_cow") && !has("huge.private_is_cow"));
+        assert!(has("huge.pmd_one_fault_per_span"));
+        assert!(!has("remap.pmd_one_fault_per_span") && !has("fault.pmd_one_fault_per_span"));
+    }
+
+    #[test]
+    fn device_bodies_name_their_devices_once_each() {
+        for test in TESTS.iter() {
+            if let Body::Device(kinds, _) = &test.body {
+                assert!(!kinds.is_empty(), "{}", test.function);
+                for (i, k) in kinds.iter().enumerate() {
+                    assert!(
+                        !kinds[i + 1..].contains(k),
+                        "{} lists {k:?} twice",
+                        test.function
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Outcome, TestResult, ensure, test};
 
-test!(remap fault: maps_line_is_exact);
+test!(remap huge fault: maps_line_is_exact);
 fn maps_line_is_exact(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let st = std::fs::metadata(&d.path).map_err(|e| e.to_string())?;
@@ -65,13 +65,15 @@ fn maps_line_is_exact(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: smaps_vmflags);
+test!(remap huge fault: smaps_vmflags);
+/// The VMA's flags; on the two VM_PFNMAP nodes, Rss stays 0 once touched (their frames are not
+/// counted as pages, whatever the size of the entries that map them).
 fn smaps_vmflags(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
     let s = self_smaps_entry(m.addr())?;
     let (must, must_not): (&[&str], &[&str]) = match d.kind {
-        Kind::Remap => (&["io", "pf", "de", "dd"], &["mm"]),
+        Kind::Remap | Kind::Huge => (&["io", "pf", "de", "dd"], &["mm"]),
         Kind::Fault => (&["de", "dd"], &["io", "pf"]),
     };
     for flag in must {
@@ -80,10 +82,21 @@ fn smaps_vmflags(_cx: &Context, d: &Device) -> TestResult {
     for flag in must_not {
         ensure!(!s.has_flag(flag), "VmFlags {:?} has {flag}", s.vm_flags);
     }
+    if d.kind != Kind::Fault {
+        let whole = shared(&f, d.size()?, 0)?;
+        for i in (0..whole.len()).step_by(ps()) {
+            whole.write(i, whole.read(i));
+        }
+        let rss = rss_pages(&whole)?;
+        ensure!(
+            rss == 0,
+            "Rss {rss} pages after touching every page, expected 0"
+        );
+    }
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: munmap_middle_splits);
+test!(remap huge fault: munmap_middle_splits);
 fn munmap_middle_splits(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let base = d.live_vmas()?;
@@ -137,7 +150,7 @@ fn munmap_middle_splits(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mremap_shrink);
+test!(remap huge fault: mremap_shrink);
 fn mremap_shrink(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let base = d.live_vmas()?;
@@ -168,7 +181,7 @@ fn mremap_shrink(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mremap_grow_fails);
+test!(remap huge fault: mremap_grow_fails);
 fn mremap_grow_fails(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -188,7 +201,7 @@ fn mremap_grow_fails(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mremap_move_keeps_contents);
+test!(remap huge fault: mremap_move_keeps_contents);
 fn mremap_move_keeps_contents(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let base = d.live_vmas()?;
@@ -233,6 +246,33 @@ fn mremap_move_keeps_contents(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
+test!(remap huge fault: mremap_dontunmap_einval);
+/// MREMAP_DONTUNMAP, which moves private anonymous memory (checked first), is refused on the
+/// nodes' mappings (VM_DONTEXPAND, and VM_PFNMAP on two of them): EINVAL, the mapping as it was.
+fn mremap_dontunmap_einval(_cx: &Context, d: &Device) -> TestResult {
+    let flags = MRemapFlags::MREMAP_MAYMOVE | MRemapFlags::MREMAP_DONTUNMAP;
+    let anon = Reservation::reserve(ps())?;
+    // SAFETY: Moves a private anonymous mapping this function owns; the new one is unmapped
+    // below, the old range stays the reservation's.
+    let moved = unsafe { mremap(anon.ptr, ps(), ps(), flags, None) }
+        .map_err(|e| format!("MREMAP_DONTUNMAP of private anonymous memory: {e}"))?;
+    // SAFETY: The new mapping mremap made, owned here.
+    drop(unsafe { Mapping::from_raw(moved, ps()) });
+    let f = d.open(true)?;
+    let m = shared(&f, 2 * ps(), 0)?;
+    m.write(0, 0x3a);
+    let ptr = NonNull::new(m.addr() as *mut c_void).ok_or("null mapping")?;
+    // SAFETY: The kernel must refuse; nothing changes.
+    let res = unsafe { mremap(ptr, 2 * ps(), 2 * ps(), flags, None) };
+    expect_errno("MREMAP_DONTUNMAP", res, nix::errno::Errno::EINVAL)?;
+    let e = self_maps_entry(m.addr())?;
+    ensure!(
+        e.start == m.addr() && e.end == m.addr() + 2 * ps() as u64 && m.read(0) == 0x3a,
+        "the refused mremap changed the mapping"
+    );
+    Ok(Outcome::Pass)
+}
+
 /// An anonymous `PROT_NONE` reservation, a target for `MREMAP_FIXED`.
 struct Reservation {
     ptr: NonNull<c_void>,
@@ -261,7 +301,7 @@ impl Drop for Reservation {
     }
 }
 
-test!(remap fault: close_fd_keeps_mapping);
+test!(remap huge fault: close_fd_keeps_mapping);
 fn close_fd_keeps_mapping(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -279,7 +319,7 @@ fn close_fd_keeps_mapping(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: exit_releases_vmas);
+test!(remap huge fault: exit_releases_vmas);
 fn exit_releases_vmas(_cx: &Context, d: &Device) -> TestResult {
     let base = d.live_vmas()?;
     let dev = d.clone();

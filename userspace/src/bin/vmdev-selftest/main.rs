@@ -14,6 +14,8 @@ mod common;
 mod fault_counts;
 mod fault_path;
 mod harness;
+mod huge_path;
+mod huge_split;
 mod lifecycle;
 mod module;
 mod params;
@@ -36,6 +38,9 @@ struct Args {
     /// The remap device node (physically contiguous, remap_pfn_range).
     #[arg(long, default_value = uapi::REMAP_PATH)]
     remap: PathBuf,
+    /// The huge device node (the remap device's memory, mapped on fault with huge entries).
+    #[arg(long, default_value = uapi::HUGE_PATH)]
+    huge: PathBuf,
     /// The fault device node (vmalloc, mapped on fault).
     #[arg(long, default_value = uapi::FAULT_PATH)]
     fault: PathBuf,
@@ -77,6 +82,10 @@ fn main() {
         remap: Device {
             kind: Kind::Remap,
             path: args.remap,
+        },
+        huge: Device {
+            kind: Kind::Huge,
+            path: args.huge,
         },
         fault: Device {
             kind: Kind::Fault,

@@ -72,23 +72,28 @@ test!(module: rmmod_waits_for_last_unmap, Reload);
 fn rmmod_waits_for_last_unmap(cx: &Context, m: &Module) -> TestResult {
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).map_err(|e| e.to_string())?;
-    let (r, f) = (&cx.remap, &cx.fault);
-    // The holder maps both devices (fds closed), says 'r'eady, drops one mapping, and says
-    // 'l'ast just before it drops the last one.
+    let (r, h, f) = (&cx.remap, &cx.huge, &cx.fault);
+    // The holder maps the three devices (fds closed; the huge mapping touched, so mapped with a
+    // PMD entry), says 'r'eady, drops two mappings, and says 'l'ast just before it drops the
+    // last one.
     // SAFETY: The test process is single-threaded when it forks.
     let child = match unsafe { fork() }.map_err(|e| e.to_string())? {
         ForkResult::Child => {
             let hold = || -> Result<(), String> {
                 let maps = (
                     shared(&r.open(true)?, ps(), 0)?,
+                    shared(&h.open(true)?, h.size()?, 0)?,
                     shared(&f.open(true)?, ps(), 0)?,
                 );
+                maps.1.write(0, 1);
                 nix::unistd::write(&write_end, b"r").map_err(|e| e.to_string())?;
-                std::thread::sleep(Duration::from_millis(1500));
+                std::thread::sleep(Duration::from_millis(1000));
                 drop(maps.0);
-                std::thread::sleep(Duration::from_millis(1500));
-                nix::unistd::write(&write_end, b"l").map_err(|e| e.to_string())?;
+                std::thread::sleep(Duration::from_millis(1000));
                 drop(maps.1);
+                std::thread::sleep(Duration::from_millis(1000));
+                nix::unistd::write(&write_end, b"l").map_err(|e| e.to_string())?;
+                drop(maps.2);
                 Ok(())
             };
             std::process::exit(i32::from(hold().is_err()));

@@ -14,12 +14,14 @@ use crate::harness::{Context, Device, Module, Outcome, TestResult, ensure, test}
 test!(module: param_sizes, Reload);
 fn param_sizes(cx: &Context, m: &Module) -> TestResult {
     m.reload(&format!("remap_size={} fault_size={}", 8 * ps(), 20 * ps()))?;
-    let (r, f) = (cx.remap.info()?, cx.fault.info()?);
+    let (r, h, f) = (cx.remap.info()?, cx.huge.info()?, cx.fault.info()?);
     m.reload("")?;
+    // The huge node maps the remap node's memory: remap_size is its size too.
     ensure!(
-        r.size == 8 * ps() as u64 && f.size == 20 * ps() as u64,
-        "sizes {} and {}, loaded with {} and {}",
+        r.size == 8 * ps() as u64 && h.size == r.size && f.size == 20 * ps() as u64,
+        "sizes {} (remap), {} (huge) and {} (fault), loaded with remap_size={} fault_size={}",
         r.size,
+        h.size,
         f.size,
         8 * ps(),
         20 * ps()
@@ -92,11 +94,14 @@ fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
     let (base, size) = BOOT_RESERVED;
     m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
     let result = (|| {
-        let info = remap.info()?;
-        ensure!(
-            info.size == size && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
-            "info {info:?} for the boot-reserved range"
-        );
+        for d in [remap, &cx.huge] {
+            let info = d.info()?;
+            ensure!(
+                info.size == size && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
+                "{}: info {info:?} for the boot-reserved range",
+                d.name()
+            );
+        }
         let f = remap.open(true)?;
         ensure!(
             pread(&f, 4096, 0)?.iter().all(|&b| b == 0),
@@ -114,6 +119,12 @@ fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
             e.offset == ps() as u64,
             "maps offset {:#x}: expected the mmap offset, never a physical address",
             e.offset
+        );
+        // The huge node maps the same reserved memory.
+        let huge = shared(&cx.huge.open(true)?, 3 * ps(), ps())?;
+        ensure!(
+            huge.read_bytes(0, 3 * ps()) == data,
+            "the huge node's mapping of the reserved range misses the remap mapping's writes"
         );
         Ok(())
     })();
@@ -210,7 +221,7 @@ fn node_mode(d: &Device) -> Result<u32, String> {
 }
 
 test!(module: mode_default_0600, Reload);
-/// Loaded with default parameters, both nodes are root's alone: mode 0600.
+/// Loaded with default parameters, every node is root's alone: mode 0600.
 fn mode_default_0600(cx: &Context, m: &Module) -> TestResult {
     m.reload("")?;
     for d in cx.devices() {
@@ -225,8 +236,8 @@ fn mode_default_0600(cx: &Context, m: &Module) -> TestResult {
 }
 
 test!(module: mode_0666_lets_nonroot_map, Reload);
-/// With mode=0666 a user other than root opens both nodes read-write, reads them and maps
-/// them shared; reloading with the defaults makes them 0600 again.
+/// With mode=0666 a user other than root opens every node read-write, reads it and maps it
+/// shared; reloading with the defaults makes them 0600 again.
 fn mode_0666_lets_nonroot_map(cx: &Context, m: &Module) -> TestResult {
     m.reload("mode=0666")?;
     let result = (|| {

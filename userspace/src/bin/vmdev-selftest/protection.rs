@@ -15,7 +15,7 @@ use vmdev::maps::self_maps_entry;
 use crate::common::*;
 use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
 
-test!(remap fault: maps_perms_follow_prot);
+test!(remap huge fault: maps_perms_follow_prot);
 fn maps_perms_follow_prot(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let r = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
@@ -42,7 +42,7 @@ fn maps_perms_follow_prot(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: rdonly_fd_shared_write_eacces);
+test!(remap huge fault: rdonly_fd_shared_write_eacces);
 fn rdonly_fd_shared_write_eacces(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(false)?;
     let live = d.live_vmas()?;
@@ -69,14 +69,14 @@ fn mprotect_write_refused(m: &Mapping, what: &str) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap fault: mprotect_write_on_readonly_eacces);
+test!(remap huge fault: mprotect_write_on_readonly_eacces);
 fn mprotect_write_on_readonly_eacces(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(false)?;
     let m = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
     mprotect_write_refused(&m, "a shared mapping of an O_RDONLY fd")
 }
 
-test!(remap fault: nonroot_cannot_open);
+test!(remap huge fault: nonroot_cannot_open);
 fn nonroot_cannot_open(_cx: &Context, d: &Device) -> TestResult {
     let mode = std::fs::metadata(&d.path)
         .map_err(|e| e.to_string())?
@@ -94,25 +94,25 @@ fn nonroot_cannot_open(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap: private_writable_einval);
+test!(remap huge: private_writable_einval);
 fn private_writable_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let live = d.live_vmas()?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     refused_cleanly(
         d,
-        "MAP_PRIVATE PROT_WRITE on the remap device",
+        &format!("MAP_PRIVATE PROT_WRITE on the {} device", d.name()),
         mmap_errno(&f, ps(), rw, MapFlags::MAP_PRIVATE, 0),
         Errno::EINVAL,
         live,
     )
 }
 
-test!(remap: private_readonly_stays_readonly);
+test!(remap huge: private_readonly_stays_readonly);
 fn private_readonly_stays_readonly(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_PRIVATE, 0)?;
-    mprotect_write_refused(&m, "a private remap mapping")
+    mprotect_write_refused(&m, &format!("a private {} mapping", d.name()))
 }
 
 test!(fault: maps_private_perms);

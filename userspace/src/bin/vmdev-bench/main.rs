@@ -1,0 +1,378 @@
+//! vmdev-bench: times the mmap paths of rust_vmdev (the remap, huge and fault nodes) against its
+//! C twin, against the kernel's peers that map memory into a process (udmabuf, the dma-buf
+//! system heap, /dev/mem) and against the kernel's own anonymous and tmpfs memory, in one boot.
+//! It loads the modules itself and prints one line per repetition (see `measure`);
+//! `vmdev-report` turns those into BENCHMARKS.md and a chart.
+//!
+//! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
+//! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
+//! here) and order effects spread evenly; compare ratios taken in the same boot, not absolute
+//! times. Each sample repeats its pass until it timed 20 ms, and each phase starts with an
+//! untimed warm-up round. A peer that cannot be set up is reported (`error|label|why`) and
+//! left out; the report shows the error and fails.
+
+mod measure;
+mod sources;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork};
+use vmdev::device::{Device, Kind};
+use vmdev::mapping::{Mapping, page_size, set_fault_around_bytes};
+use vmdev::{kmod, uapi};
+
+use measure::{Pattern, Probe, Sample, emit, first_touch, map_read_unmap, map_unmap};
+use sources::Source;
+
+const MIB: usize = 1 << 20;
+/// The span of a PMD entry: the huge node's setup touches one byte per this.
+const PMD: usize = 2 * MIB;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks rust_vmdev against its C twin and the kernel's peers")]
+struct Args {
+    /// The Rust module.
+    #[arg(long)]
+    rust: PathBuf,
+    /// The C twin.
+    #[arg(long)]
+    c: PathBuf,
+    /// Repetitions of each measurement (interleaved).
+    #[arg(long, default_value_t = 7)]
+    reps: usize,
+    /// The range reserved at boot that the remap and huge nodes (module parameters phys_base,
+    /// phys_size) and /dev/mem map: its physical address...
+    #[arg(long, value_parser = parse_u64, default_value = "0x48000000")]
+    phys_base: u64,
+    /// ... and its size in bytes.
+    #[arg(long, value_parser = parse_u64, default_value = "0x4000000")]
+    phys_size: u64,
+    /// Bytes each source maps in the comparison of every path (the fault buffer's default size).
+    #[arg(long, default_value_t = 16 * MIB)]
+    len: usize,
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s}: {e}"))
+}
+
+/// A module under test and its three nodes.
+struct Driver {
+    module: PathBuf,
+    params: String,
+    fault: Source,
+    remap: Source,
+    huge: Source,
+}
+
+impl Driver {
+    fn new(lang: &str, module: PathBuf, prefix: &str, params: &str) -> Self {
+        let node = |name: &str, kind| Source::Node {
+            label: format!("{lang}-{name}"),
+            dev: Device {
+                kind,
+                path: format!("/dev/{prefix}-{name}").into(),
+            },
+        };
+        Driver {
+            module,
+            params: params.into(),
+            fault: node("fault", Kind::Fault),
+            remap: node("remap", Kind::Remap),
+            // The huge node serves the remap node's memory; `Kind` only names the two ABIs the
+            // suite tests, and the bench uses the node for `open` and `VMDEV_IOC_INFO` alone.
+            huge: node("huge", Kind::Remap),
+        }
+    }
+
+    /// (Re)loads the module with its parameters plus `extra`.
+    fn load(&self, extra: &str) -> Result<(), String> {
+        let name = kmod::module_name(&self.module);
+        if kmod::is_loaded(&name) {
+            kmod::unload(&name).map_err(|e| format!("rmmod {name}: {e}"))?;
+        }
+        kmod::load(&self.module, &format!("{} {extra}", self.params))
+    }
+
+    fn unload(&self) -> Result<(), String> {
+        let name = kmod::module_name(&self.module);
+        kmod::unload(&name).map_err(|e| format!("rmmod {name}: {e}"))
+    }
+
+    fn nodes(&self) -> [&Source; 3] {
+        [&self.fault, &self.remap, &self.huge]
+    }
+}
+
+/// The order of repetition `rep`: the drivers' sources (Rust first in even repetitions, C first
+/// in odd ones, since whichever goes first measured a few percent slower), then the peers,
+/// rotated by one each repetition.
+fn in_turn<'a>(
+    rust: &[&'a Source],
+    c: &[&'a Source],
+    peers: &[&'a Source],
+    rep: usize,
+) -> Vec<&'a Source> {
+    let (first, second) = if rep.is_multiple_of(2) {
+        (rust, c)
+    } else {
+        (c, rust)
+    };
+    let mut rotated = peers.to_vec();
+    if !rotated.is_empty() {
+        rotated.rotate_left(rep % peers.len());
+    }
+    first
+        .iter()
+        .chain(second)
+        .chain(&rotated)
+        .copied()
+        .collect()
+}
+
+fn set_fault_around(on: bool) -> Result<(), String> {
+    set_fault_around_bytes(if on { 65536 } else { page_size() }).map(drop)
+}
+
+/// Times a long step of the run on stderr (the console), so a slow run shows where it is.
+fn step<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let start = std::time::Instant::now();
+    eprintln!("vmdev-bench: {what}");
+    let r = f();
+    eprintln!(
+        "vmdev-bench: {what}: {:.1} s (guest time)",
+        start.elapsed().as_secs_f64()
+    );
+    r
+}
+
+/// Runs `round` once as a warm-up, its lines left out (first-time costs such as the huge zero
+/// page's allocation land there), then once for each repetition.
+fn rounds(reps: usize, mut round: impl FnMut(usize) -> Result<(), String>) -> Result<(), String> {
+    measure::set_quiet(true);
+    let warm_up = round(reps);
+    measure::set_quiet(false);
+    warm_up?;
+    (0..reps).try_for_each(round)
+}
+
+/// Sets up a peer, or reports why it could not be.
+fn peer(make: impl FnOnce() -> Result<Source, String>, label: &str) -> Option<Source> {
+    make().inspect_err(|e| println!("error|{label}|{e}")).ok()
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let params = format!(
+        "phys_base={:#x} phys_size={:#x}",
+        args.phys_base, args.phys_size
+    );
+    let rust = Driver::new("rust", args.rust.clone(), "vmdev", &params);
+    let c = Driver::new("c", args.c.clone(), "vmdev_c", &params);
+    let drivers = [&rust, &c];
+    for d in drivers {
+        d.load("")?;
+    }
+    for d in drivers {
+        entry_sizes(&d.huge)?;
+    }
+    let len = args.len;
+    let whole = args.phys_size as usize;
+    let peers: Vec<Source> = [
+        peer(|| Source::udmabuf(len), "udmabuf"),
+        peer(|| Source::heap(len), "heap"),
+        peer(|| Source::devmem(args.phys_base), "devmem"),
+        Some(Source::Anon),
+        Some(Source::Tmpfs),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let peer_refs: Vec<&Source> = peers.iter().collect();
+    let devmem: Vec<&Source> = peers.iter().filter(|p| p.label() == "devmem").collect();
+    let kernel_own: Vec<&Source> = peers
+        .iter()
+        .filter(|p| matches!(p, Source::Anon | Source::Tmpfs))
+        .collect();
+    // Written once now, so that no `pread()` below takes the buffer's own first-touch faults.
+    let mut buf = vec![1u8; len.max(whole)];
+
+    // Every path, the same `len` bytes: mmap + munmap, the first read or write of every page,
+    // the whole job (mmap, first read, munmap), and streaming through a warm mapping.
+    set_fault_around(true)?;
+    step("every path and peer", || {
+        rounds(args.reps, |rep| {
+            for src in in_turn(&rust.nodes(), &c.nodes(), &peer_refs, rep) {
+                map_unmap(("mmap_munmap", Some("mmap")), src, len, None)?;
+                for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
+                    first_touch(pattern.name(), src, len, pattern, None)?;
+                }
+                map_read_unmap(src, len)?;
+                measure::stream_mapping("stream_mapping", src, len)?;
+                if !matches!(src.label(), "rust-huge" | "c-huge") {
+                    measure::stream_read(src, len, &mut buf)?;
+                }
+            }
+            Ok(())
+        })
+    })?;
+
+    // Without fault-around: the drivers map one page per fault (module parameter
+    // fault_around=0; their window is their own, mapped from the fault handler), and the
+    // kernel's fault-around, which tmpfs reads follow, is one page.
+    set_fault_around(false)?;
+    for d in drivers {
+        d.load("fault_around=0")?;
+    }
+    step("first touch without fault-around", || {
+        rounds(args.reps, |rep| {
+            for src in in_turn(&[&rust.fault], &[&c.fault], &kernel_own, rep) {
+                for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
+                    let metric = format!("{}_around_off", pattern.name());
+                    first_touch(&metric, src, len, pattern, None)?;
+                }
+            }
+            Ok(())
+        })
+    })?;
+    set_fault_around(true)?;
+    for d in drivers {
+        d.load("")?;
+    }
+
+    // The whole reserved range: the huge node against remap_pfn_range (and /dev/mem).
+    step("the huge node over the whole reserved range", || {
+        rounds(args.reps, |rep| {
+            let (r, cc) = ([&rust.remap, &rust.huge], [&c.remap, &c.huge]);
+            for src in in_turn(&r, &cc, &devmem, rep) {
+                huge_rows(src, whole)?;
+            }
+            Ok(())
+        })
+    })?;
+
+    // Growth: is the per-page first-touch cost flat from 1 to 64 MiB?
+    step("growth of the fault buffer", || {
+        for size_mib in [1, 4, 16, 64] {
+            for d in drivers {
+                d.load(&format!("fault_size={}", size_mib * MIB))?;
+            }
+            for rep in 0..args.reps {
+                for src in in_turn(&[&rust.fault], &[&c.fault], &[], rep) {
+                    let metric = format!("growth_{size_mib}mib");
+                    first_touch(&metric, src, size_mib * MIB, Pattern::SeqRead, None)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    for d in drivers {
+        d.load("")?;
+    }
+
+    // One process touching the whole fault buffer, or two touching disjoint halves at once.
+    step("one and two processes", || {
+        for rep in 0..args.reps {
+            for src in in_turn(&[&rust.fault], &[&c.fault], &[], rep) {
+                for procs in [1, 2] {
+                    parallel_touch(&format!("procs_{procs}"), src, len, procs)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    drop(peers);
+    for d in drivers {
+        d.unload()?;
+    }
+    Ok(())
+}
+
+/// Prints `entries|label|sizes`: the entry sizes the huge node says it can map
+/// (`vmdev_info.flags`), largest first.
+fn entry_sizes(huge: &Source) -> Result<(), String> {
+    let info = huge.info()?.ok_or("not a driver node")?;
+    if info.backing != uapi::BACKING_HUGE {
+        return Err(format!(
+            "{}: backing {}, not {}",
+            huge.label(),
+            info.backing,
+            uapi::BACKING_HUGE
+        ));
+    }
+    let sizes: Vec<&str> = [(uapi::FLAG_HUGE_PUD, "PUD"), (uapi::FLAG_HUGE_PMD, "PMD")]
+        .into_iter()
+        .filter(|(flag, _)| info.flags & flag != 0)
+        .map(|(_, name)| name)
+        .chain(["PTE"])
+        .collect();
+    println!("entries|{}|{}", huge.label(), sizes.join(","));
+    Ok(())
+}
+
+/// The rows of the huge node's comparison, over `len` bytes (the whole reserved range):
+/// building and tearing down the mapping (mmap, one read per 2 MiB, munmap); the first read of
+/// every page with the entries in place (after those reads on the huge node, after mmap on the
+/// others) and of a fresh mapping (the huge node's faults included); streaming when warm.
+fn huge_rows(src: &Source, len: usize) -> Result<(), String> {
+    let huge = matches!(src.label(), "rust-huge" | "c-huge");
+    map_unmap(("setup_whole", None), src, len, Some(PMD))?;
+    first_touch(
+        "first_read_whole",
+        src,
+        len,
+        Pattern::SeqRead,
+        huge.then_some(PMD),
+    )?;
+    if huge {
+        first_touch("fresh_read_whole", src, len, Pattern::SeqRead, None)?;
+    }
+    measure::stream_mapping("stream_whole", src, len)
+}
+
+/// `procs` processes each first-touch (sequential read) their share of one mapping at once;
+/// emits the wall time per page of the whole buffer.
+fn parallel_touch(metric: &str, src: &Source, len: usize, procs: usize) -> Result<(), String> {
+    let ps = page_size();
+    let m: Mapping = src.map(len)?;
+    let share = len / ps / procs;
+    let probe = Probe::start()?;
+    let mut children = Vec::new();
+    for i in 0..procs {
+        // SAFETY: Single-threaded; the child only reads the mapping and exits.
+        match unsafe { fork() }.map_err(|e| e.to_string())? {
+            ForkResult::Child => {
+                let mut sum = 0u64;
+                for p in i * share..(i + 1) * share {
+                    sum += u64::from(m.read(p * ps));
+                }
+                std::hint::black_box(sum);
+                // SAFETY: Ends the child without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => children.push(child),
+        }
+    }
+    for c in children {
+        waitpid(c, None).map_err(|e| e.to_string())?;
+    }
+    // (The children's faults are theirs: the parent's count stays 0 here.)
+    let mut s = Sample::default();
+    probe.stop(len, &mut s)?;
+    emit(metric, src.label(), &s);
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("vmdev-bench: {e}");
+        println!("error|vmdev-bench|{e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,180 @@
+//! The lines `vmdev-bench` printed, gathered per metric and source: `bench|` samples (medians
+//! with their spread), `counters|` of the driver's nodes, and `error|` lines.
+
+use std::collections::BTreeMap;
+
+/// One metric of one source over its repetitions.
+#[derive(Clone, Copy, Debug)]
+pub struct Stat {
+    /// ns per 4 KiB page.
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Minor faults per page (median).
+    pub faults: f64,
+    /// `vma_lock_retry` per fault over all repetitions (0 without faults).
+    pub retries_per_fault: f64,
+    pub reps: usize,
+}
+
+impl Stat {
+    /// "8194 (8158–8280)".
+    pub fn range(&self) -> String {
+        format!("{} ({}–{})", ns(self.median), ns(self.min), ns(self.max))
+    }
+
+    /// "8194 ±1%": the median and the larger distance to min or max.
+    pub fn short(&self) -> String {
+        let dev = (self.max - self.median).max(self.median - self.min) / self.median * 100.0;
+        if dev < 0.5 {
+            ns(self.median)
+        } else {
+            format!("{} ±{dev:.0}%", ns(self.median))
+        }
+    }
+}
+
+/// A cost in ns, with a precision that suits its size.
+pub fn ns(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// A ratio, with a precision that suits its size.
+pub fn ratio(x: f64) -> String {
+    if x < 0.1 {
+        format!("{x:.4}")
+    } else if x < 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// A driver node's counters over one timed step, summed over the repetitions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub faults: u64,
+    pub around_pages: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+pub struct Results {
+    pub stats: BTreeMap<String, BTreeMap<String, Stat>>,
+    pub counters: BTreeMap<(String, String), Counters>,
+    pub errors: Vec<(String, String)>,
+    /// The entry sizes each huge node can map (`vmdev_info.flags`), e.g. "PMD,PTE".
+    pub entries: BTreeMap<String, String>,
+}
+
+impl Results {
+    pub fn get(&self, metric: &str, label: &str) -> Option<&Stat> {
+        self.stats.get(metric)?.get(label)
+    }
+
+    pub fn reps(&self) -> usize {
+        self.stats
+            .values()
+            .flat_map(|m| m.values())
+            .map(|s| s.reps)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn stat(samples: &[[f64; 3]]) -> Stat {
+    let sorted = |i: usize| {
+        let mut v: Vec<f64> = samples.iter().map(|s| s[i]).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (ns, faults) = (sorted(0), sorted(1));
+    let (sum_faults, sum_retries) = samples
+        .iter()
+        .fold((0.0, 0.0), |(f, r), s| (f + s[1], r + s[2]));
+    Stat {
+        median: ns[ns.len() / 2],
+        min: ns[0],
+        max: ns[ns.len() - 1],
+        faults: faults[faults.len() / 2],
+        retries_per_fault: if sum_faults > 0.0 {
+            sum_retries / sum_faults
+        } else {
+            0.0
+        },
+        reps: ns.len(),
+    }
+}
+
+fn numbers<const N: usize>(fields: &[&str], line: &str) -> Result<[f64; N], String> {
+    let mut out = [0.0; N];
+    for (o, f) in out.iter_mut().zip(fields) {
+        *o = f
+            .parse()
+            .map_err(|_| format!("bad number {f:?} in {line:?}"))?;
+    }
+    Ok(out)
+}
+
+pub fn parse(log: &str) -> Result<Results, String> {
+    let mut samples: BTreeMap<String, BTreeMap<String, Vec<[f64; 3]>>> = BTreeMap::new();
+    let mut r = Results::default();
+    for line in log.lines().map(|l| l.trim_end_matches('\r')) {
+        let f: Vec<&str> = line.split('|').collect();
+        match f[..] {
+            ["bench", metric, label, ref rest @ ..] if rest.len() == 3 => {
+                let s = numbers::<3>(rest, line)?;
+                let by = samples.entry(metric.into()).or_default();
+                by.entry(label.into()).or_default().push(s);
+            }
+            ["counters", metric, label, ref rest @ ..] if rest.len() == 3 => {
+                let [faults, around, bytes] = numbers::<3>(rest, line)?;
+                let c = r.counters.entry((metric.into(), label.into())).or_default();
+                c.faults += faults as u64;
+                c.around_pages += around as u64;
+                c.bytes += bytes as u64;
+            }
+            ["entries", label, sizes] => {
+                r.entries.insert(label.into(), sizes.into());
+            }
+            ["error", label, ref why @ ..] => r.errors.push((label.into(), why.join("|"))),
+            ["bench" | "counters", ..] => return Err(format!("bad line {line:?}")),
+            _ => {}
+        }
+    }
+    if samples.is_empty() {
+        return Err("no bench| lines in the log".into());
+    }
+    r.stats = samples
+        .into_iter()
+        .map(|(m, by)| (m, by.into_iter().map(|(l, s)| (l, stat(&s))).collect()))
+        .collect();
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_samples_counters_and_errors() {
+        let log = "noise\nbench|m|rust-fault|10.0|0.5|0.0\r\nbench|m|rust-fault|30.0|0.5|0.25\n\
+                   bench|m|rust-fault|20.0|0.5|0.0\ncounters|m|rust-huge|32|16352|67108864\n\
+                   error|heap|open /dev/dma_heap/system: ENOENT\n";
+        let r = super::parse(log).unwrap();
+        let s = r.get("m", "rust-fault").unwrap();
+        assert_eq!((s.median, s.min, s.max, s.reps), (20.0, 10.0, 30.0, 3));
+        assert!((s.retries_per_fault - 0.25 / 1.5).abs() < 1e-9);
+        let c = r.counters[&("m".to_string(), "rust-huge".to_string())];
+        assert_eq!((c.faults, c.around_pages), (32, 16352));
+        assert_eq!(
+            r.errors,
+            [("heap".into(), "open /dev/dma_heap/system: ENOENT".into())]
+        );
+        assert!(super::parse("bench|m|x|1\n").is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! BENCHMARKS.md: the targets, every path against the peers, per-VMA-lock retries, the huge
+//! node, Rust against C.
+
+use std::fmt::Write as _;
+
+use crate::data::{Results, ns, ratio};
+use crate::targets::{rust_c_ok, rust_c_rows, targets};
+
+/// The sources in the order of the tables, with their names in them.
+pub const SOURCES: [(&str, &str); 8] = [
+    ("rust-fault", "fault node"),
+    ("rust-remap", "remap node"),
+    ("rust-huge", "huge node"),
+    ("udmabuf", "udmabuf"),
+    ("heap", "system heap"),
+    ("devmem", "/dev/mem"),
+    ("anon", "anonymous"),
+    ("tmpfs", "tmpfs (memfd)"),
+];
+const DRIVER: usize = 3;
+/// The sources of the retry table: the C twin's nodes too.
+const RETRY_SOURCES: [(&str, &str); 11] = [
+    ("rust-fault", "fault node"),
+    ("c-fault", "C fault node"),
+    ("rust-remap", "remap node"),
+    ("c-remap", "C remap node"),
+    ("rust-huge", "huge node"),
+    ("c-huge", "C huge node"),
+    ("udmabuf", "udmabuf"),
+    ("heap", "system heap"),
+    ("devmem", "/dev/mem"),
+    ("anon", "anonymous"),
+    ("tmpfs", "tmpfs (memfd)"),
+];
+
+/// The metrics of the comparison of every path, with what they time.
+pub const METRICS: [(&str, &str); 8] = [
+    ("mmap", "`mmap()` alone"),
+    ("mmap_munmap", "`mmap()` + `munmap()`"),
+    ("first_read_seq", "first read of every page, in order"),
+    ("first_write_seq", "first write of every page, in order"),
+    ("first_read_rand", "first read of every page, random order"),
+    (
+        "map_read_unmap",
+        "`mmap()` + first read of every page + `munmap()`",
+    ),
+    ("stream_mapping", "streaming through a warm mapping"),
+    ("stream_read", "`pread()` of the whole buffer"),
+];
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn intro(md: &mut String, r: &Results, kernel: &str) {
+    let _ = write!(
+        md,
+        "# Benchmarks: rust_vmdev against its C twin and the kernel's peers\n\n\
+         Written by `make bench` (`vmdev-report`). Kernel: `{kernel}`, built from \
+         `scripts/vm.config` + `scripts/bench.config` (no KASAN, lockdep or kmemleak), booted \
+         under QEMU TCG with 2 vCPUs and `-icount shift=4`: these machines have no usable KVM, so \
+         guest time counts emulated instructions (16 ns each), not host time. Absolute numbers \
+         mean little; ratios taken in the same boot do, so the tables give ratios and the \
+         targets are ratios. Every number is nanoseconds per 4 KiB page, the median of {} \
+         repetitions (± the larger distance to the fastest or slowest), interleaved: which driver \
+         goes first alternates (Rust, C, C, Rust, ...), the peers follow in a rotating order. Each \
+         repetition times at least 20 ms of work, repeating a short pass (each time on a fresh \
+         mapping): under `-icount` a timer tick costs tens of microseconds, which a single 1 ms \
+         pass takes or misses. An untimed warm-up round comes first.\n\n\
+         The sources, all mapped `MAP_SHARED` read-write except anonymous memory:\n\n\
+         - **fault node** (`/dev/vmdev-fault`): a 16 MiB vmalloc buffer, mapped on fault, the \
+         aligned 64 KiB window around each fault (`fault_around`, the default; a no-op \
+         `map_pages` keeps faults under the per-VMA lock).\n\
+         - **remap node** (`/dev/vmdev-remap`): `remap_pfn_range()` of the whole mapping at \
+         `mmap()` time; **huge node** (`/dev/vmdev-huge`): the same memory mapped on fault with \
+         PMD entries where aligned, PTEs elsewhere. Both serve the 64 MiB reserved at boot \
+         (`memmap=64M$0x48000000`, module parameters `phys_base=0x48000000 phys_size=0x4000000`).\n\
+         - **udmabuf**: `UDMABUF_CREATE` on a 16 MiB memfd sealed with `F_SEAL_SHRINK`, the \
+         dma-buf mapped; its fault handler inserts the faulting PFN and then every other page of \
+         the VMA.\n\
+         - **system heap**: `DMA_HEAP_IOCTL_ALLOC` of 16 MiB on `/dev/dma_heap/system`, the \
+         dma-buf mapped: `remap_pfn_range()` per scatterlist chunk (1 MiB, 64 KiB or 4 KiB pages) \
+         at `mmap()` time.\n\
+         - **/dev/mem** at `0x48000000`, the same reserved range (`STRICT_DEVMEM` off): \
+         `mmap_prepare` with `mmap_action_remap_full()`.\n\
+         - **anonymous** (private) and **tmpfs** (a fresh memfd each time): the kernel's own \
+         memory, allocated and zeroed on first touch.\n\n\
+         The C twin (`c_twin/`, nodes `/dev/vmdev_c-*`) runs the same design on every node.\n\n",
+        r.reps()
+    );
+}
+
+fn errors(md: &mut String, r: &Results) {
+    if r.errors.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Errors\n\nThese sources could not be measured; their rows and targets are missing:\n\n",
+    );
+    for (label, why) in &r.errors {
+        let _ = writeln!(md, "- `{label}`: {why}");
+    }
+    md.push('\n');
+}
+
+fn target_table(md: &mut String, r: &Results) {
+    md.push_str(
+        "## Targets\n\n\"No slower\" means a median at most the other's, or spreads that \
+         overlap. From this run:\n\n| target | measured | verdict | what is left |\n|---|---|---|---|\n",
+    );
+    for t in targets(r) {
+        let left = if t.met { "" } else { t.left.as_str() };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {left} |",
+            t.what,
+            t.measured,
+            verdict(t.met)
+        );
+    }
+    md.push('\n');
+}
+
+fn peer_tables(md: &mut String, r: &Results) {
+    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of the reserved range; the huge node's first-touch rows include its 8 PMD faults); ns per 4 KiB page, default parameters (fault-around on). `pread()` only where the node has `read()`.\n\n| metric |");
+    for (_, name) in SOURCES {
+        let _ = write!(md, " {name} |");
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(SOURCES.len()));
+    md.push('\n');
+    for (metric, what) in METRICS {
+        let _ = write!(md, "| {what} |");
+        for (label, _) in SOURCES {
+            let cell = r.get(metric, label).map_or("–".into(), |s| s.short());
+            let _ = write!(md, " {cell} |");
+        }
+        md.push('\n');
+    }
+
+    md.push_str("\n### The driver against each peer\n\nThe driver's cost divided by the peer's, per metric (below 1: the driver is cheaper).\n\n| metric | driver node |");
+    for (_, name) in &SOURCES[DRIVER..] {
+        let _ = write!(md, " ÷ {name} |");
+    }
+    md.push_str("\n|---|---|");
+    md.push_str(&"---|".repeat(SOURCES.len() - DRIVER));
+    md.push('\n');
+    for (metric, what) in METRICS.iter().filter(|(m, _)| *m != "stream_read") {
+        for (label, name) in &SOURCES[..DRIVER] {
+            let Some(d) = r.get(metric, label) else {
+                continue;
+            };
+            let _ = write!(md, "| {what} | {name} |");
+            for (peer, _) in &SOURCES[DRIVER..] {
+                let cell = match r.get(metric, peer) {
+                    Some(p) if p.median > 0.0 => ratio(d.median / p.median),
+                    _ => "–".into(),
+                };
+                let _ = write!(md, " {cell} |");
+            }
+            md.push('\n');
+        }
+    }
+}
+
+fn around_off_table(md: &mut String, r: &Results) {
+    md.push_str("\n### Without the kernel's fault-around\n\nThe drivers loaded with `fault_around=0` (one page per fault: their window is mapped by their own fault handler, the kernel's fault-around does not apply to them), and the kernel's `fault_around_bytes` set to one page for tmpfs. Anonymous memory never faults around (its reads map the huge zero page where aligned).\n\n| metric | fault node | C fault node | anonymous | tmpfs (memfd) |\n|---|---|---|---|---|\n");
+    for metric in ["first_read_seq", "first_write_seq", "first_read_rand"] {
+        let m = format!("{metric}_around_off");
+        let _ = write!(md, "| {m} |");
+        for label in ["rust-fault", "c-fault", "anon", "tmpfs"] {
+            let cell = r.get(&m, label).map_or("–".into(), |s| s.short());
+            let _ = write!(md, " {cell} |");
+        }
+        md.push('\n');
+    }
+}
+
+fn retry_table(md: &mut String, r: &Results) {
+    md.push_str(
+        "\n## Faults and per-VMA-lock retries\n\n`vma_lock_retry` of `/proc/vmstat` (a fault \
+         begun under the per-VMA lock and redone under `mmap_lock`, `CONFIG_PER_VMA_LOCK_STATS`), \
+         read before and after each first-touch pass, per minor fault of the pass; faults per \
+         4 KiB page beside it.\n\n| source | faults/page, read | retries/fault, read | \
+         faults/page, write | retries/fault, write | faults/page, random read | retries/fault, random read |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (label, name) in RETRY_SOURCES {
+        let _ = write!(md, "| {name} |");
+        for metric in ["first_read_seq", "first_write_seq", "first_read_rand"] {
+            match r.get(metric, label) {
+                Some(s) if s.faults > 0.0 => {
+                    let _ = write!(md, " {:.4} | {:.2} |", s.faults, s.retries_per_fault);
+                }
+                Some(_) => md.push_str(" 0 | – |"),
+                None => md.push_str(" – | – |"),
+            }
+        }
+        md.push('\n');
+    }
+    md.push_str(
+        "\nA `.fault` handler without `.map_pages` (udmabuf) cannot run under the per-VMA lock: \
+         the core returns `VM_FAULT_RETRY` (`vmf_can_call_fault()`) and the fault is taken again \
+         under `mmap_lock`.\n",
+    );
+}
+
+fn huge_table(md: &mut String, r: &Results) {
+    md.push_str(
+        "\n## The huge node over the whole 64 MiB reserved range\n\n| metric | remap | huge | \
+         huge ÷ remap | C remap | C huge | C huge ÷ C remap | huge Rust/C | /dev/mem |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let rows = [
+        (
+            "setup_whole",
+            "building the mapping: `mmap()` + one read per 2 MiB + `munmap()`",
+        ),
+        (
+            "first_read_whole",
+            "first read of every page, entries in place (huge: after the reads per 2 MiB)",
+        ),
+        (
+            "fresh_read_whole",
+            "first read of every page of a fresh mapping (huge: its faults included)",
+        ),
+        ("stream_whole", "streaming through the warm mapping"),
+    ];
+    for (metric, what) in rows {
+        // A fresh remap mapping has its entries in place: its row is `first_read_whole`.
+        let remap_metric = if metric == "fresh_read_whole" {
+            "first_read_whole"
+        } else {
+            metric
+        };
+        let cell = |m: &str, l: &str| r.get(m, l).map_or("–".into(), |s| s.short());
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 && a < b * 0.5 => {
+                format!("{:.3} ({:.0}x cheaper)", a / b, b / a)
+            }
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3}", a / b),
+            _ => "–".into(),
+        };
+        let med = |m: &str, l: &str| r.get(m, l).map(|s| s.median);
+        let _ = writeln!(
+            md,
+            "| {what} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(remap_metric, "rust-remap"),
+            cell(metric, "rust-huge"),
+            ratio(med(metric, "rust-huge"), med(remap_metric, "rust-remap")),
+            cell(remap_metric, "c-remap"),
+            cell(metric, "c-huge"),
+            ratio(med(metric, "c-huge"), med(remap_metric, "c-remap")),
+            ratio(med(metric, "rust-huge"), med(metric, "c-huge")),
+            if metric == "fresh_read_whole" {
+                "–".into()
+            } else {
+                cell(metric, "devmem")
+            },
+        );
+    }
+    for (label, sizes) in &r.entries {
+        let _ = write!(
+            md,
+            "\n{label} can map: {} (`vmdev_info.flags`).",
+            sizes.replace(',', ", ")
+        );
+    }
+    md.push('\n');
+    md.push_str("\nWhat the huge nodes mapped (their `vmdev_info` counters over the timed passes): faults (page-table entries written by the fault handler) per 2 MiB, and pages per entry, `(faults + around_pages) / faults`: 512 is a PMD entry, 1 a PTE.\n\n| node | pass | faults per 2 MiB | pages per entry | entry size |\n|---|---|---|---|---|\n");
+    for label in ["rust-huge", "c-huge"] {
+        for metric in ["setup_whole", "fresh_read_whole"] {
+            let Some(c) = r.counters.get(&(metric.to_string(), label.to_string())) else {
+                continue;
+            };
+            let per_2m = c.faults as f64 / (c.bytes as f64 / (2 << 20) as f64);
+            let pages = (c.faults + c.around_pages) as f64 / c.faults.max(1) as f64;
+            let _ = writeln!(
+                md,
+                "| {label} | {metric} | {per_2m:.2} | {pages:.0} | {} KiB |",
+                ns(pages * 4.0)
+            );
+        }
+    }
+    md.push_str(
+        "\nUnder TCG every first access to a 4 KiB page costs an emulated TLB fill whatever entry \
+         maps it (QEMU's software TLB holds 4 KiB pages; `-icount` counts guest instructions, not \
+         the host's work), so huge entries show in building the mapping, not in the per-page \
+         access rows; on hardware a PMD entry would also save TLB misses.\n",
+    );
+}
+
+fn rust_c_table(md: &mut String, r: &Results) {
+    md.push_str("\n## Rust against C, every metric\n\nBoth run the same design on every node, so every row compares the languages. Target: Rust/C at most 1.00 within the spread, never above 1.02.\n\n| metric | node | Rust | C | Rust/C | verdict |\n|---|---|---|---|---|---|\n");
+    let rows = rust_c_rows(r);
+    for (metric, node, rust, c) in &rows {
+        let _ = writeln!(
+            md,
+            "| {metric} | {node} | {} | {} | {:.3} | {} |",
+            rust.range(),
+            c.range(),
+            rust.median / c.median,
+            verdict(rust_c_ok(rust, c))
+        );
+    }
+    for lang in ["rust", "c"] {
+        let label = format!("{lang}-fault");
+        if let (Some(one), Some(two)) = (r.get("procs_1", &label), r.get("procs_2", &label)) {
+            let _ = write!(
+                md,
+                "\n{lang}: one process first-touching 16 MiB {} ns/page, two processes touching halves at once {} ns/page (wall time per page of the whole buffer).\n",
+                ns(one.median),
+                ns(two.median)
+            );
+        }
+    }
+}
+
+pub fn report(r: &Results, kernel: &str) -> String {
+    let mut md = String::new();
+    intro(&mut md, r, kernel);
+    errors(&mut md, r);
+    target_table(&mut md, r);
+    peer_tables(&mut md, r);
+    around_off_table(&mut md, r);
+    retry_table(&mut md, r);
+    huge_table(&mut md, r);
+    rust_c_table(&mut md, r);
+    md.push_str("\n![ns per page by path: the driver's nodes and the peers](bench/chart.svg)\n");
+    md
+}

@@ -1,0 +1,574 @@
+//! The huge path: `/dev/vmdev-huge` maps the remap device's memory on first touch, each
+//! naturally aligned PMD span of the file (PUD span: `module.pud_one_fault_per_span`) that lies
+//! wholly in the VMA, at an address congruent to its offset, with one entry; every other page
+//! with a PTE. `vmdev_info.faults` counts the entries the faults mapped, `around_pages` their
+//! pages but one, and each fault is one minor fault of the process (getrusage).
+//!
+//! The mappings here are placed congruent to their offsets by the test itself
+//! (`map_congruent`), so the counts do not rest on the node's own placement, which
+//! `placement_congruent_to_offset` tests. How splits, moves and forks treat the entries:
+//! `huge_split`.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::mman::{
+    MRemapFlags, MapFlags, MlockAllFlags, ProtFlags, mlockall, mremap, munlockall,
+};
+use nix::sys::signal::Signal;
+use vmdev::mapping::{Mapping, minor_faults};
+use vmdev::maps::{self_maps_entry, self_smaps_entry};
+use vmdev::uapi;
+
+use crate::common::*;
+use crate::harness::{Context, Device, Kind, Module, Outcome, TestResult, diag, ensure, test};
+
+/// The PMD spans of `d`'s buffer, or why the test is skipped: the kernel cannot map PMD
+/// entries, or the buffer holds fewer than two spans (pages larger than 4 KiB).
+pub fn pmd_spans(d: &Device) -> Result<Result<usize, Outcome>, String> {
+    let info = d.info()?;
+    if info.flags & uapi::FLAG_HUGE_PMD == 0 {
+        return Ok(Err(Outcome::Skip(format!(
+            "this kernel cannot map PMD entries of PFNs (vmdev_info.flags {:#x} without \
+             VMDEV_FLAG_HUGE_PMD: no CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)",
+            info.flags
+        ))));
+    }
+    let (size, span) = (info.size as usize, pmd_span());
+    if size / span < 2 || size % span != 0 {
+        return Ok(Err(Outcome::Skip(format!(
+            "the buffer ({size:#x} bytes) is not two or more whole {span:#x}-byte PMD spans"
+        ))));
+    }
+    Ok(Ok(size / span))
+}
+
+/// The PMD spans of the device, or returns the skip from the test.
+macro_rules! spans_or_skip {
+    ($d:expr) => {
+        match $crate::huge_path::pmd_spans($d)? {
+            Ok(spans) => spans,
+            Err(skip) => return Ok(skip),
+        }
+    };
+}
+pub(crate) use spans_or_skip;
+
+/// Pages of one PMD span.
+pub fn span_pages() -> usize {
+    pmd_span() / ps()
+}
+
+/// What touches cost: faults of the driver, pages its entries mapped around the faulting
+/// ones, minor faults of the process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cost {
+    pub faults: u64,
+    pub around: u64,
+    pub minor: u64,
+}
+
+impl Cost {
+    /// `entries` entries of `pages` pages each and `ptes` PTE faults, one minor fault each.
+    pub fn of(entries: usize, pages: usize, ptes: usize) -> Self {
+        let faults = (entries + ptes) as u64;
+        Self {
+            faults,
+            around: (entries * (pages - 1)) as u64,
+            minor: faults,
+        }
+    }
+
+    /// The first touch of every page of a fresh mapping of `len` bytes at file offset
+    /// `offset`, placed congruent to it: one PMD entry per whole span inside, a PTE per page
+    /// outside them.
+    pub fn first_touch(offset: usize, len: usize) -> Self {
+        let first = offset.next_multiple_of(pmd_span());
+        let whole = (offset + len).saturating_sub(first) / pmd_span();
+        Self::of(whole, span_pages(), len / ps() - whole * span_pages())
+    }
+}
+
+impl fmt::Display for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "faults +{}, around_pages +{}, minor faults +{}",
+            self.faults, self.around, self.minor
+        )
+    }
+}
+
+/// Touches byte `o` of `m` for every `o` in `offsets`, writing back the byte read if `write`,
+/// and returns what that cost `d` and the process.
+pub fn touch(d: &Device, m: &Mapping, offsets: &[usize], write: bool) -> Result<Cost, String> {
+    // The test runs in a fresh child, which takes a minor fault for each page of the program
+    // it touches first: make every page present now (mlock populates, munlock keeps them), so
+    // the faults counted are the mapping's. VM_PFNMAP mappings are left alone.
+    mlockall(MlockAllFlags::MCL_CURRENT).map_err(|e| format!("mlockall: {e}"))?;
+    munlockall().map_err(|e| format!("munlockall: {e}"))?;
+    let before = d.info()?;
+    let minor = minor_faults()?;
+    for &o in offsets {
+        let byte = m.read(o);
+        if write {
+            m.write(o, byte);
+        }
+    }
+    let minor = minor_faults()? - minor;
+    let after = d.info()?;
+    Ok(Cost {
+        faults: after.faults - before.faults,
+        around: after.around_pages - before.around_pages,
+        minor: minor as u64,
+    })
+}
+
+/// Fails unless `got` is `want`.
+pub fn expect_cost(what: &str, got: Cost, want: Cost) -> Result<(), String> {
+    ensure!(got == want, "{what}: {got}; expected {want}");
+    Ok(())
+}
+
+/// An offset in each page of `pages`.
+pub fn pages(pages: Range<usize>) -> Vec<usize> {
+    pages.map(|p| p * ps()).collect()
+}
+
+/// Offset `at` of each PMD span of `spans`.
+pub fn in_spans(spans: Range<usize>, at: usize) -> Vec<usize> {
+    spans.map(|s| s * pmd_span() + at).collect()
+}
+
+/// The whole buffer, filled with a pattern, and a shared mapping of it placed for PMD entries.
+pub fn whole_mapped(
+    d: &Device,
+    spans: usize,
+    seed: u8,
+) -> Result<(std::fs::File, Vec<u8>, Mapping), String> {
+    let f = d.open(true)?;
+    let len = spans * pmd_span();
+    let data = pattern(seed, len);
+    pwrite(&f, &data, 0).map_err(|e| format!("pwrite: {e}"))?;
+    let m = map_congruent(&f, len, RW, MapFlags::MAP_SHARED, 0, pmd_span())?;
+    Ok((f, data, m))
+}
+
+test!(huge: pmd_one_fault_per_span);
+/// A mapping of the whole buffer takes one fault, one PMD entry and one minor fault per span
+/// first touched, by a read or a write; then no fault for any page of it; Rss stays 0.
+fn pmd_one_fault_per_span(_cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, sp) = (pmd_span(), span_pages());
+    let f = d.open(true)?;
+    let m = map_congruent(&f, spans * span, RW, MapFlags::MAP_SHARED, 0, span)?;
+    let reads: Vec<usize> = in_spans(0..spans, 3 * ps() + 5)
+        .into_iter()
+        .step_by(2)
+        .collect();
+    let writes: Vec<usize> = in_spans(1..spans, span - 1)
+        .into_iter()
+        .step_by(2)
+        .collect();
+    let got = touch(d, &m, &reads, false)?;
+    expect_cost(
+        "a first read of every even span",
+        got,
+        Cost::of(reads.len(), sp, 0),
+    )?;
+    let got = touch(d, &m, &writes, true)?;
+    expect_cost(
+        "a first write to every odd span",
+        got,
+        Cost::of(writes.len(), sp, 0),
+    )?;
+    let got = touch(d, &m, &pages(0..spans * sp), true)?;
+    expect_cost(
+        "reading and writing every page after",
+        got,
+        Cost::of(0, sp, 0),
+    )?;
+    let rss = rss_pages(&m)?;
+    ensure!(
+        rss == 0,
+        "Rss {rss} pages, expected 0 on a VM_PFNMAP mapping"
+    );
+    diag!("{spans} spans of {sp} pages: one fault each");
+    Ok(Outcome::Pass)
+}
+
+const THP_SYSFS: &str = "/sys/kernel/mm/transparent_hugepage";
+
+test!(remap huge fault: placement_congruent_to_offset);
+/// A mapping that covers a whole naturally aligned PMD span of the file is placed at an address
+/// congruent to its offset modulo the span (every node places mappings so); on the huge node,
+/// that span then takes one fault.
+fn placement_congruent_to_offset(_cx: &Context, d: &Device) -> TestResult {
+    if !Path::new(THP_SYSFS).exists() {
+        return Ok(Outcome::Skip(format!(
+            "no {THP_SYSFS}: a kernel without CONFIG_TRANSPARENT_HUGEPAGE places mappings \
+             anywhere (thp_get_unmapped_area)"
+        )));
+    }
+    let (size, span) = (d.size()?, pmd_span());
+    if size < 2 * span {
+        return Ok(Outcome::Skip(format!(
+            "the buffer ({size:#x} bytes) is smaller than two {span:#x}-byte PMD spans"
+        )));
+    }
+    let p = ps();
+    let cases = [
+        (0, size),
+        (span, size - span),
+        (0, span),
+        (p, size - p),
+        (3 * p, 2 * span - 3 * p),
+        (span - p, span + p),
+    ];
+    let f = d.open(true)?;
+    let mut kept = Vec::new();
+    for (off, len) in cases {
+        let m = shared(&f, len, off)?;
+        let at = m.addr() as usize % span;
+        ensure!(
+            at == off % span,
+            "mmap({len:#x} bytes at offset {off:#x}) placed at {:#x}, {at:#x} into a \
+             {span:#x}-byte span; expected {:#x}",
+            m.addr(),
+            off % span
+        );
+        kept.push(m); // the next mapping lands elsewhere
+    }
+    if d.kind == Kind::Huge && d.info()?.flags & uapi::FLAG_HUGE_PMD != 0 {
+        let got = touch(d, &kept[3], &[span - p + 10], false)?;
+        let what = "a first read of the whole span of the mapping placed at offset one page";
+        expect_cost(what, got, Cost::of(1, span_pages(), 0))?;
+    }
+    Ok(Outcome::Pass)
+}
+
+test!(huge: coherent_with_read_write);
+/// Bytes written with pwrite() are read through PMD entries, bytes written through them are
+/// read with pread(), across a span boundary and at the end of the buffer.
+fn coherent_with_read_write(_cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, sp, len) = (pmd_span(), span_pages(), spans * pmd_span());
+    let f = d.open(true)?;
+    let m = map_congruent(&f, len, RW, MapFlags::MAP_SHARED, 0, span)?;
+    let a = pattern(61, 2 * ps());
+    let at = span - ps();
+    pwrite(&f, &a, at).map_err(|e| e.to_string())?;
+    let got = touch(d, &m, &[at, span], false)?;
+    expect_cost("first reads of spans 0 and 1", got, Cost::of(2, sp, 0))?;
+    ensure!(
+        m.read_bytes(at, a.len()) == a,
+        "the mapping does not show what pwrite() wrote across the span boundary"
+    );
+    let b = pattern(62, 3 * ps());
+    m.write_bytes(len - b.len(), &b);
+    ensure!(
+        pread(&f, b.len(), len - b.len())? == b,
+        "pread() does not see what the mapping wrote at the end of the buffer"
+    );
+    // A fresh mapping of the last span, first touched by a write.
+    let last = map_congruent(&f, span, RW, MapFlags::MAP_SHARED, len - span, span)?;
+    let got = touch(d, &last, &[17], true)?;
+    expect_cost(
+        "a first write to a mapping of the last span",
+        got,
+        Cost::of(1, sp, 0),
+    )?;
+    let c = pattern(63, 100);
+    last.write_bytes(ps() + 1, &c);
+    ensure!(
+        pread(&f, c.len(), len - span + ps() + 1)? == c,
+        "pread() does not see what the mapping of the last span wrote"
+    );
+    Ok(Outcome::Pass)
+}
+
+test!(huge: coherent_with_remap);
+/// The huge and remap nodes map the same frames: what one mapping writes the other reads, at
+/// the same offsets, both ways.
+fn coherent_with_remap(cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, sp, len) = (pmd_span(), span_pages(), spans * pmd_span());
+    let remap_size = cx.remap.size()?;
+    ensure!(
+        remap_size == d.size()?,
+        "the remap node's buffer is {remap_size:#x} bytes, the huge node's {:#x}",
+        d.size()?
+    );
+    let h = map_congruent(&d.open(true)?, len, RW, MapFlags::MAP_SHARED, 0, span)?;
+    let r = shared(&cx.remap.open(true)?, len, 0)?;
+    let got = touch(d, &h, &in_spans(0..spans, 0), true)?;
+    expect_cost("a first write to every span", got, Cost::of(spans, sp, 0))?;
+    let a = pattern(64, 2 * ps());
+    h.write_bytes(span - ps(), &a);
+    ensure!(
+        r.read_bytes(span - ps(), a.len()) == a,
+        "the remap mapping does not show what the huge mapping wrote"
+    );
+    let b = pattern(65, 2 * ps());
+    r.write_bytes(len - b.len(), &b);
+    ensure!(
+        h.read_bytes(len - b.len(), b.len()) == b,
+        "the huge mapping does not show what the remap mapping wrote"
+    );
+    Ok(Outcome::Pass)
+}
+
+test!(huge: unaligned_head_tail_use_ptes);
+/// A mapping whose ends are not span-aligned: the whole spans inside are one PMD entry each,
+/// the pages before and after them one PTE fault each; the counts are exact.
+fn unaligned_head_tail_use_ptes(_cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, size) = (pmd_span(), spans * pmd_span());
+    let f = d.open(true)?;
+    let data = pattern(66, size);
+    pwrite(&f, &data, 0).map_err(|e| e.to_string())?;
+    let p = ps();
+    for (off, len) in [(p, size - p), (0, size - p), (p, size - 2 * p)] {
+        let m = map_congruent(&f, len, RW, MapFlags::MAP_SHARED, off, span)?;
+        let got = touch(d, &m, &pages(0..len / p), false)?;
+        let want = Cost::first_touch(off, len);
+        expect_cost(
+            &format!("a first read of every page of {len:#x} bytes at offset {off:#x}"),
+            got,
+            want,
+        )?;
+        ensure!(
+            m.read_bytes(0, len) == data[off..off + len],
+            "the mapping at offset {off:#x} shows other bytes than the device"
+        );
+        diag!("{len:#x} bytes at offset {off:#x}: {got}");
+    }
+    Ok(Outcome::Pass)
+}
+
+test!(huge: fork_child_shares_spans);
+/// MAP_SHARED across fork: the child sees the parent's bytes and the parent the child's. The
+/// child inherits the parent's PMD entries (fork copies the page tables of VM_PFNMAP VMAs): its
+/// reads of the span the parent mapped take no fault; its first touch of another span, one.
+fn fork_child_shares_spans(_cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, sp) = (pmd_span(), span_pages());
+    let (f, data, m) = whole_mapped(d, spans, 67)?;
+    expect_cost(
+        "the parent's first read of span 0",
+        touch(d, &m, &[0], false)?,
+        Cost::of(1, sp, 0),
+    )?;
+    let before = d.info()?;
+    child_ok(|| {
+        let got = touch(d, &m, &pages(0..sp), false)?;
+        expect_cost(
+            "the child's reads of the span its parent mapped",
+            got,
+            Cost::of(0, sp, 0),
+        )?;
+        let got = touch(d, &m, &in_spans(1..spans, 0), false)?;
+        expect_cost(
+            "the child's first read of each other span",
+            got,
+            Cost::of(spans - 1, sp, 0),
+        )?;
+        ensure!(
+            m.read_bytes(0, data.len()) == data,
+            "the child sees other bytes"
+        );
+        m.write(7, 0xc1);
+        m.write(span + 9, 0xc2);
+        Ok(())
+    })?;
+    let after = d.info()?;
+    ensure!(
+        after.faults - before.faults == (spans - 1) as u64,
+        "the child took {} faults, expected {} (one per span its parent had not mapped)",
+        after.faults - before.faults,
+        spans - 1
+    );
+    ensure!(
+        m.read(7) == 0xc1,
+        "the parent does not see the child's write to span 0"
+    );
+    let got = touch(d, &m, &[span + 9], false)?;
+    expect_cost("the parent's first read of span 1", got, Cost::of(1, sp, 0))?;
+    ensure!(
+        m.read(span + 9) == 0xc2,
+        "the parent does not see the child's write to span 1"
+    );
+    ensure!(
+        pread(&f, 1, span + 9)? == [0xc2],
+        "the child's write did not reach the device"
+    );
+    Ok(Outcome::Pass)
+}
+
+test!(huge: private_readonly_maps_spans);
+/// A private read-only mapping is mapped with PMD entries too (it can never be copied on
+/// write), shows the device's bytes as they change, and forks.
+fn private_readonly_maps_spans(_cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, sp, len) = (pmd_span(), span_pages(), spans * pmd_span());
+    let f = d.open(true)?;
+    let data = pattern(68, len);
+    pwrite(&f, &data, 0).map_err(|e| e.to_string())?;
+    let m = map_congruent(
+        &f,
+        len,
+        ProtFlags::PROT_READ,
+        MapFlags::MAP_PRIVATE,
+        0,
+        span,
+    )?;
+    let e = self_maps_entry(m.addr())?;
+    ensure!(e.perms == "r--p", "perms {}, expected r--p", e.perms);
+    let got = touch(d, &m, &in_spans(0..spans, ps()), false)?;
+    expect_cost("a first read of every span", got, Cost::of(spans, sp, 0))?;
+    ensure!(
+        m.read_bytes(0, len) == data,
+        "the mapping shows other bytes than the device"
+    );
+    pwrite(&f, &[0x5c], span + 3).map_err(|e| e.to_string())?;
+    ensure!(
+        m.read(span + 3) == 0x5c,
+        "the mapping does not show a later pwrite()"
+    );
+    child_ok(|| {
+        ensure!(
+            m.read(span + 3) == 0x5c,
+            "the child does not see the device's byte"
+        );
+        Ok(())
+    })?;
+    Ok(Outcome::Pass)
+}
+
+test!(huge: last_span_cannot_grow);
+/// The last span of the buffer maps as one entry, and its mapping cannot reach past the
+/// buffer: mremap() cannot grow it (VM_DONTEXPAND, EFAULT) even with free space after it,
+/// the byte past it is nobody's, and mmap() past the end is refused.
+fn last_span_cannot_grow(_cx: &Context, d: &Device) -> TestResult {
+    let spans = spans_or_skip!(d);
+    let (span, sp, off) = (pmd_span(), span_pages(), (spans - 1) * pmd_span());
+    let f = d.open(true)?;
+    let m = map_congruent(&f, span, RW, MapFlags::MAP_SHARED, off, span)?;
+    expect_cost(
+        "a first read",
+        touch(d, &m, &[span - 1], false)?,
+        Cost::of(1, sp, 0),
+    )?;
+    let end = m.addr() + span as u64;
+    ensure!(
+        self_maps_entry(end).is_err(),
+        "something is mapped right after the mapping, at {end:#x}"
+    );
+    ensure!(
+        self_smaps_entry(m.addr())?.has_flag("de"),
+        "no de (VM_DONTEXPAND) in VmFlags"
+    );
+    let ptr = std::ptr::NonNull::new(m.addr() as *mut std::ffi::c_void).ok_or("null mapping")?;
+    for flags in [MRemapFlags::empty(), MRemapFlags::MREMAP_MAYMOVE] {
+        // SAFETY: The kernel must refuse to grow the mapping; nothing changes.
+        let res = unsafe { mremap(ptr, span, span + ps(), flags, None) };
+        expect_errno(
+            &format!("mremap({flags:?}) growing by a page"),
+            res,
+            Errno::EFAULT,
+        )?;
+    }
+    let e = self_maps_entry(m.addr())?;
+    ensure!(
+        e.end == end,
+        "the refused growths moved the VMA's end to {:#x}",
+        e.end
+    );
+    // SAFETY: The child reads an address with no mapping; it dies.
+    child_killed_by(Signal::SIGSEGV, || unsafe {
+        (end as *const u8).read_volatile();
+    })?;
+    let live = d.live_vmas()?;
+    for (len, at) in [(span + ps(), off), (span, off + ps())] {
+        let res = mmap_errno(&f, len, RW, MapFlags::MAP_SHARED, at as u64);
+        let what = format!("mmap({len:#x} bytes at offset {at:#x})");
+        refused_cleanly_keeping(d, &what, res, live)?;
+    }
+    Ok(Outcome::Pass)
+}
+
+/// A refused mmap (EINVAL) must leave the device's VMA count as it was.
+fn refused_cleanly_keeping(
+    d: &Device,
+    what: &str,
+    res: Result<Mapping, Errno>,
+    live: u64,
+) -> Result<(), String> {
+    expect_errno(what, res, Errno::EINVAL)?;
+    let now = d.live_vmas()?;
+    ensure!(now == live, "{what}: live_vmas {now}, was {live}");
+    Ok(())
+}
+
+/// The range `memmap=1G$0x80000000` reserves on the test VM's kernel command line.
+const PUD_RESERVED: (usize, usize) = (0x8000_0000, 0x4000_0000);
+
+test!(module: pud_one_fault_per_span, Reload);
+/// Served from 1 GiB reserved at boot, naturally aligned, a 1 GiB mapping at a 1 GiB-aligned
+/// address takes one fault, one PUD entry, for all of it; a pwrite() at its far end reads back
+/// through it with no other fault. Restores the default load.
+fn pud_one_fault_per_span(cx: &Context, m: &Module) -> TestResult {
+    let huge = &cx.huge;
+    let flags = huge.info()?.flags;
+    if flags & uapi::FLAG_HUGE_PUD == 0 {
+        return Ok(Outcome::Skip(format!(
+            "this kernel cannot map PUD entries of PFNs (vmdev_info.flags {flags:#x} without \
+             VMDEV_FLAG_HUGE_PUD: no CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)"
+        )));
+    }
+    let (base, size) = PUD_RESERVED;
+    let pud = pud_span();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| e.to_string())?;
+    if !cmdline.contains("memmap=1G$0x80000000") || pud != size {
+        return Ok(Outcome::Skip(format!(
+            "needs memmap=1G$0x80000000 on the kernel command line and 1 GiB PUD spans \
+             (here {pud:#x})"
+        )));
+    }
+    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    let result = (|| {
+        let info = huge.info()?;
+        ensure!(
+            info.size == size as u64 && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
+            "info {info:?} for the 1 GiB reserved range"
+        );
+        let f = huge.open(true)?;
+        let tail = pattern(69, 64);
+        pwrite(&f, &tail, pud - tail.len()).map_err(|e| e.to_string())?;
+        let map = map_congruent(&f, pud, RW, MapFlags::MAP_SHARED, 0, pud)?;
+        ensure!(map.addr() % pud as u64 == 0, "mapped at {:#x}", map.addr());
+        let first = touch(huge, &map, &[3 * ps()], false)?;
+        expect_cost("a first read", first, Cost::of(1, pud / ps(), 0))?;
+        let got = touch(huge, &map, &[pud / 2 + 5, pud - 1, ps() * 1000], true)?;
+        expect_cost(
+            "writes all over the GiB after",
+            got,
+            Cost::of(0, pud / ps(), 0),
+        )?;
+        ensure!(
+            map.read_bytes(pud - tail.len(), tail.len()) == tail,
+            "the far end of the mapping does not show what pwrite() wrote"
+        );
+        map.write_bytes(pud / 2, b"pud");
+        ensure!(
+            pread(&f, 3, pud / 2)? == b"pud",
+            "pread() does not see what the mapping wrote"
+        );
+        diag!("{pud:#x} bytes at {:#x}, first read: {first}", map.addr());
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
