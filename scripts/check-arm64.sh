@@ -29,21 +29,24 @@ for page in "${pages[@]}"; do
   fragments=("$VMDEV_ROOT/scripts/vm.config" "$VMDEV_ROOT/scripts/arm64.config")
   [ "$page" = 4k ] || fragments+=("$VMDEV_ROOT/scripts/arm64-$page.config")
   kdir=$("$VMDEV_ROOT/scripts/build-kernel.sh" "${fragments[@]}")
-  # The module's objects for this kernel go to build/arm64-PAGE/ (kbuild's MO=), so they never
-  # mix with the x86 build's, which kbuild keeps beside the sources.
+  # The modules are built from a copy of their sources in build/arm64-PAGE/, so their objects
+  # never mix with the x86 build's beside the sources (kbuild's MO= refuses a source tree that
+  # holds objects, which the x86 build leaves).
   out=$VMDEV_ROOT/build/arm64-$page
-  mkdir -p "$out/module" "$out/c_twin"
+  mkdir -p "$out/module/c_twin"
+  cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vmdev_helpers.c,include} "$out/module/"
+  cp -p "$VMDEV_ROOT"/c_twin/{Kbuild,*.c} "$out/module/c_twin/"
   # shellcheck disable=SC2046 # kmake_flags is a list of words
   timed "module: rust-vmdev.ko for arm64 $page" \
-    make -s -C "$kdir" M="$VMDEV_ROOT" MO="$out/module" $(kmake_flags) modules
+    make -s -C "$kdir" M="$out/module" $(kmake_flags) modules
   # shellcheck disable=SC2046
   timed "module: the C twin, vmdev_c.ko for arm64 $page" \
-    make -s -C "$kdir" M="$VMDEV_ROOT/c_twin" MO="$out/c_twin" $(kmake_flags) modules
+    make -s -C "$kdir" M="$out/module/c_twin" $(kmake_flags) modules
 
   log=$VMDEV_ROOT/build/vm-check-arm64-$page.log
   vm_ok=true
   VM_KERNEL=$kdir/arch/arm64/boot/Image VM_MODULE=$out/module/rust-vmdev.ko \
-    VM_TWIN=$out/c_twin/vmdev_c.ko "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+    VM_TWIN=$out/module/c_twin/vmdev_c.ko "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
   cp "$VMDEV_ROOT/build/vm-check.log" "$log"
 
   # Each suite run (the module, then its C twin) ends with `N passed, N failed, N skipped`.
