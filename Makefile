@@ -3,7 +3,7 @@
 # a script in scripts/. KDIR=<kernel build tree> builds the module against another kernel;
 # CLIPPY=1 lints it. `scripts/run-vm.sh -h` lists the VM's modes and settings (VM_TIMEOUT, ...).
 
-.PHONY: help module userspace run shell check check-stock stress bench docs lint rust-analyzer clean
+.PHONY: help module userspace run shell check check-stock check-arm64 stress bench docs lint rust-analyzer clean
 module:
 	@scripts/build-module.sh
 
@@ -14,6 +14,7 @@ help:
 	@echo 'make shell           boot the test VM with the module loaded into a busybox shell; exit powers off'
 	@echo 'make check           lints, host unit tests, the selftest suite in the VM, the shell test'
 	@echo 'make check-stock     the selftest suite on Debian'"'"'s own 7.3 kernel image'
+	@echo 'make check-arm64     the selftest suite on arm64 (QEMU virt) with 4 KiB, then 16 KiB pages: PAGE=4k|16k for one'
 	@echo 'make stress          long random workload in the debug VM: STRESS_SECONDS=300 SEED=<now>'
 	@echo 'make bench           rust_vmdev against the C twin on a non-debug kernel: BENCHMARKS.md'
 	@echo 'make docs            run the demo and write its output into docs/design.md'
@@ -40,6 +41,11 @@ check:
 # The suite on Debian's own 7.3 kernel image, with the module built by Debian's toolchain.
 check-stock:
 	@scripts/check-stock.sh
+
+# The suite on an arm64 build of the debug kernel (QEMU's virt machine): 4 KiB, then 16 KiB
+# pages; PAGE=4k or PAGE=16k runs one.
+check-arm64:
+	@scripts/check-arm64.sh
 
 # A long random workload under the debug kernel: make stress STRESS_SECONDS=600 SEED=42.
 # (Not SECONDS: make exports command-line variables, and SECONDS is bash's clock in the scripts.)

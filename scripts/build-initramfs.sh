@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 module=$1 twin=${2:-}
-bins=$VMDEV_ROOT/userspace/target/x86_64-unknown-linux-gnu/release
+bins=$USERSPACE_BINS
 out=$VMDEV_ROOT/build
 gen=$VMDEV_CACHE/gen_init_cpio
 [ -x "$gen" ] || cc -O2 -o "$gen" "$(echo "$VMDEV_CACHE"/src/linux-source-*)/usr/gen_init_cpio.c"
@@ -16,7 +16,7 @@ mkdir -p "$out"
   echo "nod /dev/console 0600 0 0 c 5 1"
   for d in bin proc sys tmp lib lib/modules; do echo "dir /$d 0755 0 0"; done
   echo "file /init $VMDEV_ROOT/scripts/guest-init.sh 0755 0 0"
-  echo "file /bin/busybox /bin/busybox 0755 0 0"
+  echo "file /bin/busybox $BUSYBOX 0755 0 0"
   echo "file /lib/modules/rust-vmdev.ko $module 0644 0 0"
   [ -z "$twin" ] || echo "file /lib/modules/vmdev_c.ko $twin 0644 0 0"
   for b in vmdev-selftest vmdev-demo vmdev-stress vmdev-bench; do echo "file /bin/$b $bins/$b 0755 0 0"; done

@@ -11,7 +11,9 @@ fragments=("${@:-$VMDEV_ROOT/scripts/vm.config}")
 src=$(echo "$VMDEV_CACHE"/src/linux-source-*)
 [ -f "$src/Makefile" ] || die "no kernel source in $VMDEV_CACHE/src (run scripts/install-deps.sh)"
 
-key=$( { basename "$src"; cat "${fragments[@]}"; "$RUSTC" -vV; "$BINDGEN" --version; clang --version; } |
+# (The architecture joins the key only when it is not x86_64, so x86 keys stay as they were.)
+key=$( { basename "$src"; [ "$VMDEV_ARCH" = x86_64 ] || echo "ARCH=$VMDEV_ARCH"
+         cat "${fragments[@]}"; "$RUSTC" -vV; "$BINDGEN" --version; clang --version; } |
        sha256sum | cut -c1-16)
 out=$VMDEV_CACHE/kernel/$key
 if [ -f "$out/.vmdev-built" ]; then
@@ -20,10 +22,10 @@ if [ -f "$out/.vmdev-built" ]; then
   exit 0
 fi
 
-say "kernel: building $(basename "$src") + ${fragments[*]##*/} into $out (key $key: source, fragments, rustc, bindgen, clang); about 7 minutes on 2 cores"
+say "kernel: building $(basename "$src") + ${fragments[*]##*/} into $out (key $key: source, ${KARCH_FLAGS[*]:+$VMDEV_ARCH, }fragments, rustc, bindgen, clang); about 7 minutes on 2 cores"
 rm -rf "$out"
 mkdir -p "$out"
-kmake=(make -C "$src" O="$out" LLVM=1 RUSTC="$RUSTC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
+kmake=(make -C "$src" O="$out" LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
 # tinyconfig, the fragments merged onto it in order, then olddefconfig for their dependencies.
 configure() {
   "${kmake[@]}" -s tinyconfig >/dev/null &&
@@ -47,7 +49,7 @@ configure() {
     esac
   done <<<"$wanted")
   [ -z "$dropped" ] || die "kernel config lost these lines of ${fragments[*]##*/}:"$'\n'"$dropped"
-  timed "kernel: make bzImage modules_prepare modules" "${kmake[@]}" -s bzImage modules_prepare modules
+  timed "kernel: make $KIMAGE modules_prepare modules" "${kmake[@]}" -s "$KIMAGE" modules_prepare modules
 } >&2
 touch "$out/.vmdev-built"
 echo "$out"

@@ -11,6 +11,20 @@ BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
 # LLVM (22 for rustc-web 1.96); LLVM=1 picks the unversioned names from this dir, and bindgen
 # finds this LLVM's libclang through its llvm-config.
 export PATH=/usr/lib/llvm-22/bin:$PATH
+# VMDEV_ARCH: what the kernel, the modules and the userspace programs are built for and the VM
+# emulates: x86_64 (the default) or arm64 (make check-arm64: clang cross-builds the kernel,
+# -Zbuild-std the programs: build-userspace.sh). KARCH_FLAGS go to every make in the kernel tree;
+# USERSPACE_BINS is where the static programs are, BUSYBOX the static busybox for the initramfs.
+VMDEV_ARCH=${VMDEV_ARCH:-x86_64}
+# shellcheck disable=SC2034 # used by the scripts that source this file
+case $VMDEV_ARCH in
+  x86_64) KARCH_FLAGS=() KIMAGE=bzImage RUST_TARGET=x86_64-unknown-linux-gnu
+          USERSPACE_BINS=$VMDEV_ROOT/userspace/target/$RUST_TARGET/release BUSYBOX=/bin/busybox ;;
+  arm64) KARCH_FLAGS=(ARCH=arm64) KIMAGE=Image RUST_TARGET=aarch64-unknown-linux-gnu
+         USERSPACE_BINS=$VMDEV_ROOT/userspace/target/arm64/$RUST_TARGET/release
+         BUSYBOX=$VMDEV_CACHE/arm64/busybox ;;
+  *) printf 'error: VMDEV_ARCH=%s is not x86_64 or arm64\n' "$VMDEV_ARCH" >&2; exit 1 ;;
+esac
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -42,7 +56,7 @@ kernel_dir() {
 
 # Flags for every make run in the kernel tree.
 kmake_flags() {
-  echo LLVM=1 RUSTC="$RUSTC" BINDGEN="$BINDGEN" CLIPPY_DRIVER=/usr/bin/clippy-driver
+  echo LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" BINDGEN="$BINDGEN" CLIPPY_DRIVER=/usr/bin/clippy-driver
 }
 
 # Prints the lines of a guest console log that show a kernel splat (empty when clean).

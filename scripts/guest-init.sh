@@ -9,6 +9,20 @@ mount -t devtmpfs dev /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 export PATH=/bin
+# What this run tests: the kernel, the machine and the page size (arm64 runs 4 KiB and 16 KiB).
+echo "vmdev-guest: $(uname -s) $(uname -r) $(uname -m), page size" \
+  "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)"
+# The boot reservations the suite is told about, and the /proc/iomem entries holding them.
+read -r words </proc/cmdline
+for w in $words; do
+  case $w in
+    vmdev_reserved=0x*,*) r=${w#vmdev_reserved=} base=$((${r%,*}))
+      while read -r range _ name; do
+        [ $((0x${range%-*})) -le $base ] && [ $base -le $((0x${range#*-})) ] &&
+          echo "vmdev-guest: $w: /proc/iomem: $range : $name"
+      done </proc/iomem ;;
+  esac
+done
 
 mode=$(sed -n 's/.*vmdev_mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 ko=/lib/modules/rust-vmdev.ko

@@ -31,6 +31,8 @@ settings (environment; the scripts this one runs read them too):
   VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench)
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
+  VM_TWIN        the C twin's vmdev_c.ko built for VM_KERNEL (check-arm64.sh)
+  VMDEV_ARCH     x86_64 (default) or arm64: QEMU's virt machine, aarch64 userspace (check-arm64.sh)
   KDIR           kernel build tree to build the module against and boot; default: the cached
                  debug kernel (scripts/build-kernel.sh, tinyconfig + scripts/vm.config)
   VMDEV_CACHE    cache of kernel source, kernel builds, gen_init_cpio; default
@@ -47,7 +49,9 @@ case ${1:-} in
   *) usage >&2; exit 2 ;;
 esac
 "$VMDEV_ROOT/scripts/build-userspace.sh"
-# VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh).
+# VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh), and
+# VM_TWIN the C twin built for it (check-arm64.sh).
+twin=${VM_TWIN:-}
 if [ -z "${VM_KERNEL:-}" ]; then
   "$VMDEV_ROOT/scripts/build-module.sh"
   VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
@@ -65,13 +69,19 @@ rm -f "$log"
 # loglevel=7 in every mode, `make run` too: the console is the log the splat check reads, and a
 # lower level would drop WARNING lines (KERN_WARNING) from it; `make run` is quiet because its
 # terminal is another serial port, not because the kernel says less.
+# One vmdev_reserved=BASE,SIZE word per range tells the suite where they are, in the same order
+# (on arm64 too, which reserves them in its device tree instead: arm64-vm.sh).
 cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
          "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
-         "vmdev_mode=$mode")
+         "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
+         "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner came before the kernel's first line).
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
+# VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.
+# shellcheck source=scripts/arm64-vm.sh
+[ "$VMDEV_ARCH" != arm64 ] || source "$VMDEV_ROOT/scripts/arm64-vm.sh"
 if [ "$mode" = shell ] && [ -t 0 ]; then
   # The guest's terminal learns the size of this one (stty in guest-init.sh).
   read -r rows cols < <(stty size) && cmdline+=("vmdev_tty=${rows}x$cols")
