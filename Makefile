@@ -76,5 +76,5 @@ rust-analyzer:
 clean:
 	rm -rf build userspace/target
 	for d in . c_twin; do \
-	  (cd $$d && rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .*.d); \
+	  (cd $$d && rm -f *.o *.ko *.mod *.mod.c *.mod.o *.bc .*.cmd modules.order Module.symvers *.rmeta .*.d); \
 	done

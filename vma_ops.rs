@@ -730,10 +730,7 @@ impl<'a> NewVma<'a> {
                 "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
             )
         };
-        let flags = self.vma.flags();
-        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
-            return Err(EINVAL);
-        }
+        self.refuse_cow()?;
         let pages = (self.vma.end() - self.vma.start()) >> PAGE_SHIFT;
         let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
         let mem: &M = (*data).as_ref();
@@ -798,16 +795,23 @@ impl<'a> NewVma<'a> {
                 "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
             )
         };
-        let flags = self.vma.flags();
-        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
-            return Err(EINVAL);
-        }
+        self.refuse_cow()?;
         let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
         // SAFETY: The VMA is being set up and not shared yet (invariants), so this is no data
         // race. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only `map_on_fault`
         // sets that, and it consumes `self`) and not copy-on-write (checked above).
-        unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = flags | set };
+        unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = self.vma.flags() | set };
         self.install::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data);
+        Ok(())
+    }
+
+    /// `EINVAL` if the VMA is a copy-on-write mapping (private and possibly writable), which a
+    /// PFN mapping cannot be.
+    fn refuse_cow(&self) -> Result {
+        let flags = self.vma.flags();
+        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
+            return Err(EINVAL);
+        }
         Ok(())
     }
 

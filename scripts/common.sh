@@ -45,6 +45,29 @@ timed() {
   say "$label: done in $((SECONDS - start)) s"
 }
 
+# install_debs WHAT PACKAGE...: installs those of the Debian packages that are missing, saying
+# what it installs and how long it took, or that WHAT is all present.
+install_debs() {
+  local what=$1 p missing=()
+  shift
+  # dpkg-query prints "install ok installed" only for fully installed packages.
+  for p in "$@"; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    timed "apt-get install ${missing[*]}" apt_install "${missing[@]}"
+  else
+    say "$what: all present"
+  fi
+}
+
+apt_install() {
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+}
+
 # The kernel tree modules build against: $KDIR when given, else the cached test-VM kernel.
 kernel_dir() {
   if [ -n "${KDIR:-}" ]; then

@@ -14,21 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 debs=(qemu-system-arm device-tree-compiler gcc-aarch64-linux-gnu libc6-dev-arm64-cross cargo-web)
-missing=()
-for p in "${debs[@]}"; do
-  dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-apt_install() {
-  local sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
-}
-if ((${#missing[@]})); then
-  timed "apt-get install ${missing[*]}" apt_install "${missing[@]}"
-else
-  say "arm64 Debian packages: all present"
-fi
+install_debs "arm64 Debian packages" "${debs[@]}"
 
 dir=$VMDEV_CACHE/arm64
 busybox=$dir/busybox

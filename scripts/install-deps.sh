@@ -5,22 +5,7 @@ source "$(dirname "$0")/common.sh"
 
 debs=(clang-22 lld-22 llvm-22 libclang-22-dev bc flex bison libelf-dev libssl-dev cpio
       qemu-system-x86 busybox-static rustc-web rust-web-src rust-web-clippy make kmod debootstrap shellcheck)
-# dpkg-query prints "install ok installed" only for fully installed packages.
-missing=()
-for p in "${debs[@]}"; do
-  dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-apt_install() {
-  local sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
-}
-if ((${#missing[@]})); then
-  timed "apt-get install ${missing[*]}" apt_install "${missing[@]}"
-else
-  say "Debian packages: all present"
-fi
+install_debs "Debian packages" "${debs[@]}"
 
 if [ -x "$BINDGEN" ]; then
   say "bindgen: present ($("$BINDGEN" --version))"

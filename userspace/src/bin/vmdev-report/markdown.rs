@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::data::{Results, ns, ratio};
-use crate::targets::{rust_c_ok, rust_c_rows, targets};
+use crate::targets::{TRIED, rust_c_ok, rust_c_rows, targets};
 
 /// The sources in the order of the tables, with their names in them.
 pub const SOURCES: [(&str, &str); 8] = [
@@ -108,7 +108,8 @@ fn target_table(md: &mut String, r: &Results) {
         "## Targets\n\n\"No slower\" means a median at most the other's, or spreads that \
          overlap. From this run:\n\n| target | measured | verdict | what is left |\n|---|---|---|---|\n",
     );
-    for t in targets(r) {
+    let targets = targets(r);
+    for t in &targets {
         let left = if t.met { "" } else { t.left.as_str() };
         let _ = writeln!(
             md,
@@ -119,6 +120,18 @@ fn target_table(md: &mut String, r: &Results) {
         );
     }
     md.push('\n');
+    let tried: Vec<_> = targets
+        .iter()
+        .filter(|t| !t.met)
+        .filter_map(|t| TRIED.iter().find(|(start, _)| t.what.starts_with(start)))
+        .collect();
+    if !tried.is_empty() {
+        md.push_str("What was tried for the missed targets:\n\n");
+        for (start, text) in tried {
+            let _ = writeln!(md, "- *{start}...*: {text}");
+        }
+        md.push('\n');
+    }
 }
 
 fn peer_tables(md: &mut String, r: &Results) {
