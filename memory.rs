@@ -32,6 +32,7 @@ extern "C" {
     fn vmdev_helper_page_to_pfn(page: *const bindings::page) -> c_ulong;
     fn vmdev_helper_set_page_reserved(page: *mut bindings::page);
     fn vmdev_helper_clear_page_reserved(page: *mut bindings::page);
+    fn vmdev_helper_boot_reserved(base: bindings::phys_addr_t, size: usize) -> bool;
 }
 
 /// Returns how many whole pages `size` bytes are, or `EINVAL` unless it is a non-zero multiple
@@ -174,28 +175,11 @@ impl PhysBuffer {
         if phys.checked_add(size).is_none() || phys % PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
         }
-        // The range must be wholly reserved at boot (firmware, or `memmap=SIZE$ADDR`) and share
+        // The range must be wholly reserved at boot (firmware: an e820 "Reserved" range, e.g. from
+        // `memmap=SIZE$ADDR`, or a device-tree `/reserved-memory` region with `no-map`) and share
         // no byte with System RAM: then no one else uses it as memory, and it is not MMIO.
-        // SAFETY: Querying the resource tree has no preconditions.
-        let (reserved, ram) = unsafe {
-            (
-                bindings::region_intersects(
-                    phys,
-                    len,
-                    bindings::IORESOURCE_MEM as c_ulong,
-                    bindings::IORES_DESC_RESERVED as c_ulong,
-                ),
-                bindings::region_intersects(
-                    phys,
-                    len,
-                    bindings::IORESOURCE_SYSTEM_RAM as c_ulong,
-                    bindings::IORES_DESC_NONE as c_ulong,
-                ),
-            )
-        };
-        if reserved != bindings::REGION_INTERSECTS as c_int
-            || ram != bindings::REGION_DISJOINT as c_int
-        {
+        // SAFETY: Querying the resource tree and the device tree has no preconditions.
+        if !unsafe { vmdev_helper_boot_reserved(phys, len) } {
             return Err(EINVAL);
         }
         // SAFETY: The range is reserved memory, not System RAM or MMIO: nothing else in the

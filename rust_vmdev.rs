@@ -52,7 +52,7 @@ module! {
     params: {
         remap_size: usize {
             default: 4 << 20,
-            description: "Bytes of /dev/vmdev-remap's contiguous buffer (page multiple, max 4 MiB)",
+            description: "Bytes of /dev/vmdev-remap's contiguous buffer (page multiple, max one buddy block: 4 MiB with 4 KiB pages)",
         },
         fault_size: usize {
             default: 16 << 20,
@@ -64,7 +64,7 @@ module! {
         },
         phys_base: u64 {
             default: 0,
-            description: "Serve /dev/vmdev-remap from this boot-reserved physical address (memmap=)",
+            description: "Serve /dev/vmdev-remap from this boot-reserved physical address (memmap=, DT no-map)",
         },
         phys_size: u64 {
             default: 0,
@@ -417,7 +417,7 @@ fn remap_memory() -> Result<PhysBuffer> {
             pr_err!(
                 "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): the range must be \
                  non-empty, page-aligned, not wrap, and lie wholly in memory reserved at boot \
-                 (memmap=SIZE$ADDR), outside System RAM\n"
+                 (memmap=SIZE$ADDR, or a no-map /reserved-memory region), outside System RAM\n"
             );
         });
     }

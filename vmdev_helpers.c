@@ -6,7 +6,10 @@
  * declare them.
  */
 #include <linux/build_bug.h>
+#include <linux/ioport.h>
 #include <linux/mm.h>
+#include <linux/of.h>
+#include <linux/of_address.h>
 #include <rust_vmdev.h>
 
 /* rust_vmdev.rs asserts the same size for its VmdevInfo: both sides agree with the header. */
@@ -20,6 +23,7 @@ unsigned long vmdev_helper_page_to_pfn(const struct page *page);
 void vmdev_helper_get_page(struct page *page);
 void vmdev_helper_set_page_reserved(struct page *page);
 void vmdev_helper_clear_page_reserved(struct page *page);
+bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size);
 
 struct page *vmdev_helper_virt_to_page(const void *addr)
 {
@@ -44,4 +48,38 @@ void vmdev_helper_set_page_reserved(struct page *page)
 void vmdev_helper_clear_page_reserved(struct page *page)
 {
 	ClearPageReserved(page);
+}
+
+/*
+ * Whether [base, base + size) is memory the firmware reserved at boot and the kernel leaves
+ * alone: disjoint from System RAM, and wholly inside either an e820 "Reserved" range (x86;
+ * memmap=SIZE$ADDR makes one) or one /reserved-memory region of the device tree marked no-map
+ * (arm64 and other device-tree machines, which have no memmap=; /proc/iomem lists such a
+ * region as "reserved", but with no IORES_DESC_RESERVED, which only x86's e820 code sets).
+ * Not a forward of one inline function like the others: the device-tree walk needs its macros.
+ */
+bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
+{
+	struct device_node *parent;
+	struct resource res;
+	bool inside = false;
+
+	if (region_intersects(base, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT)
+		return false;
+	if (region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_RESERVED) == REGION_INTERSECTS)
+		return true;
+	parent = of_find_node_by_path("/reserved-memory");
+	for_each_available_child_of_node_scoped(parent, np) {
+		if (!of_property_read_bool(np, "no-map") || of_address_to_resource(np, 0, &res))
+			continue;
+		if (base >= res.start && size <= resource_size(&res) &&
+		    base - res.start <= resource_size(&res) - size) {
+			inside = true;
+			break;
+		}
+	}
+	of_node_put(parent);
+	/* The kernel honoured the no-map: the range is in iomem ("reserved"), outside System RAM. */
+	return inside &&
+	       region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS;
 }

@@ -13,6 +13,8 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/of.h>
+#include <linux/of_address.h>
 #include <linux/overflow.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -22,7 +24,7 @@
 
 static unsigned long remap_size = 4 << 20;
 module_param(remap_size, ulong, 0444);
-MODULE_PARM_DESC(remap_size, "Bytes of /dev/vmdev_c-remap's contiguous buffer (page multiple, max 4 MiB)");
+MODULE_PARM_DESC(remap_size, "Bytes of /dev/vmdev_c-remap's contiguous buffer (page multiple, max one buddy block: 4 MiB with 4 KiB pages)");
 static unsigned long fault_size = 16 << 20;
 module_param(fault_size, ulong, 0444);
 MODULE_PARM_DESC(fault_size, "Bytes of /dev/vmdev_c-fault's vmalloc buffer (page multiple)");
@@ -326,6 +328,37 @@ static const struct file_operations vmdev_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 };
 
+/*
+ * Whether [base, base + size) is memory the firmware reserved at boot and the kernel leaves
+ * alone: disjoint from System RAM, and wholly inside either an e820 "Reserved" range (x86;
+ * memmap=SIZE$ADDR makes one) or one /reserved-memory region of the device tree marked no-map
+ * (arm64, which has no memmap=; /proc/iomem lists it as "reserved", without IORES_DESC_RESERVED).
+ */
+static bool boot_reserved(phys_addr_t base, size_t size)
+{
+	struct device_node *parent;
+	struct resource res;
+	bool inside = false;
+
+	if (region_intersects(base, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT)
+		return false;
+	if (region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_RESERVED) == REGION_INTERSECTS)
+		return true;
+	parent = of_find_node_by_path("/reserved-memory");
+	for_each_available_child_of_node_scoped(parent, np) {
+		if (!of_property_read_bool(np, "no-map") || of_address_to_resource(np, 0, &res))
+			continue;
+		if (base >= res.start && size <= resource_size(&res) &&
+		    base - res.start <= resource_size(&res) - size) {
+			inside = true;
+			break;
+		}
+	}
+	of_node_put(parent);
+	return inside &&
+	       region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS;
+}
+
 static int remap_memory(void)
 {
 	size_t i;
@@ -333,8 +366,7 @@ static int remap_memory(void)
 	if (base_param || size_param) {
 		if (!size_param || !PAGE_ALIGNED(base_param) || !PAGE_ALIGNED(size_param) ||
 		    base_param + size_param < base_param ||
-		    region_intersects(base_param, size_param, IORESOURCE_MEM, IORES_DESC_RESERVED) != REGION_INTERSECTS ||
-		    region_intersects(base_param, size_param, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT) {
+		    !boot_reserved(base_param, size_param)) {
 			pr_err("phys_base=%#llx phys_size=%#llx: refused: the range must be non-empty, page-aligned, not wrap, and lie wholly in memory reserved at boot, outside System RAM\n",
 			       base_param, size_param);
 			return -EINVAL;

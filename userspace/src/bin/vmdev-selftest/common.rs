@@ -38,6 +38,60 @@ pub fn pud_span() -> usize {
     pmd_span() * (ps() / 8)
 }
 
+/// The ranges reserved at boot for the module's phys_base mode and huge mappings, in the
+/// order the kernel command line announces them, one `vmdev_reserved=BASE,SIZE` word each
+/// (hex). The test VM reserves them with `memmap=` on x86 and with `/reserved-memory` no-map
+/// nodes in the device tree on arm64, which has no `memmap=` (scripts/run-vm.sh, arm64-vm.sh).
+pub fn boot_reserved() -> Result<Vec<(u64, u64)>, String> {
+    let cmdline =
+        std::fs::read_to_string("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("vmdev_reserved="))
+        .map(|r| {
+            r.split_once(',')
+                .and_then(|(b, s)| Some((hex(b)?, hex(s)?)))
+                .ok_or_else(|| format!("vmdev_reserved={r}: expected BASE,SIZE in hex"))
+        })
+        .collect()
+}
+
+/// The first range of System RAM in /proc/iomem (root sees real addresses).
+pub fn system_ram() -> Result<(u64, u64), String> {
+    let iomem = std::fs::read_to_string("/proc/iomem").map_err(|e| format!("/proc/iomem: {e}"))?;
+    iomem
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.ends_with(" : System RAM"))
+        .find_map(|l| {
+            let (start, end) = l.split(" : ").next()?.split_once('-')?;
+            let (start, end) = (
+                u64::from_str_radix(start, 16).ok()?,
+                u64::from_str_radix(end, 16).ok()?,
+            );
+            Some((start, end - start + 1))
+        })
+        .ok_or_else(|| "no System RAM in /proc/iomem".into())
+}
+
+/// The largest buddy allocation: a page << MAX_PAGE_ORDER (4 MiB on 4 KiB pages, 32 MiB on
+/// 16 KiB), from the number of orders /proc/buddyinfo counts free blocks of.
+pub fn max_alloc() -> Result<usize, String> {
+    let info =
+        std::fs::read_to_string("/proc/buddyinfo").map_err(|e| format!("/proc/buddyinfo: {e}"))?;
+    let orders = info
+        .lines()
+        .next()
+        .map(|l| {
+            l.split_whitespace()
+                .filter(|w| w.parse::<u64>().is_ok())
+                .count()
+        })
+        .filter(|&n| n > 0)
+        .ok_or("/proc/buddyinfo: no free-block counts")?;
+    Ok(ps() << (orders - 1))
+}
+
 /// Read-write.
 pub const RW: ProtFlags = ProtFlags::PROT_READ.union(ProtFlags::PROT_WRITE);
 

@@ -512,9 +512,6 @@ fn refused_cleanly_keeping(
     Ok(())
 }
 
-/// The range `memmap=1G$0x80000000` reserves on the test VM's kernel command line.
-const PUD_RESERVED: (usize, usize) = (0x8000_0000, 0x4000_0000);
-
 test!(module: pud_one_fault_per_span, Reload);
 /// Served from 1 GiB reserved at boot, naturally aligned, a 1 GiB mapping at a 1 GiB-aligned
 /// address takes one fault, one PUD entry, for all of it; a pwrite() at its far end reads back
@@ -528,15 +525,18 @@ fn pud_one_fault_per_span(cx: &Context, m: &Module) -> TestResult {
              VMDEV_FLAG_HUGE_PUD: no CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)"
         )));
     }
-    let (base, size) = PUD_RESERVED;
     let pud = pud_span();
-    let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| e.to_string())?;
-    if !cmdline.contains("memmap=1G$0x80000000") || pud != size {
+    // One of the ranges reserved at boot that is a whole PUD span, naturally aligned.
+    let Some((base, size)) = boot_reserved()?
+        .into_iter()
+        .map(|(b, s)| (b as usize, s as usize))
+        .find(|&(b, s)| s == pud && b % pud == 0)
+    else {
         return Ok(Outcome::Skip(format!(
-            "needs memmap=1G$0x80000000 on the kernel command line and 1 GiB PUD spans \
-             (here {pud:#x})"
+            "no vmdev_reserved=BASE,SIZE on the kernel command line is one aligned {pud:#x}-byte \
+             PUD span"
         )));
-    }
+    };
     m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
     let result = (|| {
         let info = huge.info()?;

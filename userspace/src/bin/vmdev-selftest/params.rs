@@ -79,19 +79,14 @@ fn param_fault_around_off(cx: &Context, m: &Module) -> TestResult {
     result.map(|()| Outcome::Pass)
 }
 
-/// The range `memmap=4M$0x40000000` reserves on the test VM's kernel command line.
-const BOOT_RESERVED: (u64, u64) = (0x4000_0000, 0x40_0000);
-
 test!(module: param_boot_reserved, Reload);
 fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
     let remap = &cx.remap;
-    let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| e.to_string())?;
-    if !cmdline.contains("memmap=4M$0x40000000") {
+    let Some(&(base, size)) = boot_reserved()?.first() else {
         return Ok(Outcome::Skip(
-            "no memmap=4M$0x40000000 on the kernel command line".into(),
+            "no vmdev_reserved=BASE,SIZE on the kernel command line".into(),
         ));
-    }
-    let (base, size) = BOOT_RESERVED;
+    };
     m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
     let result = (|| {
         for d in [remap, &cx.huge] {
@@ -104,7 +99,7 @@ fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
         }
         let f = remap.open(true)?;
         ensure!(
-            pread(&f, 4096, 0)?.iter().all(|&b| b == 0),
+            pread(&f, ps(), 0)?.iter().all(|&b| b == 0),
             "the reserved range is not zeroed at load"
         );
         let data = pattern(77, 3 * ps());
@@ -134,27 +129,36 @@ fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
 
 test!(module: param_boot_reserved_refuses_others, Reload);
 fn param_boot_reserved_refuses_others(_cx: &Context, m: &Module) -> TestResult {
-    let (base, size) = BOOT_RESERVED;
+    let Some(&(base, size)) = boot_reserved()?.first() else {
+        return Ok(Outcome::Skip(
+            "no vmdev_reserved=BASE,SIZE on the kernel command line".into(),
+        ));
+    };
+    let (ram, ps) = (system_ram()?.0.next_multiple_of(ps() as u64), ps() as u64);
     let cases = [
         (
-            "phys_base=0x1000000 phys_size=0x100000".to_string(),
+            format!("phys_base={ram:#x} phys_size={:#x}", 16 * ps),
             "System RAM",
         ),
         (
-            "phys_base=0x100000000 phys_size=0x100000".to_string(),
+            "phys_base=0x100000000000 phys_size=0x100000".to_string(),
             "neither RAM nor reserved",
         ),
         (
-            format!("phys_base={:#x} phys_size=0x2000", base + size - 0x1000),
+            format!("phys_base={:#x} phys_size={:#x}", base + size - ps, 2 * ps),
             "past the reservation",
         ),
         (format!("phys_base={base:#x} phys_size=0"), "empty"),
         (
-            format!("phys_base={:#x} phys_size=0x1000", base + 0x800),
+            format!("phys_base={:#x} phys_size={ps:#x}", base + ps / 2),
             "unaligned",
         ),
         (
-            "phys_base=0xfffffffffffff000 phys_size=0x2000".to_string(),
+            format!(
+                "phys_base={:#x} phys_size={:#x}",
+                0u64.wrapping_sub(ps),
+                2 * ps
+            ),
             "wrapping",
         ),
     ];
@@ -174,7 +178,7 @@ fn bad_params_refused(cx: &Context, m: &Module) -> TestResult {
     let cases = [
         "remap_size=0".to_string(),
         format!("remap_size={}", ps() + 1),
-        format!("remap_size={}", 8 << 20),
+        format!("remap_size={}", 2 * max_alloc()?),
         format!("remap_size={}", usize::MAX - ps() + 1),
         "remap_size=-1".to_string(),
         "fault_size=0".to_string(),
