@@ -8,13 +8,14 @@ use std::ptr::NonNull;
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
 
-/// The page size of the machine.
+/// The page size of the machine. Linux always answers `sysconf(_SC_PAGESIZE)` (from the ELF
+/// auxiliary vector), so a failure is a broken libc, not a page size to guess.
 pub fn page_size() -> usize {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
         .flatten()
         .and_then(|v| usize::try_from(v).ok())
-        .unwrap_or(4096)
+        .expect("sysconf(_SC_PAGESIZE) answered nothing")
 }
 
 /// Minor page faults this process has taken so far.
