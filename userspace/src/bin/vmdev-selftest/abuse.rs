@@ -140,7 +140,9 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
         ));
     }
     if !Path::new("/sys/kernel/debug/failslab/require-start").exists() {
-        return Err("no fault-injection stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)".into());
+        return Err(
+            "no fault-injection stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)".into(),
+        );
     }
     // Small buffers: the same allocation paths with far fewer page allocations to step through.
     let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
