@@ -76,7 +76,11 @@ case $mode in
     if [ -f $twin ]; then runs=2; fi
     if [ -n "$huge2" ]; then runs=$((runs * 2)); fi
     printf 'KTAP version 1\n1..%s\n' $runs
-    vmdev-selftest --module $ko --ktap-suite 1
+    # --peer: the other driver, which claims a boot range the one under test must then refuse.
+    peer=
+    if [ -f $twin ]; then peer="--peer $twin"; fi
+    # shellcheck disable=SC2086 # peer is words
+    vmdev-selftest --module $ko $peer --ktap-suite 1
     rc=$?
     n=1
     if [ -n "$huge2" ]; then
@@ -89,7 +93,7 @@ case $mode in
       nodes="--remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge --fault /dev/vmdev_c-fault"
       n=$((n + 1))
       # shellcheck disable=SC2086 # nodes is words
-      vmdev-selftest --module $twin $nodes --ktap-suite $n || rc=1
+      vmdev-selftest --module $twin --peer $ko $nodes --ktap-suite $n || rc=1
       if [ -n "$huge2" ]; then
         n=$((n + 1))
         # shellcheck disable=SC2086
