@@ -97,6 +97,10 @@ fn main() -> ExitCode {
                 report.total(),
                 report.summary()
             );
+            println!(
+                "vmdev-stress: seed {seed}: the faults mapped {}",
+                report.mapped_summary()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -59,6 +59,18 @@ impl Config {
 pub struct Report {
     /// Count of each kind of operation.
     pub ops: BTreeMap<String, u64>,
+    /// What the faults of each node (by name) mapped during the run.
+    pub mapped: BTreeMap<&'static str, Mapped>,
+}
+
+/// What a node's faults mapped: `vmdev_info.faults` and the pages of those entries, from
+/// `around_pages`. On the huge node, more pages than entries means huge entries were used.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Mapped {
+    /// Entries (pages, on the other nodes) the faults mapped.
+    pub entries: u64,
+    /// Pages those entries map.
+    pub pages: u64,
 }
 
 impl Report {
@@ -76,6 +88,16 @@ impl Report {
     pub fn summary(&self) -> String {
         let kinds: Vec<String> = self.ops.iter().map(|(k, v)| format!("{k} {v}")).collect();
         kinds.join(", ")
+    }
+
+    /// `node: N entries, M pages; ...`, what the faults mapped, for a log line.
+    pub fn mapped_summary(&self) -> String {
+        let nodes: Vec<String> = self
+            .mapped
+            .iter()
+            .map(|(n, m)| format!("{n}: {} entries, {} pages", m.entries, m.pages))
+            .collect();
+        nodes.join("; ")
     }
 
     fn add(&mut self, other: &Report) {
@@ -103,9 +125,9 @@ fn run_targets(cfg: &Config) -> Result<Report, String> {
         .iter()
         .map(Target::new)
         .collect::<Result<_, _>>()?;
-    let baseline: Vec<u64> = devs
+    let before: Vec<uapi::VmdevInfo> = devs
         .iter()
-        .map(|d| d.device.live_vmas())
+        .map(|d| d.device.info())
         .collect::<Result<_, _>>()?;
     let workers = cfg.procs * cfg.threads;
     let mut children = Vec::new();
@@ -161,14 +183,21 @@ fn run_targets(cfg: &Config) -> Result<Report, String> {
     if !failures.is_empty() {
         return Err(failures.join("; "));
     }
-    for (d, base) in devs.iter().zip(baseline) {
-        let live = d.device.live_vmas()?;
-        if live != base {
+    for (d, before) in devs.iter().zip(before) {
+        let after = d.device.info()?;
+        if after.live_vmas != before.live_vmas {
             return Err(format!(
-                "{} live_vmas {live} after every worker unmapped, {base} before",
-                d.device.name()
+                "{} live_vmas {} after every worker unmapped, {} before",
+                d.device.name(),
+                after.live_vmas,
+                before.live_vmas
             ));
         }
+        let entries = after.faults - before.faults;
+        let pages = entries + after.around_pages - before.around_pages;
+        report
+            .mapped
+            .insert(d.device.name(), Mapped { entries, pages });
     }
     Ok(report)
 }

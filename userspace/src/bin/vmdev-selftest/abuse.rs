@@ -140,7 +140,9 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
         ));
     }
     if !Path::new("/sys/kernel/debug/failslab/require-start").exists() {
-        return Err("no fault-injection stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)".into());
+        return Err(
+            "no fault-injection stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)".into(),
+        );
     }
     // Small buffers: the same allocation paths with far fewer page allocations to step through.
     let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
@@ -320,19 +322,16 @@ fn stress_fixed_seed(huge: &Device, nodes: Vec<Device>, seed: u64) -> TestResult
         procs: 2,
         threads: 2,
     };
-    let before = huge.info()?;
     let report = stress::run(&cfg)?;
-    let after = huge.info()?;
-    let (entries, pages) = (
-        after.faults - before.faults,
-        after.faults + after.around_pages - before.faults - before.around_pages,
-    );
     diag!(
         "stress seed {seed}: {} operations ({})",
         report.total(),
         report.summary()
     );
-    diag!("stress seed {seed}: the huge node mapped {entries} entries, {pages} pages with them");
+    diag!(
+        "stress seed {seed}: the faults mapped {}",
+        report.mapped_summary()
+    );
     if report.total() < cfg.planned_ops() {
         diag!(
             "stress seed {seed}: stopped by the {STRESS_CAP_SECONDS} s cap after {} of {} \
@@ -348,11 +347,13 @@ fn stress_fixed_seed(huge: &Device, nodes: Vec<Device>, seed: u64) -> TestResult
             "stress seed {seed}: no {kind} among the operations"
         );
     }
-    if before.flags & vmdev::uapi::FLAG_HUGE_PMD != 0 {
+    let mapped = report.mapped.get(huge.name()).copied().unwrap_or_default();
+    if huge.info()?.flags & vmdev::uapi::FLAG_HUGE_PMD != 0 {
         ensure!(
-            pages > entries,
-            "stress seed {seed}: the huge node mapped no huge entry ({entries} entries, \
-             {pages} pages)"
+            mapped.pages > mapped.entries,
+            "stress seed {seed}: the huge node mapped no huge entry ({} entries, {} pages)",
+            mapped.entries,
+            mapped.pages
         );
     }
     Ok(Outcome::Pass)
