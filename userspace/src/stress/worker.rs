@@ -30,8 +30,8 @@ macro_rules! check {
 
 mod vma_ops;
 
-/// Mappings a worker keeps at most: with every one of a 1 GiB buffer, a fork's child reads
-/// that many GiB a page at a time.
+/// Mappings a worker keeps at most: a fork's child reads every page of each, and on the 1 GiB
+/// reservation each may be all of it.
 const MAX_MAPS: usize = 12;
 
 /// What a worker knows about one of its mappings.
