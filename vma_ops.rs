@@ -208,10 +208,15 @@ impl EntrySize {
         match self {
             Self::Pte => true,
             Self::Pmd => cfg!(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP),
-            // SAFETY: A read of the boot CPU's features, which are fixed after boot.
-            Self::Pud => cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && unsafe { vmdev_helper_pud_leaf_supported() },
+            Self::Pud => cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && cpu_walks_pud_leaves(),
         }
     }
+}
+
+/// Whether the CPU can walk a PUD leaf: `arch_vmap_pud_supported()`.
+fn cpu_walks_pud_leaves() -> bool {
+    // SAFETY: A read of the boot CPU's features, which are fixed after boot.
+    unsafe { vmdev_helper_pud_leaf_supported() }
 }
 
 /// A page fault being handled: the kernel's `struct vm_fault`.
@@ -588,7 +593,6 @@ where
     #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
     unsafe extern "C" fn may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
         let span = EntrySize::Pud.bytes();
-        let addr = addr as usize;
         let start = addr & !(span - 1);
         // SAFETY: The core passes a live VMA and holds the mmap lock for writing during the call.
         let vma_ref = unsafe { VmaRef::from_raw(vma) };
