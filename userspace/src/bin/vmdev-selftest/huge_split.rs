@@ -1,6 +1,11 @@
 //! Huge entries split and moved: munmap() or mprotect() of part of a PMD span zaps the span's
 //! entry, and its pages come back one PTE fault each, while the other spans keep theirs;
 //! mremap() moves the entries with the mapping. The helpers are `huge_path`'s.
+//!
+//! Then the split matrix: each way to split (mprotect, munmap, MADV_DONTFORK, mremap of the
+//! end of a mapping) at a page, a PMD-span and a PUD boundary, in a range mapped by PMD entries
+//! (`huge.split_pmd_range_by_*`) and in the 1 GiB reserved at boot, mapped by a PUD entry
+//! (`module.split_pud_range_by_*`), touched before the split or not, with a fork after each.
 
 use std::ffi::c_void;
 use std::fs::File;
