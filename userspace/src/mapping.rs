@@ -103,6 +103,14 @@ impl Mapping {
     }
 
     /// `mmap` at an address that is `phase` past a multiple of `align`.
+    ///
+    /// The address comes from a reservation of `len + align` bytes, given back before the file
+    /// is mapped there with `MAP_FIXED_NOREPLACE`. Mapping over the reservation with `MAP_FIXED`
+    /// instead races in a threaded process: when the driver refuses the mapping, 7.3
+    /// leaves a gap where the replaced reservation was (`vms_abort_munmap_vmas()` in
+    /// `mm/vma.c`), another thread's `mmap` can land in it, and unmapping the reservation then
+    /// unmaps that thread's mapping. Here a failed `mmap` leaves nothing behind, and a thread
+    /// that took part of the range in between only costs another try.
     fn placed(
         fd: impl AsFd,
         len: usize,
@@ -120,38 +128,32 @@ impl Mapping {
         let span =
             NonZeroUsize::new(len.checked_add(align).ok_or(Errno::ENOMEM)?).ok_or(Errno::EINVAL)?;
         let reserve = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE;
-        // SAFETY: A new anonymous mapping at an address the kernel picks touches nothing else.
-        let base = unsafe { mmap_anonymous(None, span, ProtFlags::PROT_NONE, reserve) }?;
-        let start = base.as_ptr() as usize;
-        // The first address at or after `start` that is `phase` past a multiple of `align`:
-        // less than `align` past `start`, so the mapping fits in the reservation.
-        let at = start.saturating_sub(phase).next_multiple_of(align) + phase;
-        // SAFETY: `at..at + len` lies inside the reservation just made, which nothing else uses.
-        let res = unsafe {
-            mmap(
-                NonZeroUsize::new(at),
-                nz,
-                prot,
-                flags | MapFlags::MAP_FIXED,
-                fd,
-                offset,
-            )
-        };
-        let unmap = |from: usize, to: usize| {
-            if let Some(ptr) = NonNull::new(from as *mut c_void).filter(|_| to > from) {
-                // SAFETY: Part of the reservation that is not (or no longer) the file mapping.
-                let _ = unsafe { munmap(ptr, to - from) };
-            }
-        };
-        match res {
-            Ok(ptr) => {
-                unmap(start, at);
-                unmap(at + len, start + span.get());
-                Ok(Self { ptr, len })
-            }
-            Err(e) => {
-                unmap(start, start + span.get());
-                Err(e)
+        let mut tries = 0;
+        loop {
+            // SAFETY: A new anonymous mapping at an address the kernel picks touches nothing else.
+            let base = unsafe { mmap_anonymous(None, span, ProtFlags::PROT_NONE, reserve) }?;
+            let start = base.as_ptr() as usize;
+            // The first address at or after `start` that is `phase` past a multiple of
+            // `align`: less than `align` past `start`, so the mapping fits in the reservation.
+            let at = start.saturating_sub(phase).next_multiple_of(align) + phase;
+            // SAFETY: The reservation just made, which nothing else uses.
+            unsafe { munmap(base, span.get()) }?;
+            // SAFETY: `MAP_FIXED_NOREPLACE` maps only where nothing is mapped.
+            let res = unsafe {
+                mmap(
+                    NonZeroUsize::new(at),
+                    nz,
+                    prot,
+                    flags | MapFlags::MAP_FIXED_NOREPLACE,
+                    fd.as_fd(),
+                    offset,
+                )
+            };
+            tries += 1;
+            match res {
+                // Another thread mapped something in the range since it was given back.
+                Err(Errno::EEXIST) if tries < 16 => continue,
+                res => return res.map(|ptr| Self { ptr, len }),
             }
         }
     }
