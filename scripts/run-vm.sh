@@ -10,13 +10,15 @@ usage() {
 usage: scripts/run-vm.sh [-h] MODE
 
 Builds the userspace programs, the module (against the cached debug kernel, built if needed)
-and the initramfs, boots the test VM (QEMU TCG, 2 vCPUs, 3 GiB) and runs MODE in it. The whole
+and the initramfs, boots the test VM (QEMU, 2 vCPUs, 3 GiB: KVM where /dev/kvm can run the
+guest's architecture, else TCG, the log says which) and runs MODE in it. The whole
 serial console, kernel log included, is kept in build/vm-MODE.log; the run fails when the guest
 did not finish (panic, hang), when its programs failed, or when that log shows a kernel splat.
 
 modes:
-  demo      map both devices, fork, show /proc/self/maps (make run); the terminal shows only
-            the demo's output, the console goes to the log alone
+  demo      the four addresses of a byte on each node, struct page, fork and copy-on-write, a
+            huge entry (make run); the terminal shows only the demo's output, the console goes
+            to the log alone; then draws what it saw in build/vmdev-pages.svg
   fixtures  dump /proc/self/maps and smaps for the host tests (scripts/capture-fixtures.sh)
   stress    a long random workload, then a kmemleak scan (make stress)
   bench     rust_vmdev against its C twin (make bench, on the non-debug kernel)
@@ -28,7 +30,8 @@ modes:
 settings (environment; the scripts this one runs read them too):
   VM_APPEND      words added to the kernel command line (make stress: vmdev_stress_seconds=N)
   VM_TIMEOUT     seconds before QEMU is killed; default 900, none for a shell on a terminal
-  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench)
+  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench; -icount keeps TCG)
+  VM_ACCEL       tcg: never KVM, even where /dev/kvm works
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
   VM_TWIN        the C twin's vmdev_c.ko built for VM_KERNEL (check-arm64.sh)
@@ -77,7 +80,29 @@ cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poiso
          "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner came before the kernel's first line).
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
+# The accelerator, per architecture: KVM when this machine is of the guest's architecture and
+# QEMU can start a KVM guest here (/dev/kvm may exist and still refuse), else TCG. -icount
+# (make bench) counts the instructions TCG runs, so it keeps TCG, as VM_ACCEL=tcg does.
+case $VMDEV_ARCH in
+  x86_64) qemu_bin=qemu-system-x86_64 host_arch=x86_64 ;;
+  arm64) qemu_bin=qemu-system-aarch64 host_arch=aarch64 ;;
+esac
+accel=tcg
+if [ "${VM_ACCEL:-}" = tcg ]; then
+  why="VM_ACCEL=tcg"
+elif [[ " ${VM_QEMU_ARGS:-} " == *" -icount "* ]]; then
+  why="-icount needs TCG"
+elif [ "$(uname -m)" != "$host_arch" ]; then
+  why="this machine is $(uname -m)"
+elif [ ! -e /dev/kvm ]; then
+  why="no /dev/kvm"
+elif why=$(echo quit | timeout 30 "$qemu_bin" -accel kvm -M none -nodefaults -display none \
+             -monitor stdio 2>&1 >/dev/null); then
+  accel=kvm why="/dev/kvm works"
+else
+  why="QEMU cannot use /dev/kvm: ${why:-timed out}"
+fi
+qemu=("$qemu_bin" -accel "$accel" -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
 # VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.
 # shellcheck source=scripts/arm64-vm.sh
@@ -105,7 +130,7 @@ feed_shell() {
   printf '\004' >&3
 }
 
-say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 3 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
+say "vm: booting $VM_KERNEL (${accel^^}: $why; 2 vCPUs, 3 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
 start=$SECONDS
 set +e
 case $mode in
@@ -160,3 +185,10 @@ if [ -n "$failed" ]; then
   exit 1
 fi
 say "vm: guest finished cleanly, no splat in the kernel log; full console in $log"
+if [ "$mode" = demo ]; then
+  # The picture of what the demo saw, from its picture| lines in the log (vmdev::picture).
+  svg=$VMDEV_ROOT/build/vmdev-pages.svg
+  (cd "$VMDEV_ROOT/userspace" &&
+    env -u RUSTC cargo run --quiet --release --locked --bin vmdev-picture -- "$log" "$svg")
+  echo "picture: ${svg#"$VMDEV_ROOT/"}"
+fi
