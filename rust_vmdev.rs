@@ -16,6 +16,9 @@
 //! The buffers are device memory: zeroed at load, shared by every open file and process, freed
 //! at unload. docs/design.md follows each path step by step.
 //!
+//! For teaching, each node also has a debug view in debugfs, root's alone, that lists the kernel
+//! address and the page frame of every page of its buffer ([`DebugView`]).
+//!
 //! This file is driver logic in safe code; what it builds on is in the abstraction files:
 //! `chardev.rs` (the character device), `vma_ops.rs` (the VMA API) and `memory.rs` (the buffers).
 

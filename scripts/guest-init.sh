@@ -37,8 +37,9 @@ case $mode in
     # What the picture shows, on the console (the log) alone: run-vm.sh draws it on the host.
     cat /tmp/picture 2>/dev/null ;;
   fixtures)
-    insmod $ko && vmdev-demo --proc-dump && rmmod rust_vmdev
-    rc=$? ;;
+    insmod $ko && vmdev-demo --proc-dump --picture /tmp/picture && rmmod rust_vmdev
+    rc=$?
+    cat /tmp/picture 2>/dev/null ;;
   stress)
     arg() { sed -n "s/.*vmdev_stress_$1=\([0-9]*\).*/\1/p" /proc/cmdline; }
     echo clear > /sys/kernel/debug/kmemleak

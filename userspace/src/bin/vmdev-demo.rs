@@ -227,11 +227,8 @@ fn remap(pic: &mut Picture) -> Res<Node> {
         runs(&frames).len() == 1,
         format!("they are contiguous: {:#x}-{:#x}", frames[0], frames[3]),
     )?;
-    println!(
-        "struct page of the frame: {}: the core maps the frame by number and never",
-        struct_page(pfn)?
-    );
-    println!("  looks at its struct page, so it counts no mapping of it (VM_PFNMAP)");
+    println!("struct page of pfn {pfn:#x}, mapped: {}", struct_page(pfn)?);
+    println!("  VM_PFNMAP: the core maps the frame by number, never looks at its struct page");
     for (i, f) in frames.iter().enumerate() {
         let kaddr = node.kernel(i)?.0;
         let user = node.map.addr() + (i * page) as u64;
@@ -316,7 +313,7 @@ fn huge(pic: &mut Picture) -> Res<Node> {
         ),
     )?;
     println!(
-        "struct page of the frame: {}: a PFN mapping, as above",
+        "struct page of pfn {pfn:#x}, mapped: {} (VM_PFNMAP)",
         struct_page(pfn)?
     );
     let row = "/dev/vmdev-huge, MAP_SHARED, one PMD entry";
@@ -350,7 +347,7 @@ fn fault(pic: &mut Picture) -> Res<Node> {
     )?;
     let (_, driver_pfn) = node.kernel(0)?;
     println!(
-        "struct page of the driver's page 2, pfn {driver_pfn:#x}, not mapped yet: {}",
+        "struct page of pfn {driver_pfn:#x}, the driver's page 2, not mapped yet: {}",
         struct_page(driver_pfn)?
     );
     let before = node.info()?;
@@ -375,7 +372,10 @@ fn fault(pic: &mut Picture) -> Res<Node> {
         all.len(),
         runs(&all).len()
     );
-    println!("struct page, mapped once: {}", struct_page(pfn)?);
+    println!(
+        "struct page of pfn {pfn:#x}, mapped once: {}",
+        struct_page(pfn)?
+    );
     for (i, f) in frames.iter().enumerate() {
         let kaddr = node.kernel(i)?.0;
         let user = node.map.addr() + (i * page) as u64;
@@ -421,7 +421,7 @@ fn shared_fork(nodes: &[Node]) -> Res {
             let text =
                 String::from_utf8_lossy(&n.map.read_bytes(0, 10 + n.name.len())).into_owned();
             let count = if n.name == "fault" {
-                format!(", kpagecount {} (parent and child)", kpagecount(pfn)?)
+                format!(", kpagecount {}", kpagecount(pfn)?)
             } else {
                 String::new()
             };
@@ -435,11 +435,14 @@ fn shared_fork(nodes: &[Node]) -> Res {
         }
         Ok(())
     })?;
-    for n in nodes {
-        let info = n.info()?;
-        print!("{}: live_vmas {} ", n.name, info.live_vmas);
-    }
-    println!("after the child exited: its copies are gone");
+    let live = nodes
+        .iter()
+        .map(|n| Ok(format!("{} {}", n.name, n.info()?.live_vmas)))
+        .collect::<Res<Vec<_>>>()?;
+    println!(
+        "after the child exited: live_vmas {}: its copies are gone",
+        live.join(", ")
+    );
     Ok(())
 }
 
@@ -488,11 +491,9 @@ fn private_fork(fault: &Node, pic: &mut Picture) -> Res {
         let flags = kpageflags(after)?;
         check(
             after != parent_pfn && flags.anon(),
-            format!(
-                "child wrote: pfn {after:#x}, kpageflags {}: a new anonymous page",
-                flags.names()
-            ),
+            format!("child wrote: pfn {after:#x}, a new anonymous page"),
         )?;
+        println!("      its kpageflags: {}", flags.names());
         pic.add(
             row,
             map.addr(),
@@ -556,12 +557,12 @@ fn run(proc_dump: bool, picture: Option<String>) -> Res {
         page_size()
     );
     let nodes = [remap(&mut pic)?, huge(&mut pic)?, fault(&mut pic)?];
-    if proc_dump {
-        return dump_proc();
-    }
     shared_fork(&nodes)?;
     private_fork(&nodes[2], &mut pic)?;
     println!("vmdev-demo: every check passed");
+    if proc_dump {
+        dump_proc()?;
+    }
     Ok(())
 }
 
