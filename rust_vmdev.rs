@@ -30,7 +30,7 @@ mod vma_ops;
 use chardev::thp_get_unmapped_area;
 use chardev::{fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode};
 use kernel::{
-    debugfs::{Scope, ScopedDir},
+    debugfs::Scope,
     fmt,
     fs::{File, Kiocb, LocalFile},
     ioctl::_IOR,
@@ -469,8 +469,8 @@ struct DebugView {
 
 impl DebugView {
     /// `/sys/kernel/debug/rust_vmdev/`, a file per node, removed when the `Scope` is dropped.
-    fn register(self) -> impl PinInit<Scope<Self>, Error> {
-        Scope::dir(self, c"rust_vmdev", |view, dir: &ScopedDir<'_, '_>| {
+    fn register(self) -> impl PinInit<Scope<Self>> {
+        Scope::dir(self, c"rust_vmdev", |view, dir| {
             dir.read_callback_file(c"vmdev-remap", &view.phys, &write_view::<PhysBuffer>);
             dir.read_callback_file(c"vmdev-huge", &view.phys, &write_view::<PhysBuffer>);
             dir.read_callback_file(c"vmdev-fault", &view.vmalloc, &write_view::<VmallocBuffer>);

@@ -417,9 +417,10 @@ fn shared_fork(nodes: &[Node]) -> Res {
     println!("== fork(): the child inherits the MAP_SHARED mappings");
     in_child(|| {
         for n in nodes {
-            let pfn = n.user_pfn(0)?.ok_or("not present in the child")?;
+            // Read first: fork need not copy every entry (the child would fault it in).
             let text =
                 String::from_utf8_lossy(&n.map.read_bytes(0, 10 + n.name.len())).into_owned();
+            let pfn = n.user_pfn(0)?.ok_or("not present in the child")?;
             let count = if n.name == "fault" {
                 format!(", kpagecount {}", kpagecount(pfn)?)
             } else {
@@ -477,6 +478,7 @@ fn private_fork(fault: &Node, pic: &mut Picture) -> Res {
     let row = "/dev/vmdev-fault, MAP_PRIVATE, page 2: parent, then child";
     pic.add(row, map.addr(), parent_pfn, Some(kaddr), 1, "");
     in_child(|| {
+        map.read(0);
         let before = pagemap(map.addr())?
             .pfn()
             .ok_or("not present in the child")?;

@@ -183,6 +183,7 @@ fn private_fork_write_gives_child_anon_frame(_cx: &Context, d: &Device) -> TestR
         "after a read the parent maps {parent:#x}, not the device's page {device:#x}"
     );
     child_ok(|| {
+        m.read(0);
         let before = mapped_frames(&m, 1)?[0];
         ensure!(
             before == parent,
