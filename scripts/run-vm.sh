@@ -78,15 +78,30 @@ cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poiso
          "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
          "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
          "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
-# -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
-# console, whose escape codes and iPXE banner came before the kernel's first line).
-# The accelerator, per architecture: KVM when this machine is of the guest's architecture and
-# QEMU can start a KVM guest here (/dev/kvm may exist and still refuse), else TCG. -icount
-# (make bench) counts the instructions TCG runs, so it keeps TCG, as VM_ACCEL=tcg does.
+# The accelerator, per architecture: KVM when this machine is of the guest's architecture and a
+# KVM guest really runs here, else TCG. /dev/kvm can exist, open, start a machine and run
+# firmware, and still hang a 64-bit kernel before its first line (nested virtualisation on the
+# machines this was written on), so the probe boots the kernel itself with no root and waits for
+# "Linux version" on its console, at most 20 s; the verdict is kept until the host reboots.
+# -icount (make bench) counts the instructions TCG runs, so it keeps TCG, as VM_ACCEL=tcg does.
 case $VMDEV_ARCH in
-  x86_64) qemu_bin=qemu-system-x86_64 host_arch=x86_64 ;;
-  arm64) qemu_bin=qemu-system-aarch64 host_arch=aarch64 ;;
+  x86_64) qemu_bin=qemu-system-x86_64 host_arch=x86_64 probe=(-append "console=ttyS0 panic=-1") ;;
+  arm64) qemu_bin=qemu-system-aarch64 host_arch=aarch64 probe=(-M virt -append "console=ttyAMA0 panic=-1") ;;
 esac
+kvm_probe() {
+  local boot cache=$VMDEV_CACHE/kvm-probe-$VMDEV_ARCH
+  boot=$(cat /proc/sys/kernel/random/boot_id)
+  if [ "$(head -n 1 "$cache" 2>/dev/null)" != "$boot $VM_KERNEL" ]; then
+    mkdir -p "$VMDEV_CACHE"
+    if timeout 20 "$qemu_bin" -accel kvm -cpu max -m 512M -nodefaults -display none -no-reboot \
+         -kernel "$VM_KERNEL" "${probe[@]}" -serial stdio </dev/null 2>&1 | grep -q -a -m 1 'Linux version'; then
+      printf '%s\n%s\n' "$boot $VM_KERNEL" "kvm" >"$cache"
+    else
+      printf '%s\n%s\n' "$boot $VM_KERNEL" "a KVM guest did not print its first line in 20 s" >"$cache"
+    fi
+  fi
+  sed -n 2p "$cache"
+}
 accel=tcg
 if [ "${VM_ACCEL:-}" = tcg ]; then
   why="VM_ACCEL=tcg"
@@ -96,12 +111,11 @@ elif [ "$(uname -m)" != "$host_arch" ]; then
   why="this machine is $(uname -m)"
 elif [ ! -e /dev/kvm ]; then
   why="no /dev/kvm"
-elif why=$(echo quit | timeout 30 "$qemu_bin" -accel kvm -M none -nodefaults -display none \
-             -monitor stdio 2>&1 >/dev/null); then
-  accel=kvm why="/dev/kvm works"
-else
-  why="QEMU cannot use /dev/kvm: ${why:-timed out}"
+elif why=$(kvm_probe) && [ "$why" = kvm ]; then
+  accel=kvm why="a KVM guest runs here"
 fi
+# -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
+# console, whose escape codes and iPXE banner came before the kernel's first line).
 qemu=("$qemu_bin" -accel "$accel" -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
 # VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.

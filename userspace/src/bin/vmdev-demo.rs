@@ -109,11 +109,16 @@ impl Node {
         Ok(())
     }
 
+    /// Whether the node maps by page frame number (`VM_PFNMAP`): pagemap cannot see those.
+    fn pfnmap(&self) -> bool {
+        self.name != "fault"
+    }
+
     /// Demand paging: whether pagemap has the first page before any touch.
     fn show_before_touch(&self) -> Res<bool> {
         let present = pagemap(self.map.addr())?.present();
         let why = if present {
-            "present: remap_pfn_range() wrote every entry in mmap()"
+            "present"
         } else {
             "not present: nothing is mapped until a page is touched"
         };
@@ -126,11 +131,8 @@ impl Node {
         let marker = format!("hello from {}", self.name);
         self.map.write_bytes(0, marker.as_bytes());
         let user = self.map.addr();
-        let pfn = self
-            .user_pfn(0)?
-            .ok_or("pagemap: the page is not present after the write")?;
-        let phys = pfn * page_size() as u64;
         let (kaddr, kpfn) = self.kernel(0)?;
+        let phys = kpfn * page_size() as u64;
         let how = match self.view.memory {
             KernelMapping::Linear => "the linear map",
             KernelMapping::Vmalloc => "vmalloc",
@@ -141,11 +143,33 @@ impl Node {
             self.first_page
         );
         println!("  user virtual  {user:#x}");
-        println!("  physical      {phys:<#18x}  pagemap: pfn {pfn:#x}");
-        println!("  kernel        {kaddr:<#18x}  {how}; the driver: pfn {kpfn:#x}");
+        match self.user_pfn(0)? {
+            Some(pfn) => {
+                println!(
+                    "  physical      {:<#18x}  pagemap: pfn {pfn:#x}",
+                    pfn * page_size() as u64
+                );
+                println!("  kernel        {kaddr:<#18x}  {how}; the driver: pfn {kpfn:#x}");
+                check(
+                    pfn == kpfn,
+                    format!("pagemap and the driver name the same frame, {pfn:#x}"),
+                )?;
+            }
+            None => {
+                println!("  physical      {phys:<#18x}  the driver: pfn {kpfn:#x}");
+                println!("  kernel        {kaddr:<#18x}  {how}");
+                check(
+                    self.pfnmap(),
+                    "pagemap: not present, though just written: it skips VM_PFNMAP".into(),
+                )?;
+            }
+        }
+        let mut back = vec![0u8; marker.len()];
+        let at = (self.first_page * page_size()) as i64;
+        let n = nix::sys::uio::pread(&self.file, &mut back, at).map_err(|e| e.to_string())?;
         check(
-            pfn == kpfn,
-            format!("pagemap and the driver name the same frame, {pfn:#x}"),
+            back[..n] == *marker.as_bytes(),
+            "read(), a copy from the kernel's address, returns the marker".into(),
         )?;
         if self.view.memory == KernelMapping::Linear {
             let page_offset = self.view.page_offset;
@@ -157,15 +181,22 @@ impl Node {
             check(
                 lin == Some(phys),
                 format!(
-                    "{kaddr:#x} - PAGE_OFFSET {page_offset:#x}{base} = {phys:#x}, the physical address"
+                    "{kaddr:#x} - PAGE_OFFSET {page_offset:#x}{base} = {phys:#x}, the physical"
                 ),
             )?;
         }
-        Ok((kaddr, pfn))
+        Ok((kaddr, kpfn))
     }
 
-    /// Pagemap's frames of the mapping's first `pages` pages, checked against the driver's.
+    /// The frames of the mapping's first `pages` pages: pagemap's, checked against the
+    /// driver's, or for a PFN map (which pagemap does not see) the driver's.
     fn check_frames(&self, pages: usize) -> Res<Vec<u64>> {
+        let driver: Vec<u64> = (0..pages)
+            .map(|i| self.kernel(i).map(|k| k.1))
+            .collect::<Res<_>>()?;
+        if self.pfnmap() {
+            return Ok(driver);
+        }
         let mut frames = Vec::new();
         for i in 0..pages {
             let pfn = self
@@ -173,9 +204,6 @@ impl Node {
                 .ok_or(format!("page {i} is not present"))?;
             frames.push(pfn);
         }
-        let driver: Vec<u64> = (0..pages)
-            .map(|i| self.kernel(i).map(|k| k.1))
-            .collect::<Res<_>>()?;
         let (first, last) = (self.first_page, self.first_page + pages - 1);
         check(
             frames == driver,
@@ -219,13 +247,16 @@ fn remap(pic: &mut Picture) -> Res<Node> {
         first_page: 2,
     };
     node.show_vma()?;
-    let present = node.show_before_touch()?;
-    check(present, "mapped before any touch".into())?;
+    println!("mmap() wrote every entry (remap_pfn_range()); pagemap cannot show them:");
+    println!("  the kernel's page walker skips VM_PFNMAP VMAs, whose frames need no struct page");
     let (_, pfn) = node.show_marker()?;
     let frames = node.check_frames(4)?;
     check(
         runs(&frames).len() == 1,
-        format!("they are contiguous: {:#x}-{:#x}", frames[0], frames[3]),
+        format!(
+            "the driver's pages 2-5 are contiguous frames, {:#x}-{:#x}",
+            frames[0], frames[3]
+        ),
     )?;
     println!("struct page of pfn {pfn:#x}, mapped: {}", struct_page(pfn)?);
     println!("  VM_PFNMAP: the core maps the frame by number, never looks at its struct page");
@@ -268,10 +299,6 @@ fn huge(pic: &mut Picture) -> Res<Node> {
         first_page: 0,
     };
     node.show_vma()?;
-    check(
-        !node.show_before_touch()?,
-        "nothing mapped before the touch".into(),
-    )?;
     let before = node.info()?;
     let (kaddr, pfn) = node.show_marker()?;
     let after = node.info()?;
@@ -305,9 +332,10 @@ fn huge(pic: &mut Picture) -> Res<Node> {
     )?;
     let frames = node.check_frames(pages)?;
     check(
-        runs(&frames).len() == 1,
+        runs(&frames).len() == 1 && frames[0].is_multiple_of(pages as u64),
         format!(
-            "they are {pages} contiguous frames, {:#x}-{:#x}",
+            "the driver's pages 0-{}: contiguous frames {:#x}-{:#x}, aligned as a PMD needs",
+            pages - 1,
             frames[0],
             frames[pages - 1]
         ),
@@ -420,17 +448,20 @@ fn shared_fork(nodes: &[Node]) -> Res {
             // Read first: fork need not copy every entry (the child would fault it in).
             let text =
                 String::from_utf8_lossy(&n.map.read_bytes(0, 10 + n.name.len())).into_owned();
+            if n.pfnmap() {
+                check(
+                    text == format!("hello from {}", n.name),
+                    format!("child: {}: reads {text:?}, the parent's bytes", n.name),
+                )?;
+                continue;
+            }
             let pfn = n.user_pfn(0)?.ok_or("not present in the child")?;
-            let count = if n.name == "fault" {
-                format!(", kpagecount {}", kpagecount(pfn)?)
-            } else {
-                String::new()
-            };
             check(
                 pfn == n.kernel(0)?.1,
                 format!(
-                    "child: {}: pfn {pfn:#x}, the parent's frame{count}; reads {text:?}",
-                    n.name
+                    "child: {}: pfn {pfn:#x}, the parent's frame, kpagecount {}; reads {text:?}",
+                    n.name,
+                    kpagecount(pfn)?
                 ),
             )?;
         }
