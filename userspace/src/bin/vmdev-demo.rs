@@ -181,7 +181,7 @@ impl Node {
             check(
                 lin == Some(phys),
                 format!(
-                    "{kaddr:#x} - PAGE_OFFSET {page_offset:#x}{base} = {phys:#x}, the physical"
+                    "{kaddr:#x} - PAGE_OFFSET {page_offset:#x}{base} = {phys:#x}, its physical address"
                 ),
             )?;
         }
@@ -220,6 +220,14 @@ fn struct_page(pfn: u64) -> Res<String> {
         kpagecount(pfn)?,
         kpageflags(pfn)?.names()
     ))
+}
+
+/// How many runs of contiguous frames `frames` are in, in words.
+fn runs_of(frames: &[u64]) -> String {
+    match runs(frames).len() {
+        1 => "1 run".into(),
+        n => format!("{n} runs"),
+    }
 }
 
 fn kib(bytes: u64) -> u64 {
@@ -390,15 +398,15 @@ fn fault(pic: &mut Picture) -> Res<Node> {
         kaddrs.windows(2).all(|w| w[1] == w[0] + page as u64),
         format!(
             "one fault mapped {mapped} pages; their kernel addresses are contiguous, their \
-             frames in {} run(s)",
-            runs(&frames).len()
+             frames in {}",
+            runs_of(&frames)
         ),
     )?;
     let all: Vec<u64> = node.view.pages.iter().map(|p| p.1).collect();
     println!(
-        "  the whole buffer: {} pages in {} runs of contiguous frames (vmalloc promises none)",
+        "  the whole buffer: {} pages, frames in {} (vmalloc promises no contiguity)",
         all.len(),
-        runs(&all).len()
+        runs_of(&all)
     );
     println!(
         "struct page of pfn {pfn:#x}, mapped once: {}",
@@ -447,7 +455,7 @@ fn shared_fork(nodes: &[Node]) -> Res {
         for n in nodes {
             // Read first: fork need not copy every entry (the child would fault it in).
             let text =
-                String::from_utf8_lossy(&n.map.read_bytes(0, 10 + n.name.len())).into_owned();
+                String::from_utf8_lossy(&n.map.read_bytes(0, 11 + n.name.len())).into_owned();
             if n.pfnmap() {
                 check(
                     text == format!("hello from {}", n.name),
