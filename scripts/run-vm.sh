@@ -63,6 +63,7 @@ fi
 "$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"}
 
 log=$VMDEV_ROOT/build/vm-$mode.log
+shown_log=${log#"$VMDEV_ROOT/"} # for messages
 rm -f "$log"
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
 # Three ranges of the guest's 3 GiB reserved at boot (memmap=SIZE$ADDR), each aligned to its
@@ -144,14 +145,15 @@ feed_shell() {
   printf '\004' >&3
 }
 
-say "vm: booting $VM_KERNEL (${accel^^}: $why; 2 vCPUs, 3 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
+say "vm: ${accel^^}: $why"
+say "vm: booting ${VM_KERNEL/#"$HOME"/\~}${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
 start=$SECONDS
 set +e
 case $mode in
   demo)
     # ttyS0, the console (kernel log, /init's output), goes to the log alone; ttyS1, where
     # guest-init.sh copies the demo's output, is the terminal.
-    say "vm: quiet: the terminal shows the demo's own output, the console goes to $log"
+    say "vm: quiet: the terminal shows the demo's own output, the console goes to $shown_log"
     timeout --foreground "$timeout" "${qemu[@]}" -serial "file:$log" -serial stdio </dev/null
     qemu_rc=$? ;;
   shell)
@@ -195,10 +197,10 @@ if [ -n "$failed" ]; then
   # The terminal of a quiet run did not show the console: its end tells what happened.
   [ "$mode" != demo ] || { say "vm: the console's last lines:"; tail -n 30 "$log" | tr -d '\r' >&2; }
   say "vm: FAILED: $failed"
-  say "vm: full console in $log"
+  say "vm: full console in $shown_log"
   exit 1
 fi
-say "vm: guest finished cleanly, no splat in the kernel log; full console in $log"
+say "vm: guest finished cleanly, no splat in the kernel log; full console in $shown_log"
 if [ "$mode" = demo ]; then
   # The picture of what the demo saw, from its picture| lines in the log (vmdev::picture).
   svg=$VMDEV_ROOT/build/vmdev-pages.svg

@@ -91,6 +91,10 @@ const USER_X: u32 = 20;
 const FRAME_X: u32 = 470;
 const BOX_W: u32 = 230;
 
+/// Where the frames come from: pagemap does not see `VM_PFNMAP` mappings.
+const FOOTNOTE: &str = "Frames from /proc/self/pagemap, or for the VM_PFNMAP mappings (remap, huge), \
+     which pagemap does not see, from the driver's debug view.";
+
 /// Escapes text for SVG.
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -106,7 +110,7 @@ pub fn svg(entries: &[Entry], title: &str) -> String {
             rows.push(&e.row);
         }
     }
-    let height = 70 + rows.len() as u32 * ROW_GAP + entries.len() as u32 * ENTRY_H + 10;
+    let height = 70 + rows.len() as u32 * ROW_GAP + entries.len() as u32 * ENTRY_H + 40;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -186,6 +190,12 @@ pub fn svg(entries: &[Entry], title: &str) -> String {
             y += ENTRY_H;
         }
     }
+    let _ = writeln!(
+        s,
+        r#"<text x="{USER_X}" y="{}" fill="dimgray">{}</text>"#,
+        y + 24,
+        esc(FOOTNOTE)
+    );
     s.push_str("</svg>\n");
     s
 }
