@@ -3,8 +3,8 @@
 //! Device memory: the two kinds of buffer a driver lets user space map.
 //!
 //! - [`PhysBuffer`]: physically contiguous memory, from the page allocator or a range reserved at
-//!   boot. Its page frames are never refcounted pages in use by anyone else (`PG_reserved`, or
-//!   outside System RAM), so it may be mapped by page frame number ([`PfnMemory`]).
+//!   boot and claimed in the resource tree. Its page frames belong to it alone, so it may be
+//!   mapped by page frame number ([`PfnMemory`]).
 //! - [`VmallocBuffer`]: virtually contiguous `vmalloc()` memory, whose pages are ordinary order-0
 //!   pages that the fault path may hand to the core ([`MappablePage`]).
 //!
@@ -17,9 +17,11 @@ use core::ptr::NonNull;
 use kernel::{
     alloc::{allocator::Vmalloc, Allocator, NumaNode},
     bindings,
+    io::resource::{Flags, Region, Resource},
     iov::{IovIterDest, IovIterSource},
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
+    str::CString,
 };
 
 // Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
@@ -30,8 +32,6 @@ use kernel::{
 extern "C" {
     fn vmdev_helper_virt_to_page(addr: *const c_void) -> *mut bindings::page;
     fn vmdev_helper_page_to_pfn(page: *const bindings::page) -> c_ulong;
-    fn vmdev_helper_set_page_reserved(page: *mut bindings::page);
-    fn vmdev_helper_clear_page_reserved(page: *mut bindings::page);
     fn vmdev_helper_boot_reserved(base: bindings::phys_addr_t, size: usize) -> bool;
 }
 
@@ -106,10 +106,11 @@ impl<T: AsRef<KernelBuffer>> DeviceMemory for T {
 
 /// Where the memory of a [`PhysBuffer`] came from, which says how to give it back.
 enum PhysSource {
-    /// `alloc_pages_exact()`; its pages are marked reserved while the buffer owns them.
+    /// `alloc_pages_exact()`.
     Allocated,
-    /// A range reserved at boot, mapped with `memremap()`.
-    Reserved,
+    /// A range reserved at boot, claimed in the resource tree (`iomem_resource`) for as long as
+    /// the buffer lives, and mapped with `memremap()`.
+    Reserved(#[expect(dead_code, reason = "held for its Drop: the claim")] Region),
 }
 
 /// Physically contiguous memory, mapped into user space by page frame number.
@@ -119,9 +120,10 @@ enum PhysSource {
 /// - `buf` covers physical pages `first_pfn..first_pfn + buf.len / PAGE_SIZE`, which belong to
 ///   this object for its whole life.
 /// - With [`PhysSource::Allocated`], `buf.ptr` is the address `alloc_pages_exact()` returned for
-///   `buf.len` bytes and each of its pages has `PG_reserved` set.
+///   `buf.len` bytes.
 /// - With [`PhysSource::Reserved`], `buf.ptr` is what `memremap()` returned for the range, which
-///   was reserved at boot and is disjoint from the System RAM the kernel manages.
+///   was reserved at boot, is disjoint from the System RAM the kernel manages, and is claimed
+///   by the source's [`Region`].
 pub(crate) struct PhysBuffer {
     buf: KernelBuffer,
     first_pfn: usize,
@@ -132,8 +134,12 @@ impl PhysBuffer {
     /// The largest buffer [`PhysBuffer::alloc`] can give: one buddy allocation.
     pub(crate) const MAX_ALLOC: usize = PAGE_SIZE << bindings::MAX_PAGE_ORDER;
 
-    /// Allocates `size` bytes of zeroed, physically contiguous memory and marks its pages
-    /// reserved (`PG_reserved`) while it is owned.
+    /// Allocates `size` bytes of zeroed, physically contiguous memory.
+    ///
+    /// The pages stay ordinary pages of the allocator, with the reference the allocation holds:
+    /// mapped by page frame number, the core never looks at them ([`PfnMemory`]). They are not
+    /// marked `PG_reserved`, which `remap_pfn_range()` has not needed for years and which would
+    /// let VFIO pin them into an IOMMU without a reference, beyond the buffer's life.
     ///
     /// `EINVAL` unless `size` is a non-zero multiple of the page size no larger than
     /// [`Self::MAX_ALLOC`]; `ENOMEM` if the allocator has no such contiguous run free.
@@ -151,25 +157,23 @@ impl PhysBuffer {
         let first = unsafe { vmdev_helper_virt_to_page(addr) };
         // SAFETY: `first` is the `struct page` of an allocated page.
         let first_pfn = unsafe { vmdev_helper_page_to_pfn(first) } as usize;
-        let this = Self {
+        // INVARIANT: the memory is `size` bytes from `alloc_pages_exact()`.
+        Ok(Self {
             buf: KernelBuffer { ptr, len: size },
             first_pfn,
             source: PhysSource::Allocated,
-        };
-        for page in this.struct_pages() {
-            // SAFETY: `page` is one of the pages this object just allocated and owns.
-            unsafe { vmdev_helper_set_page_reserved(page) };
-        }
-        // INVARIANT: the memory is `size` bytes from `alloc_pages_exact()`, all pages reserved.
-        Ok(this)
+        })
     }
 
     /// Takes over the physical range `[phys, phys + size)` that was reserved at boot (for
-    /// example with `memmap=SIZE$ADDR`), maps it for the kernel and zeroes it.
+    /// example with `memmap=SIZE$ADDR`): claims it in the resource tree under `name`, as
+    /// `request_mem_region()` does, maps it for the kernel and zeroes it.
     ///
     /// `EINVAL` if the range is empty, unaligned, wraps, is not wholly reserved at boot, or
-    /// overlaps System RAM that the kernel manages; `ENOMEM` if it cannot be mapped.
-    pub(crate) fn reserved(phys: u64, size: u64) -> Result<Self> {
+    /// overlaps System RAM that the kernel manages; `EBUSY` if some of it is busy (claimed by
+    /// another driver, or marked busy by the kernel, as firmware areas are); `ENOMEM` if it
+    /// cannot be mapped.
+    pub(crate) fn reserved(phys: u64, size: u64, name: &CStr) -> Result<Self> {
         let len = usize::try_from(size).map_err(|_| EINVAL)?;
         size_to_pages(len)?;
         if phys.checked_add(size).is_none() || phys % PAGE_SIZE as u64 != 0 {
@@ -182,43 +186,44 @@ impl PhysBuffer {
         if !unsafe { vmdev_helper_boot_reserved(phys, len) } {
             return Err(EINVAL);
         }
-        // SAFETY: The range is reserved memory, not System RAM or MMIO: nothing else in the
-        // kernel uses it, and a write-back mapping of it has no side effects.
+        // Being reserved says no one uses it as memory; the claim says no one else uses it at
+        // all, now or while this buffer lives (a second driver, or this one loaded twice).
+        let region = iomem()
+            .request_region(phys, size, CString::try_from(name)?, Flags::IORESOURCE_MEM)
+            .ok_or(EBUSY)?;
+        // SAFETY: The range is reserved memory, not System RAM or MMIO, and claimed above:
+        // nothing else in the kernel uses it, and a write-back mapping of it has no side effects.
         let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
         let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
         // SAFETY: `ptr` maps `len` bytes that no one else uses.
         unsafe { ptr.as_ptr().write_bytes(0, len) };
         let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
-        // INVARIANT: `ptr` is the `memremap()` of a range disjoint from System RAM.
+        // INVARIANT: `ptr` is the `memremap()` of a claimed range disjoint from System RAM.
         Ok(Self {
             buf: KernelBuffer { ptr, len },
             first_pfn,
-            source: PhysSource::Reserved,
+            source: PhysSource::Reserved(region),
         })
     }
 
     /// Whether the memory is a range reserved at boot (rather than allocated at load).
     pub(crate) fn is_boot_reserved(&self) -> bool {
-        matches!(self.source, PhysSource::Reserved)
-    }
-
-    /// The `struct page` of each page of an allocated buffer (none for a reserved range, whose
-    /// pages the kernel does not manage).
-    fn struct_pages(&self) -> impl Iterator<Item = *mut bindings::page> + '_ {
-        let count = match self.source {
-            PhysSource::Allocated => self.buf.len >> PAGE_SHIFT,
-            PhysSource::Reserved => 0,
-        };
-        (0..count).map(move |i| {
-            // SAFETY: Page `i` is inside the linear-map allocation, by the type invariants.
-            unsafe { vmdev_helper_virt_to_page(self.buf.ptr.as_ptr().add(i * PAGE_SIZE).cast()) }
-        })
+        matches!(self.source, PhysSource::Reserved(_))
     }
 }
 
+/// The root of the physical memory map, `/proc/iomem`.
+fn iomem() -> &'static Resource {
+    // SAFETY: `iomem_resource` is a static that lives as long as the kernel. `Resource` is a
+    // transparent wrapper of `struct resource` (its type invariants), and every access through it
+    // (`request_region()` here) goes through the resource tree's own lock.
+    unsafe { &*(&raw mut bindings::iomem_resource).cast::<Resource>() }
+}
+
 // SAFETY: The frames `first_pfn..first_pfn + len / PAGE_SIZE` belong to this object for its whole
-// life (type invariants), and none is a refcounted page in use: allocated pages are
-// `PG_reserved` while owned, and a boot-reserved range is not System RAM at all.
+// life (type invariants): the pages of an allocated buffer are held by its allocation until
+// `drop`, and a boot-reserved range is not System RAM and is claimed by this object. Both are
+// ordinary memory, which the default cached protection fits.
 unsafe impl PfnMemory for PhysBuffer {
     fn first_pfn(&self) -> usize {
         self.first_pfn
@@ -237,10 +242,6 @@ impl AsRef<KernelBuffer> for PhysBuffer {
 
 impl Drop for PhysBuffer {
     fn drop(&mut self) {
-        for page in self.struct_pages() {
-            // SAFETY: The page belongs to this buffer and was marked reserved in `alloc`.
-            unsafe { vmdev_helper_clear_page_reserved(page) };
-        }
         let addr = self.buf.ptr.as_ptr().cast();
         match self.source {
             // SAFETY: `addr` and `len` are what `alloc_pages_exact()` gave, by the invariants;
@@ -248,8 +249,8 @@ impl Drop for PhysBuffer {
             // to the owner of this buffer (see `NewVma::remap_pfns`).
             PhysSource::Allocated => unsafe { bindings::free_pages_exact(addr, self.buf.len) },
             // SAFETY: `addr` came from `memremap()`, by the invariants; no mapping is left, as
-            // above.
-            PhysSource::Reserved => unsafe { bindings::memunmap(addr) },
+            // above. The claim goes after this, when the `Region` is dropped.
+            PhysSource::Reserved(_) => unsafe { bindings::memunmap(addr) },
         }
     }
 }

@@ -113,7 +113,7 @@ const FLAG_FAULT_AROUND: u32 = 1 << 0;
 const FLAG_BOOT_RESERVED: u32 = 1 << 1;
 /// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel can map it with PMD entries.
 const FLAG_HUGE_PMD: u32 = 1 << 2;
-/// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel can map it with PUD entries.
+/// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel, on this CPU, can map it with PUD entries.
 const FLAG_HUGE_PUD: u32 = 1 << 3;
 
 /// Pages a fault maps at once with `fault_around`: 64 KiB, the kernel's default
@@ -418,12 +418,19 @@ fn remap_memory() -> Result<PhysBuffer> {
         *module_parameters::phys_size.value_ref(),
     );
     if base != 0 || size != 0 {
-        return PhysBuffer::reserved(base, size).inspect_err(|e| {
-            pr_err!(
-                "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): the range must be \
-                 non-empty, page-aligned, not wrap, and lie wholly in memory reserved at boot \
-                 (memmap=SIZE$ADDR, or a no-map /reserved-memory region), outside System RAM\n"
-            );
+        return PhysBuffer::reserved(base, size, c"rust_vmdev").inspect_err(|e| {
+            if *e == EBUSY {
+                pr_err!(
+                    "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): part of the range \
+                     is busy, claimed by another driver or by the kernel (see /proc/iomem)\n"
+                );
+            } else {
+                pr_err!(
+                    "phys_base={base:#x} phys_size={size:#x}: refused ({e:?}): the range must be \
+                     non-empty, page-aligned, not wrap, and lie wholly in memory reserved at boot \
+                     (memmap=SIZE$ADDR, or a no-map /reserved-memory region), outside System RAM\n"
+                );
+            }
         });
     }
     let size = *module_parameters::remap_size.value_ref();
@@ -519,11 +526,11 @@ impl kernel::InPlaceModule for RustVmdev {
             } else {
                 0
             };
-            let huge = if cfg!(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) {
+            let huge = if EntrySize::Pmd.mappable() {
                 FLAG_HUGE_PMD
             } else {
                 0
-            } | if cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) {
+            } | if EntrySize::Pud.mappable() {
                 FLAG_HUGE_PUD
             } else {
                 0

@@ -7,8 +7,9 @@
 //! vm_operations_struct` or for `remap_pfn_range()`. This module adds both. At `mmap()` time the
 //! driver gets a [`NewVma`] and picks, once, how the VMA is backed:
 //!
-//! - [`NewVma::remap_pfns`]: the whole VMA is mapped now onto page frames that are not
-//!   refcounted pages ([`PfnMemory`]); the VMA is `VM_PFNMAP | VM_IO` and nothing ever faults.
+//! - [`NewVma::remap_pfns`]: the whole VMA is mapped now onto page frames the driver owns
+//!   ([`PfnMemory`]), with special entries the core never takes a page reference through; the
+//!   VMA is `VM_PFNMAP | VM_IO` and nothing ever faults.
 //! - [`NewVma::map_on_fault`]: nothing is mapped now; each first touch of a page calls
 //!   [`VmOperations::fault`], which hands the core a [`MappablePage`] or maps a window of them
 //!   itself ([`VmFault::map_window`]).
@@ -35,6 +36,10 @@
 //!   memory types create (unsafely, with the proof) for their order-0, refcounted pages.
 //! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages`, see
 //!   [`VmOpsTable`].
+//! - A split of a VMA across a PUD entry, which the 7.3 core cannot do (it oopses): the VMAs of
+//!   [`NewVma::map_pfns_on_fault`] remove such an entry before any split (`may_split`, see
+//!   [`PfnOpsTable`]), and map PUD entries only where the CPU can walk them
+//!   ([`EntrySize::mappable`]).
 //!
 //! # Lifetimes
 //!
@@ -62,15 +67,25 @@ use kernel::{
 )]
 extern "C" {
     fn vmdev_helper_get_page(page: *mut bindings::page);
+    fn vmdev_helper_pud_leaf_supported() -> bool;
+    fn vmdev_helper_vma_start_write(vma: *mut bindings::vm_area_struct);
 }
 
 /// Physical memory that may be mapped into user space by page frame number.
 ///
+/// This module maps the frames only into `VM_PFNMAP` VMAs that are never copy-on-write, with
+/// special entries (`remap_pfn_range()`, `vmf_insert_pfn*()`): the core never looks at the
+/// `struct page` of such a frame, takes no reference on it and never frees it, and
+/// `get_user_pages()` refuses the VMA. So a frame need not be refcounted nor `PG_reserved` to be
+/// mapped this way; what keeps it from being freed while mapped is its owner, which every VMA
+/// mapping it keeps alive.
+///
 /// # Safety
 ///
 /// The frames `first_pfn()..first_pfn() + page_count()` belong to the implementer for as long as it
-/// exists, and none of them is a refcounted page that the kernel could free or reuse: each is
-/// either outside System RAM or `PG_reserved` while the implementer owns it.
+/// exists: nothing else in the kernel frees, reuses or maps them meanwhile (pages the implementer
+/// allocated and holds, or a range outside System RAM that it has claimed), and they are memory
+/// that may be mapped with the VMA's default, cached protection.
 pub(crate) unsafe trait PfnMemory {
     /// The first page frame number.
     fn first_pfn(&self) -> usize;
@@ -177,6 +192,31 @@ impl EntrySize {
     pub(crate) const fn pages(self) -> usize {
         1 << self.order()
     }
+
+    /// The bytes one entry maps.
+    const fn bytes(self) -> usize {
+        PAGE_SIZE << self.order()
+    }
+
+    /// Whether this kernel, on this CPU, can map page frames with an entry of this size: PMD and
+    /// PUD entries need the architecture's support (`CONFIG_ARCH_SUPPORTS_{PMD,PUD}_PFNMAP`), and
+    /// a PUD leaf also a CPU that can walk one (x86: 1 GiB pages, cpuinfo `pdpe1gb`; without them
+    /// the entry's size bit is reserved and every access through it faults). The core checks the
+    /// config only (`has_transparent_pud_hugepage()`), so this asks what the kernel's own huge
+    /// `vmalloc()` asks, `arch_vmap_pud_supported()`.
+    pub(crate) fn mappable(self) -> bool {
+        match self {
+            Self::Pte => true,
+            Self::Pmd => cfg!(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP),
+            Self::Pud => cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && cpu_walks_pud_leaves(),
+        }
+    }
+}
+
+/// Whether the CPU can walk a PUD leaf: `arch_vmap_pud_supported()`.
+fn cpu_walks_pud_leaves() -> bool {
+    // SAFETY: A read of the boot CPU's features, which are fixed after boot.
+    unsafe { vmdev_helper_pud_leaf_supported() }
 }
 
 /// A page fault being handled: the kernel's `struct vm_fault`.
@@ -530,8 +570,45 @@ where
         huge_fault: Some(Self::huge_fault),
         // Present so that faults stay under the per-VMA lock (see `map_nothing`).
         map_pages: Some(map_nothing),
+        #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+        may_split: Some(Self::may_split),
         ..pin_init::zeroed()
     };
+
+    /// Called by the core before it splits a VMA with these operations at `addr`: removes the
+    /// PUD entry, if any, that maps across `addr`, so that the split finds none.
+    ///
+    /// The core's split (`__split_vma()` -> `vma_adjust_trans_huge()` in 7.3.4) breaks up a PMD
+    /// entry that straddles the new boundary, but not a PUD entry: `split_huge_pmd_address()`
+    /// takes the PUD leaf for a table of PMD entries and the kernel oopses. So the whole PUD
+    /// span around a boundary that is not PUD-aligned is zapped here, and its next touch maps it
+    /// again with the largest entries that fit the smaller VMA (PMD entries, `insert`). The VMA
+    /// is write-locked first: `may_split` runs before `__split_vma()` takes that lock itself,
+    /// and a fault under the per-VMA lock could otherwise map the span again in between.
+    ///
+    /// # Safety
+    ///
+    /// Called by the core, with the mmap lock held for writing, for a VMA with these operations
+    /// that is about to be split at `addr`.
+    #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+    unsafe extern "C" fn may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
+        let span = EntrySize::Pud.bytes();
+        let start = addr & !(span - 1);
+        // SAFETY: The core passes a live VMA and holds the mmap lock for writing during the call.
+        let vma_ref = unsafe { VmaRef::from_raw(vma) };
+        // A PUD entry lies wholly in its VMA (`insert`), so only a span inside it can have one;
+        // and without PUD entries there is nothing to remove.
+        if start != addr
+            && start >= vma_ref.start()
+            && span <= vma_ref.end() - start
+            && EntrySize::Pud.mappable()
+        {
+            // SAFETY: The mmap lock is held for writing, as `vma_start_write()` requires.
+            unsafe { vmdev_helper_vma_start_write(vma) };
+            vma_ref.zap_vma_range(start, span);
+        }
+        0
+    }
 
     /// # Safety
     ///
@@ -553,14 +630,13 @@ where
         order: c_uint,
     ) -> bindings::vm_fault_t {
         let size = match order {
-            o if cfg!(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) && o == EntrySize::Pmd.order() => {
-                EntrySize::Pmd
-            }
-            o if cfg!(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && o == EntrySize::Pud.order() => {
-                EntrySize::Pud
-            }
+            o if o == EntrySize::Pmd.order() => EntrySize::Pmd,
+            o if o == EntrySize::Pud.order() => EntrySize::Pud,
             _ => return bindings::vm_fault_reason_VM_FAULT_FALLBACK,
         };
+        if !size.mappable() {
+            return bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+        }
         // SAFETY: As in `fault`.
         unsafe { Self::insert(vmf, size) }
     }
@@ -585,7 +661,7 @@ where
         // SAFETY: The VMA has `T`'s operations and holds a reference to its data.
         let data = unsafe { VmOpsTable::<T>::data_ref(vma.as_ptr()) };
         let mem: &M = data.as_ref();
-        let bytes = PAGE_SIZE << size.order();
+        let bytes = size.bytes();
         let addr = fault.address() & !(bytes - 1);
         // The entry maps `[addr, addr + bytes)`, which must lie in the VMA, onto the frames of
         // file pages `pgoff..pgoff + size.pages()`, which must lie in the memory and be aligned
@@ -611,7 +687,8 @@ where
         // (`map_pfns_on_fault` made it so, and no one changes those flags later), and it is
         // read-locked. The entry covers `[addr, addr + bytes)` inside the VMA, the one that holds
         // the faulting address; its frames are aligned to its size and belong to `mem`, which
-        // `data` owns and the VMA keeps alive (`PfnMemory`). The frames are not refcounted pages.
+        // `data` owns and the VMA keeps alive (`PfnMemory`); the entry is special (`VM_PFNMAP`), so
+        // the core takes no reference on their pages.
         let ret = unsafe {
             match size {
                 EntrySize::Pte => {
@@ -740,9 +817,10 @@ impl<'a> NewVma<'a> {
         let pfn = mem.first_pfn() + first_page;
         // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, and it
         // is not `VM_MIXEDMAP` (only `map_on_fault` sets that, and it consumes `self`). The range
-        // is exactly the VMA, and the frames `pfn..pfn + pages` belong to `data` and are not
-        // refcounted pages (`PfnMemory`). `data` outlives the mapping: the VMA keeps a reference
-        // to it (installed below) until it is closed.
+        // is exactly the VMA, and the frames `pfn..pfn + pages` belong to `data` (`PfnMemory`);
+        // the entries are special (`VM_PFNMAP`), so the core takes no reference on their pages.
+        // `data` outlives the mapping: the VMA keeps a reference to it (installed below) until
+        // it is closed.
         to_result(unsafe {
             bindings::remap_pfn_range(
                 self.vma.as_ptr(),

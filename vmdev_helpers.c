@@ -10,6 +10,7 @@
 #include <linux/mm.h>
 #include <linux/of.h>
 #include <linux/of_address.h>
+#include <linux/vmalloc.h>
 #include <rust_vmdev.h>
 
 /* rust_vmdev.rs asserts the same size for its VmdevInfo: both sides agree with the header. */
@@ -21,8 +22,8 @@ static_assert(PUD_ORDER == 2 * (PAGE_SHIFT - 3));
 struct page *vmdev_helper_virt_to_page(const void *addr);
 unsigned long vmdev_helper_page_to_pfn(const struct page *page);
 void vmdev_helper_get_page(struct page *page);
-void vmdev_helper_set_page_reserved(struct page *page);
-void vmdev_helper_clear_page_reserved(struct page *page);
+bool vmdev_helper_pud_leaf_supported(void);
+void vmdev_helper_vma_start_write(struct vm_area_struct *vma);
 bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size);
 
 struct page *vmdev_helper_virt_to_page(const void *addr)
@@ -40,14 +41,18 @@ void vmdev_helper_get_page(struct page *page)
 	get_page(page);
 }
 
-void vmdev_helper_set_page_reserved(struct page *page)
+/*
+ * Whether the CPU can walk a PUD leaf: what the kernel's own huge vmalloc asks before it maps one
+ * (x86: 1 GiB pages, cpuinfo "pdpe1gb"). Nothing in mm/ asks it for PFN maps.
+ */
+bool vmdev_helper_pud_leaf_supported(void)
 {
-	SetPageReserved(page);
+	return arch_vmap_pud_supported(PAGE_KERNEL);
 }
 
-void vmdev_helper_clear_page_reserved(struct page *page)
+void vmdev_helper_vma_start_write(struct vm_area_struct *vma)
 {
-	ClearPageReserved(page);
+	vma_start_write(vma);
 }
 
 /*

@@ -217,6 +217,15 @@ static vm_fault_t vmdev_map_nothing(struct vm_fault *vmf, pgoff_t start_pgoff, p
 }
 
 /*
+ * Whether the CPU can walk a PUD leaf (x86: 1 GiB pages, "pdpe1gb"): what the kernel's huge
+ * vmalloc asks before it maps one. The core asks only the config for PFN maps.
+ */
+static bool pud_leaf_supported(void)
+{
+	return IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && arch_vmap_pud_supported(PAGE_KERNEL);
+}
+
+/*
  * One entry of 2^order pages (PTE, PMD or PUD) at the faulting address, onto the frames of the
  * buffer at the same offset: only if the entry lies in the VMA and the buffer and its frames are
  * aligned to its size, else VM_FAULT_FALLBACK (the core tries the next smaller size).
@@ -246,7 +255,7 @@ static vm_fault_t vmdev_huge_fault(struct vm_fault *vmf, unsigned int order)
 		ret = vmf_insert_pfn_pmd(vmf, pfn, write);
 #endif
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-	else if (order == PUD_ORDER)
+	else if (order == PUD_ORDER && pud_leaf_supported())
 		ret = vmf_insert_pfn_pud(vmf, pfn, write);
 #endif
 	else
@@ -263,6 +272,27 @@ static vm_fault_t vmdev_huge_pte_fault(struct vm_fault *vmf)
 	return vmdev_huge_fault(vmf, 0);
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+/*
+ * The core is about to split the VMA at addr. In 7.3.4 its split (__split_vma() ->
+ * vma_adjust_trans_huge()) breaks up a PMD entry across the boundary but not a PUD entry, which
+ * split_huge_pmd_address() takes for a PMD table: an oops. So zap the PUD span around a boundary
+ * that is not PUD-aligned; its next touch maps it with PMD entries. Write-lock the VMA first:
+ * may_split runs before __split_vma() does, and a fault under the per-VMA lock could map the span
+ * again in between.
+ */
+static int vmdev_huge_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long start = ALIGN_DOWN(addr, PUD_SIZE);
+
+	if (start != addr && range_in_vma(vma, start, start + PUD_SIZE) && pud_leaf_supported()) {
+		vma_start_write(vma);
+		zap_special_vma_range(vma, start, PUD_SIZE);
+	}
+	return 0;
+}
+#endif
+
 static const struct vm_operations_struct huge_vm_ops = {
 	.open = vmdev_vma_open,
 	.close = vmdev_vma_close,
@@ -271,6 +301,9 @@ static const struct vm_operations_struct huge_vm_ops = {
 	.huge_fault = vmdev_huge_fault,
 #endif
 	.map_pages = vmdev_map_nothing,
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	.may_split = vmdev_huge_may_split,
+#endif
 };
 
 static const struct vm_operations_struct remap_vm_ops = {
@@ -363,8 +396,6 @@ static bool boot_reserved(phys_addr_t base, size_t size)
 
 static int remap_memory(void)
 {
-	size_t i;
-
 	if (base_param || size_param) {
 		if (!size_param || !PAGE_ALIGNED(base_param) || !PAGE_ALIGNED(size_param) ||
 		    base_param + size_param < base_param ||
@@ -373,8 +404,15 @@ static int remap_memory(void)
 			       base_param, size_param);
 			return -EINVAL;
 		}
+		/* Reserved means no one uses it as memory; the claim, that no one else uses it at all. */
+		if (!request_mem_region(base_param, size_param, KBUILD_MODNAME)) {
+			pr_err("phys_base=%#llx phys_size=%#llx: refused: part of the range is busy, claimed by another driver or by the kernel (see /proc/iomem)\n",
+			       base_param, size_param);
+			return -EBUSY;
+		}
 		remap_dev.buf = memremap(base_param, size_param, MEMREMAP_WB);
 		if (!remap_dev.buf) {
+			release_mem_region(base_param, size_param);
 			pr_err("phys_base=%#llx phys_size=%#llx: refused: memremap failed\n", base_param, size_param);
 			return -ENOMEM;
 		}
@@ -394,23 +432,23 @@ static int remap_memory(void)
 		pr_err("remap_size=%lu: refused: no physically contiguous run of that size is free\n", remap_size);
 		return -ENOMEM;
 	}
+	/*
+	 * Not PG_reserved: remap_pfn_range() and vmf_insert_pfn*() write special entries, through
+	 * which the core never touches the pages, and reserved pages would let VFIO pin them into an
+	 * IOMMU without a reference, past their free.
+	 */
 	remap_dev.size = remap_size;
 	remap_dev.first_pfn = page_to_pfn(virt_to_page(remap_dev.buf));
-	for (i = 0; i < remap_size; i += PAGE_SIZE)
-		SetPageReserved(virt_to_page(remap_dev.buf + i));
 	return 0;
 }
 
 static void remap_memory_free(void)
 {
-	size_t i;
-
 	if (remap_dev.flags & VMDEV_FLAG_BOOT_RESERVED) {
 		memunmap(remap_dev.buf);
+		release_mem_region(base_param, size_param);
 		return;
 	}
-	for (i = 0; i < remap_dev.size; i += PAGE_SIZE)
-		ClearPageReserved(virt_to_page(remap_dev.buf + i));
 	free_pages_exact(remap_dev.buf, remap_dev.size);
 }
 
@@ -455,7 +493,7 @@ static int __init vmdev_init(void)
 	huge_dev.backing = VMDEV_BACKING_HUGE;
 	huge_dev.flags = remap_dev.flags |
 		(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ? VMDEV_FLAG_HUGE_PMD : 0) |
-		(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) ? VMDEV_FLAG_HUGE_PUD : 0);
+		(pud_leaf_supported() ? VMDEV_FLAG_HUGE_PUD : 0);
 	huge_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-huge",
 					     .fops = &vmdev_fops, .mode = mode };
 	fault_dev.backing = VMDEV_BACKING_FAULT;

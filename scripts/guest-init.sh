@@ -49,7 +49,8 @@ case $mode in
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
   bench)
     # Printed after the run: kernel messages (module loads) would split lines on the console.
-    # The remap and huge nodes serve the 64 MiB reserved at boot (run-vm.sh), /dev/mem maps it too.
+    # The remap and huge nodes serve the 64 MiB reserved at boot (run-vm.sh), /dev/mem maps it too;
+    # the C twin's serve the 64 MiB after it.
     reps=$(sed -n 's/.*vmdev_bench_reps=\([0-9]*\).*/\1/p' /proc/cmdline)
     vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko --phys-base 0x48000000 --phys-size 0x4000000 \
       ${reps:+--reps "$reps"} > /tmp/bench.txt
@@ -67,11 +68,17 @@ case $mode in
       huge2=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_reserved=\(0x[0-9a-f]*\),\(0x[0-9a-f]*\)$/phys_base=\1 phys_size=\2 fault_size=\2/p' | sed -n 2p)
     fi
     two_spans="--test huge. --test remap.placement_congruent_to_offset --test fault.placement_congruent_to_offset"
+    # vmdev_tests=PREFIX,...: only those tests (check.sh's run on a CPU without 1 GiB pages).
+    only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_tests=//p' | sed 's/^/--test /; s/,/ --test /g')
     runs=1
     if [ -f $twin ]; then runs=2; fi
     if [ -n "$huge2" ]; then runs=$((runs * 2)); fi
     printf 'KTAP version 1\n1..%s\n' $runs
-    vmdev-selftest --module $ko --ktap-suite 1
+    # --peer: the other driver, which claims a boot range the one under test must then refuse.
+    peer=
+    if [ -f $twin ]; then peer="--peer $twin"; fi
+    # shellcheck disable=SC2086 # peer and only are words
+    vmdev-selftest --module $ko $peer $only --ktap-suite 1
     rc=$?
     n=1
     if [ -n "$huge2" ]; then
@@ -83,8 +90,8 @@ case $mode in
     if [ -f $twin ]; then
       nodes="--remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge --fault /dev/vmdev_c-fault"
       n=$((n + 1))
-      # shellcheck disable=SC2086 # nodes is words
-      vmdev-selftest --module $twin $nodes --ktap-suite $n || rc=1
+      # shellcheck disable=SC2086 # nodes and only are words
+      vmdev-selftest --module $twin --peer $ko $nodes $only --ktap-suite $n || rc=1
       if [ -n "$huge2" ]; then
         n=$((n + 1))
         # shellcheck disable=SC2086

@@ -30,8 +30,10 @@ modes:
 settings (environment; the scripts this one runs read them too):
   VM_APPEND      words added to the kernel command line (make stress: vmdev_stress_seconds=N)
   VM_TIMEOUT     seconds before QEMU is killed; default 900, none for a shell on a terminal
-  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench; -icount keeps TCG)
+  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench; -icount keeps TCG),
+                 "-cpu qemu64"
   VM_ACCEL       tcg: never KVM, even where /dev/kvm works
+  VM_LOG         the console log; default build/vm-MODE.log
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
   VM_TWIN        the C twin's vmdev_c.ko built for VM_KERNEL (check-arm64.sh)
@@ -62,7 +64,7 @@ if [ -z "${VM_KERNEL:-}" ]; then
 fi
 "$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"}
 
-log=$VMDEV_ROOT/build/vm-$mode.log
+log=${VM_LOG:-$VMDEV_ROOT/build/vm-$mode.log}
 shown_log=${log#"$VMDEV_ROOT/"} # for messages
 rm -f "$log"
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
@@ -79,6 +81,8 @@ cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poiso
          "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
          "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
          "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
+# make bench: the C twin serves the 64 MiB after the module's, since each driver claims its range.
+[ "$mode" != bench ] || cmdline+=("memmap=64M\$0x4c000000")
 # The accelerator, per architecture: KVM when this machine is of the guest's architecture and a
 # KVM guest really runs here, else TCG. /dev/kvm can exist, open, start a machine and run
 # firmware, and still hang a 64-bit kernel before its first line (nested virtualisation on the

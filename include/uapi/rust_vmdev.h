@@ -66,7 +66,7 @@
 #define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the 64 KiB around it */
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
 #define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
-#define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel can map PUD entries */
+#define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel and the CPU can map PUD entries */
 
 struct vmdev_info {
 	__u64 size;         /* bytes of the buffer */

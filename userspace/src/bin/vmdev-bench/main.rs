@@ -42,8 +42,9 @@ struct Args {
     /// Repetitions of each measurement (interleaved).
     #[arg(long, default_value_t = 7)]
     reps: usize,
-    /// The range reserved at boot that the remap and huge nodes (module parameters phys_base,
-    /// phys_size) and /dev/mem map: its physical address...
+    /// The range reserved at boot that the module's remap and huge nodes (module parameters
+    /// phys_base, phys_size) and /dev/mem map: its physical address... The C twin's nodes serve
+    /// the range of the same size right after it, reserved too: each driver claims its range.
     #[arg(long, value_parser = parse_u64, default_value = "0x48000000")]
     phys_base: u64,
     /// ... and its size in bytes.
@@ -168,12 +169,13 @@ fn peer(make: impl FnOnce() -> Result<Source, String>, label: &str) -> Option<So
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let params = format!(
-        "phys_base={:#x} phys_size={:#x}",
-        args.phys_base, args.phys_size
-    );
-    let rust = Driver::new("rust", args.rust.clone(), "vmdev", &params);
-    let c = Driver::new("c", args.c.clone(), "vmdev_c", &params);
+    let params = |base: u64| format!("phys_base={base:#x} phys_size={:#x}", args.phys_size);
+    let c_base = args
+        .phys_base
+        .checked_add(args.phys_size)
+        .ok_or("--phys-base + --phys-size overflows")?;
+    let rust = Driver::new("rust", args.rust.clone(), "vmdev", &params(args.phys_base));
+    let c = Driver::new("c", args.c.clone(), "vmdev_c", &params(c_base));
     let drivers = [&rust, &c];
     for d in drivers {
         d.load("")?;

@@ -73,8 +73,9 @@ fn intro(md: &mut String, r: &Results, kernel: &str) {
          `map_pages` keeps faults under the per-VMA lock).\n\
          - **remap node** (`/dev/vmdev-remap`): `remap_pfn_range()` of the whole mapping at \
          `mmap()` time; **huge node** (`/dev/vmdev-huge`): the same memory mapped on fault with \
-         PMD entries where aligned, PTEs elsewhere. Both serve the 64 MiB reserved at boot \
-         (`memmap=64M$0x48000000`, module parameters `phys_base=0x48000000 phys_size=0x4000000`).\n\
+         PMD entries where aligned, PTEs elsewhere. Both serve 64 MiB reserved at boot, which the \
+         driver claims: the module `memmap=64M$0x48000000` (`phys_base=0x48000000 \
+         phys_size=0x4000000`), its C twin the 64 MiB after it (`memmap=64M$0x4c000000`).\n\
          - **udmabuf**: `UDMABUF_CREATE` on a 16 MiB memfd sealed with `F_SEAL_SHRINK`, the \
          dma-buf mapped; its fault handler inserts the faulting PFN and then every other page of \
          the VMA.\n\

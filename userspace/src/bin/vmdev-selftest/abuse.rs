@@ -66,7 +66,72 @@ fn each_allocation_failing<T>(
     Err(format!("still allocating after {max} allocations"))
 }
 
+/// Where the kernel puts modules' code, and no code of its own: above the kernel image on
+/// x86_64 (`MODULES_VADDR` to `MODULES_END`, KASLR or not); on arm64 without KASLR (the test
+/// kernels have none), within 2 GiB below the image's end and outside the image
+/// (`module_init_limits()` in arch/arm64/mm/init.c).
+fn module_area() -> Result<(u64, u64), String> {
+    let (text, end) = (kallsyms("_text")?, kallsyms("_end")?);
+    if cfg!(target_arch = "x86_64") {
+        Ok((end, u64::MAX))
+    } else {
+        Ok((end.saturating_sub(2 << 30), text))
+    }
+}
+
+/// The address of kernel symbol `name` in /proc/kallsyms (root sees real addresses).
+fn kallsyms(name: &str) -> Result<u64, String> {
+    let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("kallsyms: {e}"))?;
+    text.lines()
+        .filter_map(|l| l.split_once(' ').zip(l.rsplit(' ').next()))
+        .find(|(_, sym)| *sym == name)
+        .and_then(|((addr, _), _)| u64::from_str_radix(addr, 16).ok())
+        .ok_or(format!("no {name} in /proc/kallsyms"))
+}
+
+/// While it lives, an injected failure (`fail-nth`) counts and fails only the slab and page
+/// allocations that have code in `[start, end)` on their stack: the fault-injection stack
+/// filter (`require-start`, `require-end`), as deep as it looks (`stacktrace-depth`, at most
+/// 32 frames). Dropping it puts the previous filter back.
+struct StackFilter {
+    saved: Vec<(String, String)>,
+}
+
+impl StackFilter {
+    fn require(start: u64, end: u64) -> Result<Self, String> {
+        let mut filter = Self { saved: Vec::new() };
+        for attr in ["failslab", "fail_page_alloc"] {
+            for (file, value) in [
+                ("require-start", format!("{start:#x}")),
+                ("require-end", format!("{end:#x}")),
+                ("stacktrace-depth", "32".to_string()),
+            ] {
+                let path = format!("/sys/kernel/debug/{attr}/{file}");
+                let old = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
+                filter.saved.push((path, old.trim().to_string()));
+            }
+        }
+        Ok(filter)
+    }
+}
+
+impl Drop for StackFilter {
+    fn drop(&mut self) {
+        for (path, old) in self.saved.iter().rev() {
+            if let Err(e) = std::fs::write(path, old) {
+                diag!("restoring {path} to {old}: {e}");
+            }
+        }
+    }
+}
+
 test!(module: inject_load, Reload);
+/// Each allocation the module's own code makes while it loads (its buffers, the device
+/// registrations and what they allocate) fails in turn: the load is refused and leaves nothing
+/// behind, or absorbs the failure. The allocations of `load_module()` around it are left alone
+/// (the stack filter: only those with module code on their stack count), so the loop steps
+/// through the module's allocations, not the kernel's hundreds.
 fn inject_load(cx: &Context, m: &Module) -> TestResult {
     if !fault_injection_ready()? {
         return Ok(Outcome::Skip(
@@ -74,11 +139,27 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
                 .into(),
         ));
     }
-    if m.is_loaded() {
-        m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    if !Path::new("/sys/kernel/debug/failslab/require-start").exists() {
+        return Err(
+            "no fault-injection stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)".into(),
+        );
     }
     // Small buffers: the same allocation paths with far fewer page allocations to step through.
     let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
+    // The filter's range must hold the module's code: check it on a load without injection.
+    let (start, end) = module_area()?;
+    m.reload(&params)?;
+    let section = format!("/sys/module/{}/sections/.text", m.name);
+    let text = std::fs::read_to_string(&section).map_err(|e| format!("{section}: {e}"))?;
+    let text = u64::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+        .map_err(|e| format!("{section}: {text:?}: {e}"))?;
+    ensure!(
+        (start..end).contains(&text),
+        "the module's code at {text:#x} is outside the filter's range {start:#x}..{end:#x}"
+    );
+    m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    let filter = StackFilter::require(start, end)?;
+    let began = Instant::now();
     let mut absorbed = 0;
     let injected = each_allocation_failing(
         20_000,
@@ -105,9 +186,12 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
             }
         },
     )?;
+    drop(filter);
     diag!(
-        "{injected} loads with an allocation failing: {} refused cleanly, {absorbed} absorbed",
-        injected - absorbed
+        "{injected} allocations of the module's code failed in turn, one per load: {} loads \
+         refused cleanly, {absorbed} absorbed; {:.1} s",
+        injected - absorbed,
+        began.elapsed().as_secs_f64()
     );
     ensure!(
         injected > absorbed,

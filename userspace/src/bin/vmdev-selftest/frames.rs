@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::sys::mman::MapFlags;
 use nix::unistd::{Uid, setuid};
-use vmdev::frames::{KernelMapping, KernelView, kpageflags, pagemap, pagemap_frames, runs};
+use vmdev::frames::{
+    KernelMapping, KernelView, kpagecount, kpageflags, pagemap, pagemap_frames, runs,
+};
 use vmdev::mapping::Mapping;
 use vmdev::uapi;
 
@@ -136,7 +138,8 @@ fn pagemap_present_after_touch(_cx: &Context, d: &Device) -> TestResult {
 test!(remap huge: pagemap_skips_pfnmap);
 /// Pagemap does not see a PFN map: the kernel's page walker skips `VM_PFNMAP` VMAs (no struct
 /// page behind them: `walk_page_test()`), so a page just written through the mapping, whose bytes
-/// `read()` returns, is reported not present, with no frame.
+/// `read()` returns, is reported not present, with no frame. Nor does the core record the
+/// mapping in the frame's `struct page`: no mapcount, no `mmap` flag.
 fn pagemap_skips_pfnmap(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 5 * ps())?;
@@ -148,16 +151,29 @@ fn pagemap_skips_pfnmap(_cx: &Context, d: &Device) -> TestResult {
     );
     let entry = pagemap(m.addr())?;
     ensure!(!entry.present(), "pagemap sees the PFN map: {entry:x?}");
+    let pfn = view_frames(&KernelView::read(&d.path)?, 5, 1)?[0];
+    let (count, flags) = (kpagecount(pfn)?, kpageflags(pfn)?);
+    ensure!(
+        count == 0 && !flags.mmap(),
+        "frame {pfn:#x}, mapped by PFN: kpagecount {count}, kpageflags {}",
+        flags.names()
+    );
     Ok(Outcome::Pass)
 }
 
 test!(fault: shared_fork_keeps_frame);
-/// A child forked with a shared mapping maps the parent's frame.
+/// A child forked with a shared mapping maps the parent's frame; the page's mapcount
+/// (`/proc/kpagecount`) counts the entries that map it: 0, 1 in the parent, 2 with the child.
 fn shared_fork_keeps_frame(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
+    let device = view_frames(&KernelView::read(&d.path)?, 4, 1)?[0];
+    let unmapped = kpagecount(device)?;
+    ensure!(unmapped == 0, "kpagecount {unmapped} before any mapping");
     let m = shared(&f, ps(), 4 * ps())?;
     m.write(0, 0x11);
     let parent = mapped_frames(&m, 1)?[0];
+    let once = kpagecount(parent)?;
+    ensure!(once == 1, "kpagecount {once} mapped by the parent alone");
     child_ok(|| {
         ensure!(
             m.read(0) == 0x11,
@@ -168,6 +184,8 @@ fn shared_fork_keeps_frame(_cx: &Context, d: &Device) -> TestResult {
             child == parent,
             "the child maps frame {child:#x}, the parent {parent:#x}"
         );
+        let twice = kpagecount(child)?;
+        ensure!(twice == 2, "kpagecount {twice} mapped by parent and child");
         Ok(())
     })?;
     Ok(Outcome::Pass)

@@ -25,6 +25,8 @@ pub struct Context {
     pub fault: Device,
     /// The module under test (`--module`); the tests that need it are skipped without.
     pub module: Option<Module>,
+    /// Another driver of the same ABI (`--peer`), loaded by the test of the boot range's claim.
+    pub peer: Option<Module>,
 }
 
 impl Context {

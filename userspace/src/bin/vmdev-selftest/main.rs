@@ -49,6 +49,11 @@ struct Args {
     /// parameters. Without it those tests are skipped.
     #[arg(long)]
     module: Option<PathBuf>,
+    /// Another driver of the same ABI that can claim a boot-reserved range (the C twin for the
+    /// module, the module for the twin): `module.param_boot_reserved_claimed` loads it on the
+    /// module's range, which the module must then refuse.
+    #[arg(long)]
+    peer: Option<PathBuf>,
     /// Run only the tests whose names start with this (repeatable), e.g. `fault.` or
     /// `module.load`; see --list.
     #[arg(long = "test", value_name = "PREFIX")]
@@ -93,6 +98,7 @@ fn main() {
             path: args.fault,
         },
         module: args.module.map(Module::new),
+        peer: args.peer.map(Module::new),
     };
     std::process::exit(harness::run(&cx, &chosen, args.ktap_suite));
 }

@@ -9,7 +9,7 @@ use vmdev::maps::self_maps_entry;
 use vmdev::uapi;
 
 use crate::common::*;
-use crate::harness::{Context, Device, Module, Outcome, TestResult, ensure, test};
+use crate::harness::{Context, Device, Module, Outcome, TestResult, diag, ensure, test};
 
 test!(module: param_sizes, Reload);
 fn param_sizes(cx: &Context, m: &Module) -> TestResult {
@@ -168,6 +168,118 @@ fn param_boot_reserved_refuses_others(_cx: &Context, m: &Module) -> TestResult {
             res.is_err() && !m.is_loaded(),
             "{params} ({what}) loaded: {res:?}"
         );
+    }
+    m.reload("")?;
+    Ok(Outcome::Pass)
+}
+
+/// The entries of /proc/iomem (root sees real addresses): nesting depth, first and last byte,
+/// name.
+fn iomem() -> Result<Vec<(usize, u64, u64, String)>, String> {
+    let text = std::fs::read_to_string("/proc/iomem").map_err(|e| format!("/proc/iomem: {e}"))?;
+    text.lines()
+        .map(|l| {
+            let depth = (l.len() - l.trim_start().len()) / 2;
+            let (range, name) = l.trim_start().split_once(" : ").ok_or(l)?;
+            let (a, b) = range.split_once('-').ok_or(l)?;
+            let hex = |x| u64::from_str_radix(x, 16).map_err(|_| l);
+            Ok((depth, hex(a)?, hex(b)?, name.to_string()))
+        })
+        .collect::<Result<_, &str>>()
+        .map_err(|l| format!("/proc/iomem: cannot read {l:?}"))
+}
+
+/// The ranges of /proc/iomem named `name`.
+fn iomem_claims(name: &str) -> Result<Vec<(u64, u64)>, String> {
+    Ok(iomem()?
+        .into_iter()
+        .filter(|e| e.3 == name)
+        .map(|e| (e.1, e.2))
+        .collect())
+}
+
+/// Whole pages, as `(base, size)`, of a range the kernel holds busy inside a top-level range
+/// reserved at boot: on x86 a firmware area, such as the System ROM inside the e820
+/// "Reserved" range below 1 MiB; `None` where there is none.
+fn busy_in_reserved() -> Result<Option<(u64, u64)>, String> {
+    let entries = iomem()?;
+    let ps = ps() as u64;
+    Ok(entries.windows(2).find_map(|w| {
+        let (parent, child) = (&w[0], &w[1]);
+        let base = child.1.next_multiple_of(ps);
+        let end = (child.2 + 1) / ps * ps;
+        (parent.0 == 0 && parent.3.eq_ignore_ascii_case("reserved") && child.0 == 1 && base < end)
+            .then_some((base, end - base))
+    }))
+}
+
+test!(module: param_boot_reserved_claimed, Reload);
+/// The boot-reserved range is claimed in /proc/iomem under the module's name while it is
+/// loaded, and released at unload. A range some of which is busy, claimed by another driver
+/// (`--peer`) or held by the kernel (a firmware area inside a reserved range), is refused with
+/// `EBUSY` and one line saying why, leaving no node and no claim behind.
+fn param_boot_reserved_claimed(cx: &Context, m: &Module) -> TestResult {
+    let Some(&(base, size)) = boot_reserved()?.first() else {
+        return Ok(Outcome::Skip(
+            "no vmdev_reserved=BASE,SIZE on the kernel command line".into(),
+        ));
+    };
+    let ours = format!("phys_base={base:#x} phys_size={size:#x}");
+    m.reload(&ours)?;
+    let claims = iomem_claims(&m.name)?;
+    ensure!(
+        claims == [(base, base + size - 1)],
+        "/proc/iomem entries named {}: {claims:x?}, expected the range {base:#x}+{size:#x}",
+        m.name
+    );
+    m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    let claims = iomem_claims(&m.name)?;
+    ensure!(claims.is_empty(), "claims left after rmmod: {claims:x?}");
+
+    let mut busy = Vec::new();
+    if let Some(peer) = &cx.peer {
+        busy.push((ours.clone(), format!("claimed by {}", peer.name)));
+    }
+    if let Some((b, s)) = busy_in_reserved()? {
+        busy.push((
+            format!("phys_base={b:#x} phys_size={s:#x}"),
+            "busy in /proc/iomem".to_string(),
+        ));
+    }
+    if busy.is_empty() {
+        return Ok(Outcome::Skip(
+            "no --peer driver to claim the range, and no busy range inside a boot reservation"
+                .into(),
+        ));
+    }
+    for (params, what) in &busy {
+        let peer = cx.peer.as_ref().filter(|_| what.starts_with("claimed"));
+        if let Some(peer) = peer {
+            peer.load(params)
+                .map_err(|e| format!("{} {params}: {e}", peer.name))?;
+        }
+        let mut kmsg = Kmsg::from_now()?;
+        let res = m.load(params);
+        let lines: Vec<String> = kmsg
+            .new_lines()
+            .into_iter()
+            .filter(|l| l.contains(&m.name))
+            .collect();
+        let left = (m.is_loaded(), cx.nodes_exist(), iomem_claims(&m.name)?);
+        if let Some(peer) = peer {
+            peer.unload()
+                .map_err(|e| format!("rmmod {}: {e}", peer.name))?;
+        }
+        expect_errno(&format!("{params} ({what})"), res, Errno::EBUSY)?;
+        ensure!(
+            left == (false, false, vec![]),
+            "{params} ({what}): refused, but left (loaded, nodes, claims) {left:x?}"
+        );
+        ensure!(
+            lines.len() == 1 && lines[0].contains("refused") && lines[0].contains("busy"),
+            "{params} ({what}): expected one line saying it is busy, got {lines:?}"
+        );
+        diag!("{params} ({what}): refused with EBUSY");
     }
     m.reload("")?;
     Ok(Outcome::Pass)
