@@ -375,7 +375,7 @@ impl KernelMapping {
 pub(crate) fn linear_map() -> (usize, u64) {
     // SAFETY: Both read constants of the running kernel; they have no preconditions.
     let (virt, phys) = unsafe { (vmdev_helper_page_offset(), vmdev_helper_page_offset_phys()) };
-    (virt as usize, phys)
+    (virt, phys)
 }
 
 /// A buffer's pages as the kernel sees them, for the debug view.
@@ -389,9 +389,10 @@ pub(crate) trait PageFrames {
 
 impl PageFrames for PhysBuffer {
     fn kernel_mapping(&self) -> KernelMapping {
-        match self.source {
-            PhysSource::Allocated => KernelMapping::Linear,
-            PhysSource::Reserved => KernelMapping::Memremap,
+        if self.is_boot_reserved() {
+            KernelMapping::Memremap
+        } else {
+            KernelMapping::Linear
         }
     }
 

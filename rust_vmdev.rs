@@ -487,7 +487,10 @@ impl DebugView {
 
 /// Writes the debug view of `mem`: a header of `key value` lines, then `index address pfn` for
 /// each page.
-fn write_view<M: PageFrames + DeviceMemory>(mem: &Arc<M>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn write_view<M: PageFrames + DeviceMemory>(
+    mem: &Arc<M>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
     let (page_offset, page_offset_phys) = linear_map();
     let pages = mem.len() / PAGE_SIZE;
     writeln!(f, "memory {}", mem.kernel_mapping().name())?;
