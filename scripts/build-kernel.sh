@@ -16,6 +16,11 @@ key=$( { basename "$src"; [ "$VMDEV_ARCH" = x86_64 ] || echo "ARCH=$VMDEV_ARCH"
          cat "${fragments[@]}"; "$RUSTC" -vV; "$BINDGEN" --version; clang --version; } |
        sha256sum | cut -c1-16)
 out=$VMDEV_CACHE/kernel/$key
+# One build of a key at a time: a second `make` (another work tree, check-arm64 beside check)
+# waits for the first instead of deleting its tree below, then finds it built.
+mkdir -p "$VMDEV_CACHE/kernel"
+exec 9>"$out.lock"
+flock 9
 if [ -f "$out/.vmdev-built" ]; then
   say "kernel: cached in $out (key $key)"
   echo "$out"
