@@ -7,8 +7,6 @@
 # The same splat gate as make check. Ends with `N passed, N failed, N skipped` over all runs.
 set -euo pipefail
 export VMDEV_ARCH=arm64
-# An emulated arm64 guest on a busy 2-core machine: one run took 450 s where others ran too.
-export VM_TIMEOUT=${VM_TIMEOUT:-1800}
 source "$(dirname "$0")/common.sh"
 
 read -r -a pages <<<"${PAGE:-4k 16k}"

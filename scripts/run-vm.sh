@@ -29,7 +29,7 @@ modes:
 
 settings (environment; the scripts this one runs read them too):
   VM_APPEND      words added to the kernel command line (make stress: vmdev_stress_seconds=N)
-  VM_TIMEOUT     seconds before QEMU is killed; default 900, none for a shell on a terminal
+  VM_TIMEOUT     seconds before QEMU is killed; default 3600, none for a shell on a terminal
   VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench; -icount keeps TCG),
                  "-cpu qemu64"
   VM_ACCEL       tcg: never KVM, even where /dev/kvm works
@@ -131,7 +131,9 @@ if [ "$mode" = shell ] && [ -t 0 ]; then
   read -r rows cols < <(stty size) && cmdline+=("vmdev_tty=${rows}x$cols")
   timeout=${VM_TIMEOUT:-0}
 else
-  timeout=${VM_TIMEOUT:-900}
+  # A guard against a hung guest only, far above the slowest run seen: check, the longest, took
+  # 15 min on a 2-core machine busy with two other jobs.
+  timeout=${VM_TIMEOUT:-3600}
 fi
 # VM_APPEND adds to the kernel command line, VM_QEMU_ARGS to QEMU's options (words, unquoted).
 # shellcheck disable=SC2206

@@ -389,21 +389,15 @@ fn pud_range_seed_3(cx: &Context) -> TestResult {
         )));
     }
     let pud = pud_span();
-    let Some((base, size)) = boot_reserved()?
-        .into_iter()
-        .map(|(b, s)| (b as usize, s as usize))
-        .find(|&(b, s)| s == pud && b % pud == 0)
-    else {
-        return Ok(Outcome::Skip(format!(
-            "no vmdev_reserved=BASE,SIZE on the kernel command line is one aligned {pud:#x}-byte \
-             PUD span"
-        )));
+    let params = match pud_reservation()? {
+        Ok(params) => params,
+        Err(skip) => return Ok(skip),
     };
-    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    m.reload(&params)?;
     let result = cx.huge.size().and_then(|got| {
         ensure!(
-            got == size,
-            "the huge node's buffer is {got:#x} bytes on the {size:#x}-byte reservation"
+            got == pud,
+            "the huge node's buffer is {got:#x} bytes on the {pud:#x}-byte reservation"
         );
         stress_fixed_seed(&cx.huge, vec![cx.huge.clone()], 3)
     });

@@ -57,6 +57,25 @@ pub fn boot_reserved() -> Result<Vec<(u64, u64)>, String> {
         .collect()
 }
 
+/// The module parameters that serve the remap and huge devices from the range reserved at boot
+/// that is one naturally aligned PUD span (1 GiB with 4 KiB pages), or the skip that says there
+/// is none.
+pub fn pud_reservation() -> Result<Result<String, Outcome>, String> {
+    let pud = pud_span() as u64;
+    Ok(
+        match boot_reserved()?
+            .into_iter()
+            .find(|&(b, s)| s == pud && b % pud == 0)
+        {
+            Some((base, size)) => Ok(format!("phys_base={base:#x} phys_size={size:#x}")),
+            None => Err(Outcome::Skip(format!(
+                "no vmdev_reserved=BASE,SIZE on the kernel command line is one aligned \
+                 {pud:#x}-byte PUD span"
+            ))),
+        },
+    )
+}
+
 /// The first range of System RAM in /proc/iomem (root sees real addresses).
 pub fn system_ram() -> Result<(u64, u64), String> {
     let iomem = std::fs::read_to_string("/proc/iomem").map_err(|e| format!("/proc/iomem: {e}"))?;

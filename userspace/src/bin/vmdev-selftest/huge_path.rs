@@ -556,22 +556,15 @@ fn pud_range_entries(cx: &Context, m: &Module) -> TestResult {
         )));
     };
     let pud = pud_span();
-    // One of the ranges reserved at boot that is a whole PUD span, naturally aligned.
-    let Some((base, size)) = boot_reserved()?
-        .into_iter()
-        .map(|(b, s)| (b as usize, s as usize))
-        .find(|&(b, s)| s == pud && b % pud == 0)
-    else {
-        return Ok(Outcome::Skip(format!(
-            "no vmdev_reserved=BASE,SIZE on the kernel command line is one aligned {pud:#x}-byte \
-             PUD span"
-        )));
+    let params = match pud_reservation()? {
+        Ok(params) => params,
+        Err(skip) => return Ok(skip),
     };
-    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    m.reload(&params)?;
     let result = (|| {
         let info = huge.info()?;
         ensure!(
-            info.size == size as u64 && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
+            info.size == pud as u64 && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
             "info {info:?} for the 1 GiB reserved range"
         );
         let f = huge.open(true)?;

@@ -728,18 +728,12 @@ fn pud_range(cx: &Context, m: &Module, way: Way) -> TestResult {
             "this kernel maps neither PUD nor PMD entries of PFNs (vmdev_info.flags {flags:#x})"
         )));
     };
-    let Some((base, size)) = boot_reserved()?
-        .into_iter()
-        .map(|(b, s)| (b as usize, s as usize))
-        .find(|&(b, s)| s == pud && b % pud == 0)
-    else {
-        return Ok(Outcome::Skip(format!(
-            "no vmdev_reserved=BASE,SIZE on the kernel command line is one aligned {pud:#x}-byte \
-             PUD span"
-        )));
+    let params = match pud_reservation()? {
+        Ok(params) => params,
+        Err(skip) => return Ok(skip),
     };
     let kmsg = Kmsg::from_now()?;
-    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    m.reload(&params)?;
     let result = (|| {
         let info = huge.info()?;
         ensure!(
