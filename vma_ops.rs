@@ -68,6 +68,7 @@ use kernel::{
 extern "C" {
     fn vmdev_helper_get_page(page: *mut bindings::page);
     fn vmdev_helper_pud_leaf_supported() -> bool;
+    #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
     fn vmdev_helper_vma_start_write(vma: *mut bindings::vm_area_struct);
 }
 
