@@ -42,18 +42,9 @@ case $mode in
     cat /tmp/picture 2>/dev/null ;;
   stress)
     arg() { sed -n "s/.*vmdev_stress_$1=\([0-9]*\).*/\1/p" /proc/cmdline; }
-    seconds=$(arg seconds) seed=$(arg seed)
     echo clear > /sys/kernel/debug/kmemleak
-    # The three nodes over the default buffer (the huge node's PMD spans); then the huge node
-    # alone with the module on the 1 GiB reservation, one PUD span, the same seed and time.
-    insmod $ko && vmdev-stress --seconds "$seconds" --seed "$seed" && rmmod rust_vmdev
+    insmod $ko && vmdev-stress --seconds "$(arg seconds)" --seed "$(arg seed)" && rmmod rust_vmdev
     rc=$?
-    pud=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_reserved=\(0x[0-9a-f]*\),0x40000000$/phys_base=\1 phys_size=0x40000000/p' | head -n 1)
-    if [ $rc = 0 ] && [ -n "$pud" ]; then
-      # shellcheck disable=SC2086 # pud is words
-      insmod $ko $pud && vmdev-stress --nodes huge --seconds "$seconds" --seed "$seed" && rmmod rust_vmdev
-      rc=$?
-    fi
     # kmemleak reports objects older than 5 s that a scan finds unreferenced, in the kernel log.
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
   bench)
