@@ -340,3 +340,82 @@ impl Drop for VmallocBuffer {
         }
     }
 }
+
+// The debug view (`rust_vmdev.rs`, `include/uapi/rust_vmdev.h`): how the kernel reaches each page
+// of a buffer. Out-of-line versions of macros, from `vmdev_helpers.c`.
+extern "C" {
+    fn vmdev_helper_page_offset() -> c_ulong;
+    fn vmdev_helper_page_offset_phys() -> bindings::phys_addr_t;
+}
+
+/// Where the kernel's own address of a buffer's memory comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum KernelMapping {
+    /// The linear map of all RAM: the address is the physical one plus a constant.
+    Linear,
+    /// `vmalloc()`: contiguous addresses over pages found one by one.
+    Vmalloc,
+    /// `memremap()` of a range outside System RAM: a mapping made for it alone.
+    Memremap,
+}
+
+impl KernelMapping {
+    /// The word the debug view prints for it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Linear => "linear",
+            Self::Vmalloc => "vmalloc",
+            Self::Memremap => "memremap",
+        }
+    }
+}
+
+/// The kernel's linear map: `PAGE_OFFSET`, and the physical address it maps (0 on x86_64, the
+/// start of RAM, `PHYS_OFFSET`, on arm64). A linear-map address `a` maps `a - PAGE_OFFSET + that`.
+pub(crate) fn linear_map() -> (usize, u64) {
+    // SAFETY: Both read constants of the running kernel; they have no preconditions.
+    let (virt, phys) = unsafe { (vmdev_helper_page_offset(), vmdev_helper_page_offset_phys()) };
+    (virt, phys)
+}
+
+/// A buffer's pages as the kernel sees them, for the debug view.
+pub(crate) trait PageFrames {
+    /// How the kernel maps the buffer.
+    fn kernel_mapping(&self) -> KernelMapping;
+
+    /// The kernel address and the page frame number of page `index`; `None` past the end.
+    fn frame(&self, index: usize) -> Option<(usize, usize)>;
+}
+
+impl PageFrames for PhysBuffer {
+    fn kernel_mapping(&self) -> KernelMapping {
+        if self.is_boot_reserved() {
+            KernelMapping::Memremap
+        } else {
+            KernelMapping::Linear
+        }
+    }
+
+    fn frame(&self, index: usize) -> Option<(usize, usize)> {
+        if index >= self.page_count() {
+            return None;
+        }
+        // The frames are contiguous by construction: no lookup, arithmetic on the first one.
+        let addr = self.buf.ptr.as_ptr().addr() + index * PAGE_SIZE;
+        Some((addr, self.first_pfn + index))
+    }
+}
+
+impl PageFrames for VmallocBuffer {
+    fn kernel_mapping(&self) -> KernelMapping {
+        KernelMapping::Vmalloc
+    }
+
+    fn frame(&self, index: usize) -> Option<(usize, usize)> {
+        let page = *self.pages.get(index)?;
+        // SAFETY: `page` is the `struct page` of page `index` of this allocation (invariants),
+        // allocated for the borrow of `self`.
+        let pfn = unsafe { vmdev_helper_page_to_pfn(page.as_ptr()) } as usize;
+        Some((self.buf.ptr.as_ptr().addr() + index * PAGE_SIZE, pfn))
+    }
+}

@@ -16,6 +16,9 @@
 //! The buffers are device memory: zeroed at load, shared by every open file and process, freed
 //! at unload. docs/design.md follows each path step by step.
 //!
+//! For teaching, each node also has a debug view in debugfs, root's alone, that lists the kernel
+//! address and the page frame of every page of its buffer ([`DebugView`]).
+//!
 //! This file is driver logic in safe code; what it builds on is in the abstraction files:
 //! `chardev.rs` (the character device), `vma_ops.rs` (the VMA API) and `memory.rs` (the buffers).
 
@@ -27,6 +30,8 @@ mod vma_ops;
 use chardev::thp_get_unmapped_area;
 use chardev::{fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode};
 use kernel::{
+    debugfs::Scope,
+    fmt,
     fs::{File, Kiocb, LocalFile},
     ioctl::_IOR,
     iov::{IovIterDest, IovIterSource},
@@ -40,7 +45,7 @@ use kernel::{
     types::ForeignOwnable,
     uaccess::{UserPtr, UserSlice},
 };
-use memory::{DeviceMemory, PhysBuffer, VmallocBuffer};
+use memory::{linear_map, DeviceMemory, PageFrames, PhysBuffer, VmallocBuffer};
 use vma_ops::{EntrySize, Fault as PageFault, NewVma, VmFault, VmOperations, VmaRefExt};
 
 module! {
@@ -460,8 +465,51 @@ fn node_mode() -> Result<NodeMode> {
     })
 }
 
+/// The debug view: for each node, how the kernel reaches each page of its buffer (the format is
+/// in `include/uapi/rust_vmdev.h`). A teaching aid that prints kernel addresses, which defeat
+/// KASLR: the files are root's alone (mode 0400, in debugfs, itself root's), and the driver
+/// gives user space no physical or kernel address anywhere else.
+struct DebugView {
+    phys: Arc<PhysBuffer>,
+    vmalloc: Arc<VmallocBuffer>,
+}
+
+impl DebugView {
+    /// `/sys/kernel/debug/rust_vmdev/`, a file per node, removed when the `Scope` is dropped.
+    fn register(self) -> impl PinInit<Scope<Self>> {
+        Scope::dir(self, c"rust_vmdev", |view, dir| {
+            dir.read_callback_file(c"vmdev-remap", &view.phys, &write_view::<PhysBuffer>);
+            dir.read_callback_file(c"vmdev-huge", &view.phys, &write_view::<PhysBuffer>);
+            dir.read_callback_file(c"vmdev-fault", &view.vmalloc, &write_view::<VmallocBuffer>);
+        })
+    }
+}
+
+/// Writes the debug view of `mem`: a header of `key value` lines, then `index address pfn` for
+/// each page.
+fn write_view<M: PageFrames + DeviceMemory>(
+    mem: &Arc<M>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let (page_offset, page_offset_phys) = linear_map();
+    let pages = mem.len() / PAGE_SIZE;
+    writeln!(f, "memory {}", mem.kernel_mapping().name())?;
+    writeln!(f, "page_size {PAGE_SIZE}")?;
+    writeln!(f, "page_offset {page_offset:#x}")?;
+    writeln!(f, "page_offset_phys {page_offset_phys:#x}")?;
+    writeln!(f, "pages {pages}")?;
+    for index in 0..pages {
+        if let Some((addr, pfn)) = mem.frame(index) {
+            writeln!(f, "{index} {addr:#x} {pfn:#x}")?;
+        }
+    }
+    Ok(())
+}
+
 #[pin_data]
 struct RustVmdev {
+    #[pin]
+    _debugfs: Scope<DebugView>,
     #[pin]
     _remap: MiscDeviceRegistration<Device<Remap>>,
     #[pin]
@@ -517,8 +565,13 @@ impl kernel::InPlaceModule for RustVmdev {
                 "vmdev-fault: {} bytes, vmalloc, mapped on fault, {window} at a time\n",
                 fault.mem.len()
             );
+            let view = DebugView {
+                phys: remap.mem.clone(),
+                vmalloc: fault.mem.clone(),
+            };
             let options = move |name| MiscDeviceOptions { name, mode };
             Ok(try_pin_init!(Self {
+                _debugfs <- view.register(),
                 _remap <- MiscDeviceRegistration::register(options(c"vmdev-remap"), remap),
                 _huge <- MiscDeviceRegistration::register(options(c"vmdev-huge"), huge),
                 _fault <- MiscDeviceRegistration::register(options(c"vmdev-fault"), fault),

@@ -88,3 +88,21 @@ bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
 	return inside &&
 	       region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS;
 }
+
+/*
+ * The debug view (rust_vmdev.rs): PAGE_OFFSET, where the linear map starts (a variable on x86_64,
+ * randomised with KASLR), and the physical address it maps there (0 on x86_64, PHYS_OFFSET, the
+ * start of RAM, on arm64): a linear-map address a maps physical a - PAGE_OFFSET + that.
+ */
+unsigned long vmdev_helper_page_offset(void);
+phys_addr_t vmdev_helper_page_offset_phys(void);
+
+unsigned long vmdev_helper_page_offset(void)
+{
+	return PAGE_OFFSET;
+}
+
+phys_addr_t vmdev_helper_page_offset_phys(void)
+{
+	return __pa(PAGE_OFFSET);
+}

@@ -7,6 +7,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
@@ -16,6 +17,7 @@
 #include <linux/of.h>
 #include <linux/of_address.h>
 #include <linux/overflow.h>
+#include <linux/seq_file.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
@@ -450,6 +452,10 @@ static void remap_memory_free(void)
 	free_pages_exact(remap_dev.buf, remap_dev.size);
 }
 
+/* The debug view, at the end of this file. */
+static void vmdev_debugfs_init(void);
+static struct dentry *vmdev_debugfs;
+
 static int __init vmdev_init(void)
 {
 	unsigned long i;
@@ -507,6 +513,7 @@ static int __init vmdev_init(void)
 	pr_info("vmdev_c-huge: the same memory, mapped on fault with the largest entries that fit\n");
 	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault, %s at a time\n", fault_dev.size,
 		fault_around ? "the 64 KiB around" : "one page");
+	vmdev_debugfs_init();
 	return 0;
 
 deregister_huge:
@@ -527,6 +534,7 @@ refuse_fault:
 
 static void __exit vmdev_exit(void)
 {
+	debugfs_remove_recursive(vmdev_debugfs);
 	misc_deregister(&fault_dev.misc);
 	misc_deregister(&huge_dev.misc);
 	misc_deregister(&remap_dev.misc);
@@ -539,3 +547,37 @@ module_init(vmdev_init);
 module_exit(vmdev_exit);
 MODULE_DESCRIPTION("C twin of rust_vmdev: remap_pfn_range and page-fault mmap paths");
 MODULE_LICENSE("GPL");
+
+/*
+ * The debug view (include/uapi/rust_vmdev.h, the same format as rust_vmdev's): how the kernel
+ * reaches each page of a node's buffer. A teaching aid that prints kernel addresses unhashed
+ * (which %p would hash, and %pK hide under kptr_restrict): root's alone, mode 0400 in debugfs.
+ */
+static int vmdev_view_show(struct seq_file *m, void *unused)
+{
+	struct vmdev *dev = m->private;
+	unsigned long i, pages = dev->size >> PAGE_SHIFT;
+	const char *memory = dev->pages ? "vmalloc" :
+			     dev->flags & VMDEV_FLAG_BOOT_RESERVED ? "memremap" : "linear";
+
+	/* 0x by hand: %#x prints 0 without it, where Rust's {:#x} prints 0x0. */
+	seq_printf(m, "memory %s\npage_size %lu\npage_offset 0x%lx\npage_offset_phys 0x%llx\npages %lu\n",
+		   memory, PAGE_SIZE, PAGE_OFFSET, (u64)__pa(PAGE_OFFSET), pages);
+	for (i = 0; i < pages; i++) {
+		/* The vmalloc buffer's frames are found page by page, the others' are contiguous. */
+		unsigned long pfn = dev->pages ? page_to_pfn(dev->pages[i]) : dev->first_pfn + i;
+
+		seq_printf(m, "%lu 0x%lx 0x%lx\n", i, (unsigned long)dev->buf + (i << PAGE_SHIFT), pfn);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vmdev_view);
+
+/* debugfs failures are not errors: the nodes work without their view. */
+static void vmdev_debugfs_init(void)
+{
+	vmdev_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_file(remap_dev.misc.name, 0400, vmdev_debugfs, &remap_dev, &vmdev_view_fops);
+	debugfs_create_file(huge_dev.misc.name, 0400, vmdev_debugfs, &huge_dev, &vmdev_view_fops);
+	debugfs_create_file(fault_dev.misc.name, 0400, vmdev_debugfs, &fault_dev, &vmdev_view_fops);
+}

@@ -16,7 +16,7 @@ arm64_reserved=("0xb0000000,0x400000" "0xb8000000,0x4000000" "0xc0000000,0x40000
 machine=(-M virt) # the options the device tree depends on, as run-vm.sh gives them
 for ((i = 0; i < ${#qemu[@]}; i++)); do
   case ${qemu[i]} in
-    -cpu | -smp | -m) machine+=("${qemu[i]}" "${qemu[i + 1]}") ;;
+    -accel | -cpu | -smp | -m) machine+=("${qemu[i]}" "${qemu[i + 1]}") ;;
   esac
 done
 [[ " ${machine[*]} " == *" -m 3G "* ]] || die "arm64-vm.sh: the reserved ranges assume -m 3G"
@@ -35,7 +35,7 @@ cmdline=("${words[@]}" "${arm64_reserved[@]/#/vmdev_reserved=}")
 words=()
 for w in "${qemu[@]}"; do
   case $w in
-    qemu-system-x86_64) words+=(qemu-system-aarch64 -M virt -dtb "$arm64_dtb") ;;
+    qemu-system-aarch64) words+=(qemu-system-aarch64 -M virt -dtb "$arm64_dtb") ;;
     *) words+=("$w") ;;
   esac
 done

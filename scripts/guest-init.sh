@@ -31,11 +31,15 @@ case $mode in
     # The host's terminal is the second serial port (run-vm.sh): it gets the demo's output, and
     # the errors of the steps around it, while the console (the log) gets them as well.
     stty -onlcr </dev/ttyS1 # plain newlines, as a program's output on the host would have
-    { insmod $ko && vmdev-demo && rmmod rust_vmdev; echo $? >/tmp/rc; } 2>&1 | tee /dev/ttyS1
-    rc=$(cat /tmp/rc) ;;
+    { insmod $ko && vmdev-demo --picture /tmp/picture && rmmod rust_vmdev; echo $? >/tmp/rc; } 2>&1 |
+      tee /dev/ttyS1
+    rc=$(cat /tmp/rc)
+    # What the picture shows, on the console (the log) alone: run-vm.sh draws it on the host.
+    cat /tmp/picture 2>/dev/null ;;
   fixtures)
-    insmod $ko && vmdev-demo --proc-dump && rmmod rust_vmdev
-    rc=$? ;;
+    insmod $ko && vmdev-demo --proc-dump --picture /tmp/picture && rmmod rust_vmdev
+    rc=$?
+    cat /tmp/picture 2>/dev/null ;;
   stress)
     arg() { sed -n "s/.*vmdev_stress_$1=\([0-9]*\).*/\1/p" /proc/cmdline; }
     seconds=$(arg seconds) seed=$(arg seed)

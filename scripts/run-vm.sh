@@ -10,13 +10,15 @@ usage() {
 usage: scripts/run-vm.sh [-h] MODE
 
 Builds the userspace programs, the module (against the cached debug kernel, built if needed)
-and the initramfs, boots the test VM (QEMU TCG, 2 vCPUs, 3 GiB) and runs MODE in it. The whole
+and the initramfs, boots the test VM (QEMU, 2 vCPUs, 3 GiB: KVM where /dev/kvm can run the
+guest's architecture, else TCG, the log says which) and runs MODE in it. The whole
 serial console, kernel log included, is kept in build/vm-MODE.log; the run fails when the guest
 did not finish (panic, hang), when its programs failed, or when that log shows a kernel splat.
 
 modes:
-  demo      map both devices, fork, show /proc/self/maps (make run); the terminal shows only
-            the demo's output, the console goes to the log alone
+  demo      the four addresses of a byte on each node, struct page, fork and copy-on-write, a
+            huge entry (make run); the terminal shows only the demo's output, the console goes
+            to the log alone; then draws what it saw in build/vmdev-pages.svg
   fixtures  dump /proc/self/maps and smaps for the host tests (scripts/capture-fixtures.sh)
   stress    a long random workload, then a kmemleak scan (make stress)
   bench     rust_vmdev against its C twin (make bench, on the non-debug kernel)
@@ -28,7 +30,9 @@ modes:
 settings (environment; the scripts this one runs read them too):
   VM_APPEND      words added to the kernel command line (make stress: vmdev_stress_seconds=N)
   VM_TIMEOUT     seconds before QEMU is killed; default 3600, none for a shell on a terminal
-  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench), "-cpu qemu64"
+  VM_QEMU_ARGS   more QEMU options, e.g. "-icount shift=4" (make bench; -icount keeps TCG),
+                 "-cpu qemu64"
+  VM_ACCEL       tcg: never KVM, even where /dev/kvm works
   VM_LOG         the console log; default build/vm-MODE.log
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
@@ -61,6 +65,7 @@ fi
 "$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"}
 
 log=${VM_LOG:-$VMDEV_ROOT/build/vm-$mode.log}
+shown_log=${log#"$VMDEV_ROOT/"} # for messages
 rm -f "$log"
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
 # Three ranges of the guest's 3 GiB reserved at boot (memmap=SIZE$ADDR), each aligned to its
@@ -78,9 +83,45 @@ cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poiso
          "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
 # make bench: the C twin serves the 64 MiB after the module's, since each driver claims its range.
 [ "$mode" != bench ] || cmdline+=("memmap=64M\$0x4c000000")
+# The accelerator, per architecture: KVM when this machine is of the guest's architecture and a
+# KVM guest really runs here, else TCG. /dev/kvm can exist, open, start a machine and run
+# firmware, and still hang a 64-bit kernel before its first line (nested virtualisation on the
+# machines this was written on), so the probe boots the kernel itself with no root and waits for
+# "Linux version" on its console, at most 20 s; the verdict is kept until the host reboots.
+# -icount (make bench) counts the instructions TCG runs, so it keeps TCG, as VM_ACCEL=tcg does.
+case $VMDEV_ARCH in
+  x86_64) qemu_bin=qemu-system-x86_64 host_arch=x86_64 probe=(-append "console=ttyS0 panic=-1") ;;
+  arm64) qemu_bin=qemu-system-aarch64 host_arch=aarch64 probe=(-M virt -append "console=ttyAMA0 panic=-1") ;;
+esac
+kvm_probe() {
+  local boot cache=$VMDEV_CACHE/kvm-probe-$VMDEV_ARCH
+  boot=$(cat /proc/sys/kernel/random/boot_id)
+  if [ "$(head -n 1 "$cache" 2>/dev/null)" != "$boot $VM_KERNEL" ]; then
+    mkdir -p "$VMDEV_CACHE"
+    if timeout 20 "$qemu_bin" -accel kvm -cpu max -m 512M -nodefaults -display none -no-reboot \
+         -kernel "$VM_KERNEL" "${probe[@]}" -serial stdio </dev/null 2>&1 | grep -q -a -m 1 'Linux version'; then
+      printf '%s\n%s\n' "$boot $VM_KERNEL" "kvm" >"$cache"
+    else
+      printf '%s\n%s\n' "$boot $VM_KERNEL" "a KVM guest did not print its first line in 20 s" >"$cache"
+    fi
+  fi
+  sed -n 2p "$cache"
+}
+accel=tcg
+if [ "${VM_ACCEL:-}" = tcg ]; then
+  why="VM_ACCEL=tcg"
+elif [[ " ${VM_QEMU_ARGS:-} " == *" -icount "* ]]; then
+  why="-icount needs TCG"
+elif [ "$(uname -m)" != "$host_arch" ]; then
+  why="this machine is $(uname -m)"
+elif [ ! -e /dev/kvm ]; then
+  why="no /dev/kvm"
+elif why=$(kvm_probe) && [ "$why" = kvm ]; then
+  accel=kvm why="a KVM guest runs here"
+fi
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner came before the kernel's first line).
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
+qemu=("$qemu_bin" -accel "$accel" -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
 # VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.
 # shellcheck source=scripts/arm64-vm.sh
@@ -110,14 +151,15 @@ feed_shell() {
   printf '\004' >&3
 }
 
-say "vm: booting $VM_KERNEL (TCG, 2 vCPUs, 3 GiB)${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
+say "vm: ${accel^^}: $why"
+say "vm: booting ${VM_KERNEL/#"$HOME"/\~}${VM_QEMU_ARGS:+ with $VM_QEMU_ARGS}"
 start=$SECONDS
 set +e
 case $mode in
   demo)
     # ttyS0, the console (kernel log, /init's output), goes to the log alone; ttyS1, where
     # guest-init.sh copies the demo's output, is the terminal.
-    say "vm: quiet: the terminal shows the demo's own output, the console goes to $log"
+    say "vm: quiet: the terminal shows the demo's own output, the console goes to $shown_log"
     timeout --foreground "$timeout" "${qemu[@]}" -serial "file:$log" -serial stdio </dev/null
     qemu_rc=$? ;;
   shell)
@@ -161,7 +203,14 @@ if [ -n "$failed" ]; then
   # The terminal of a quiet run did not show the console: its end tells what happened.
   [ "$mode" != demo ] || { say "vm: the console's last lines:"; tail -n 30 "$log" | tr -d '\r' >&2; }
   say "vm: FAILED: $failed"
-  say "vm: full console in $log"
+  say "vm: full console in $shown_log"
   exit 1
 fi
-say "vm: guest finished cleanly, no splat in the kernel log; full console in $log"
+say "vm: guest finished cleanly, no splat in the kernel log; full console in $shown_log"
+if [ "$mode" = demo ]; then
+  # The picture of what the demo saw, from its picture| lines in the log (vmdev::picture).
+  svg=$VMDEV_ROOT/build/vmdev-pages.svg
+  (cd "$VMDEV_ROOT/userspace" &&
+    env -u RUSTC cargo run --quiet --release --locked --bin vmdev-picture -- "$log" "$svg")
+  echo "picture: ${svg#"$VMDEV_ROOT/"}"
+fi

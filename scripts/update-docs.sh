@@ -1,33 +1,48 @@
 #!/usr/bin/env bash
-# update-docs.sh: runs the demo in the test VM (as `make run` does) and writes what it printed
-# into the marked blocks of docs/design.md, so that the quoted output is always a real run's.
+# update-docs.sh: runs the demo in the test VM (as `make run` does), writes what it printed into
+# the marked blocks of docs/design.md, so that the quoted output is always a real run's, and
+# copies the picture it drew (build/vmdev-pages.svg) to docs/, where design.md shows it.
 # A block is `<!-- demo:NAME -->`, a fenced block, `<!-- /demo -->`; NAME picks its lines below.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 "$VMDEV_ROOT/scripts/run-vm.sh" demo >/dev/null
+cp "$VMDEV_ROOT/build/vmdev-pages.svg" "$VMDEV_ROOT/docs/vmdev-pages.svg"
 timed "docs: demo output into docs/design.md" python3 - "$VMDEV_ROOT/build/vm-demo.log" \
   "$VMDEV_ROOT/docs/design.md" <<'PY'
 import re, sys
 
 log, doc = sys.argv[1], sys.argv[2]
-# The demo's own lines: the kernel's carry a timestamp.
-lines = [l.rstrip() for l in open(log, errors="replace") if not l.startswith("[")]
+# The demo's own lines, from its first to its last: the kernel's carry a timestamp, and the
+# picture's lines (picture|) follow the demo.
+lines = [l.rstrip() for l in open(log, errors="replace") if not l.startswith(("[", "picture|"))]
+first = next((i for i, l in enumerate(lines) if l.startswith("vmdev-demo: one byte")), None)
+last = next((i for i, l in enumerate(lines) if l == "vmdev-demo: every check passed"), None)
+if first is None or last is None:
+    sys.exit(f"update-docs: no whole demo run in {log}")
+lines = lines[first:last + 1]
 
-# NAME: the first line matching each pattern, with what the pattern's group 1 does not cover
-# cut off when it has one.
+# NAME: the demo's section whose "== " heading matches the pattern, up to the next heading; or
+# (a list) the first line matching each pattern.
 blocks = {
-    "maps": [r"^parent before touching: remap: (\w+-\w+ .*)$"],
-    "remap": [r"^parent after writing page 0: remap: ", r"^parent after writing page 0: remap:   Rss",
-              r"^child: remap: reads"],
-    "huge": [r"^parent after writing page 0: huge: \w+-", r"^/dev/vmdev-huge: live_vmas"],
-    "fault": [r"^parent before touching: fault: \w+-", r"^parent before touching: fault:   Rss",
-              r"^parent after writing page 0: fault:   Rss", r"^/dev/vmdev-fault: live_vmas"],
+    "remap": r"^== /dev/vmdev-remap",
+    "huge": r"^== /dev/vmdev-huge",
+    "fault": r"^== /dev/vmdev-fault",
+    "fork": r"^== fork",
+    "cow": r"^== copy-on-write",
+    "maps": [r"^maps: +(\w+-\w+ .*/dev/vmdev-remap)$"],
 }
 
 def pick(name):
+    spec = blocks[name]
+    if isinstance(spec, str):
+        at = next((i for i, l in enumerate(lines) if re.search(spec, l)), None)
+        if at is None:
+            sys.exit(f"update-docs: no demo section matches {spec!r} (block {name}) in {log}")
+        end = next((i for i in range(at + 1, len(lines)) if lines[i].startswith(("== ", "vmdev-demo:"))), len(lines))
+        return lines[at:end]
     out = []
-    for pattern in blocks[name]:
+    for pattern in spec:
         match = next((m for m in map(re.compile(pattern).search, lines) if m), None)
         if match is None:
             sys.exit(f"update-docs: no demo line matches {pattern!r} (block {name}) in {log}")

@@ -22,7 +22,25 @@
  *             unchanged.
  *   ioctl(2)  VMDEV_IOC_INFO below; anything else gets ENOTTY, a bad pointer EFAULT.
  *
- * No physical address is ever given to user space.
+ * No physical address is given to user space through the nodes.
+ *
+ * The debug view, a teaching aid for root alone: with debugfs mounted, the file
+ * /sys/kernel/debug/MODULE/NODE (rust_vmdev/vmdev-remap, vmdev_c/vmdev_c-fault, ...), mode 0400,
+ * says how the kernel reaches each page of the node's buffer. It prints kernel addresses, which
+ * defeat KASLR (the reason for kptr_restrict and %pK): it is not part of the ABI above, and a
+ * production driver would not have it. The format, the same for every driver of this ABI, is
+ * five "key value" lines, then one line per page:
+ *
+ *   memory linear              how the kernel maps the buffer: linear (the linear map of all
+ *                              RAM), vmalloc (vmalloc()), memremap (memremap() of a boot
+ *                              reservation outside System RAM)
+ *   page_size 4096             bytes per page
+ *   page_offset 0x...          PAGE_OFFSET, the start of the linear map (hex)
+ *   page_offset_phys 0x...     the physical address mapped there (hex; 0 on x86_64): a linear
+ *                              address a maps a - page_offset + page_offset_phys
+ *   pages N                    how many page lines follow
+ *   I 0xADDR 0xPFN             page I (decimal, 0..N-1): its kernel address and the page frame
+ *                              number of the memory behind it (hex)
  */
 #ifndef _UAPI_RUST_VMDEV_H
 #define _UAPI_RUST_VMDEV_H

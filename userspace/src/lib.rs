@@ -2,9 +2,11 @@
 //! loading, and the KTAP runner.
 
 pub mod device;
+pub mod frames;
 pub mod kmod;
 pub mod ktap;
 pub mod mapping;
 pub mod maps;
+pub mod picture;
 pub mod stress;
 pub mod uapi;

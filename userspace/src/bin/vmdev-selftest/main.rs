@@ -13,6 +13,7 @@ mod bounds;
 mod common;
 mod fault_counts;
 mod fault_path;
+mod frames;
 mod harness;
 mod huge_path;
 mod huge_split;
