@@ -148,9 +148,9 @@ trait Node: VmOperations<Data = Device<Self>> + Send + Sync + 'static {
     /// `vmdev_info.backing`.
     const BACKING: u32;
 
-    /// Sets up `vma`, which maps pages `first_page..` of `dev`, a range already checked to be
-    /// inside the memory.
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, first_page: usize) -> Result;
+    /// Sets up `vma`, which maps pages of `dev` from `vm_pgoff` on, a range already checked to
+    /// be inside the memory.
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result;
 }
 
 impl<N: Node> Device<N> {
@@ -220,7 +220,7 @@ impl<N: Node> MiscDevice for Device<N> {
         let first_page = vma.pgoff();
         let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
         match first_page.checked_add(pages) {
-            Some(end) if end <= dev.mem.len() >> PAGE_SHIFT => N::mmap(dev.into(), vma, first_page),
+            Some(end) if end <= dev.mem.len() >> PAGE_SHIFT => N::mmap(dev.into(), vma),
             _ => Err(EINVAL),
         }
     }
@@ -307,9 +307,9 @@ impl Node for Remap {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_REMAP;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, first_page: usize) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result {
         refuse_cow(&vma)?;
-        vma.remap_pfns::<Self, _>(dev, first_page)
+        vma.remap_pfns::<Self, _>(dev)
     }
 }
 
@@ -334,7 +334,7 @@ impl Node for Huge {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_HUGE;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, _first_page: usize) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result {
         refuse_cow(&vma)?;
         vma.map_pfns_on_fault::<Self, _>(dev)
     }
@@ -364,7 +364,7 @@ impl Node for Fault {
     type Mem = VmallocBuffer;
     const BACKING: u32 = BACKING_FAULT;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>, _first_page: usize) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result {
         // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();

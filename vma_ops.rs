@@ -19,6 +19,10 @@
 //!   VMA is `VM_PFNMAP | VM_IO`; this module inserts the frames itself, and the driver only
 //!   hears about it ([`VmOperations::pfns_mapped`]).
 //!
+//! The VMAs of both PFN backings can be read and written by `ptrace()`, `/proc/<pid>/mem` and
+//! debuggers, which `get_user_pages()` refuses for `VM_PFNMAP`: their `access` operation copies
+//! through the memory's own kernel mapping (see [`PfnOpsTable`]).
+//!
 //! # What the types rule out
 //!
 //! - A VMA that is both `VM_PFNMAP` and `VM_MIXEDMAP` (mm `BUG_ON`s on it, and it would let
@@ -49,7 +53,8 @@
 //! file holds its `f_op->owner`, this module (see `chardev`), so the module cannot be unloaded
 //! before the last VMA's `close` has returned.
 
-use core::{cell::Cell, marker::PhantomData, ops::Deref, ops::Range, ptr::NonNull};
+use crate::memory::DeviceMemory;
+use core::{cell::Cell, ffi::c_void, marker::PhantomData, ops::Deref, ops::Range, ptr::NonNull};
 use kernel::{
     bindings,
     error::to_result,
@@ -462,13 +467,6 @@ pub(crate) trait VmOperations: Sized {
 pub(crate) struct VmOpsTable<T>(PhantomData<T>);
 
 impl<T: VmOperations> VmOpsTable<T> {
-    /// Operations of a VMA mapped whole by [`NewVma::remap_pfns`]: a fault there is a `SIGBUS`.
-    const PFNMAP: bindings::vm_operations_struct = bindings::vm_operations_struct {
-        open: Some(Self::open),
-        close: Some(Self::close),
-        ..pin_init::zeroed()
-    };
-
     /// Operations of a VMA mapped on fault by [`NewVma::map_on_fault`].
     const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::open),
@@ -554,18 +552,29 @@ impl<T: VmOperations> VmOpsTable<T> {
     }
 }
 
-/// Builds the `struct vm_operations_struct` of a VMA set up by [`NewVma::map_pfns_on_fault`]:
-/// `T`'s `open` and `close`, and fault handlers that insert the frames of the memory `M` that
-/// `T::Data` owns. Valid while any VMA uses it, as [`VmOpsTable`]'s tables are.
+/// Builds the `struct vm_operations_struct` of a VMA that maps the frames of the memory `M`
+/// that `T::Data` owns: `T`'s `open` and `close`, `access` for debuggers, and for
+/// [`NewVma::map_pfns_on_fault`] the fault handlers that insert the frames. Valid while any VMA
+/// uses it, as [`VmOpsTable`]'s tables are.
 struct PfnOpsTable<T, M>(PhantomData<(T, M)>);
 
-impl<T: VmOperations, M: PfnMemory> PfnOpsTable<T, M>
+impl<T: VmOperations, M: PfnMemory + DeviceMemory> PfnOpsTable<T, M>
 where
     T::Data: AsRef<M>,
 {
+    /// Operations of a VMA mapped whole by [`NewVma::remap_pfns`]: a fault there is a `SIGBUS`.
+    const REMAPPED: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        open: Some(VmOpsTable::<T>::open),
+        close: Some(VmOpsTable::<T>::close),
+        access: Some(Self::access),
+        ..pin_init::zeroed()
+    };
+
+    /// Operations of a VMA set up by [`NewVma::map_pfns_on_fault`].
     const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(VmOpsTable::<T>::open),
         close: Some(VmOpsTable::<T>::close),
+        access: Some(Self::access),
         fault: Some(Self::fault),
         #[cfg(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP)]
         huge_fault: Some(Self::huge_fault),
@@ -575,6 +584,62 @@ where
         may_split: Some(Self::may_split),
         ..pin_init::zeroed()
     };
+
+    /// Reads or writes (`write` non-zero) up to `len` bytes at `addr` of the VMA for another
+    /// process's view of it: `ptrace(PTRACE_PEEKDATA)` and `PTRACE_POKEDATA`, `/proc/<pid>/mem`,
+    /// debuggers. `get_user_pages()` refuses a `VM_PFNMAP` VMA, so the core asks this instead.
+    /// It copies through the memory's own kernel mapping, at the file offset `addr` maps
+    /// (from `vm_pgoff`), up to the end of that page and of the memory; the core calls again
+    /// for the next page. `generic_access_phys()`, which `/dev/mem` uses, would `ioremap()`
+    /// the frames instead, which arm64 refuses (with a warning) for RAM. Returns the bytes
+    /// copied, or `-EINVAL` for a write to a VMA that is not writable (as
+    /// `generic_access_phys()` does) or an address past the memory.
+    ///
+    /// # Safety
+    ///
+    /// Called by the core, with the mmap lock held, for a VMA with these operations and `addr`
+    /// inside it; `buf` is a kernel buffer valid for reads and writes of `len` bytes.
+    unsafe extern "C" fn access(
+        vma: *mut bindings::vm_area_struct,
+        addr: c_ulong,
+        buf: *mut c_void,
+        len: c_int,
+        write: c_int,
+    ) -> c_int {
+        let einval = -(bindings::EINVAL as c_int);
+        // SAFETY: The core passes a live VMA and holds the mmap lock during the call.
+        let vma_ref = unsafe { VmaRef::from_raw(vma) };
+        // SAFETY: The VMA has these operations and holds a reference to its data.
+        let data = unsafe { VmOpsTable::<T>::data_ref(vma) };
+        let mem: &M = data.as_ref();
+        let in_page = addr % PAGE_SIZE;
+        let Some(offset) = addr
+            .checked_sub(vma_ref.start())
+            .and_then(|from_start| vma_ref.pgoff().checked_add(from_start >> PAGE_SHIFT))
+            .and_then(|pgoff| pgoff.checked_mul(PAGE_SIZE))
+            .and_then(|page| page.checked_add(in_page))
+        else {
+            return einval;
+        };
+        let len = usize::try_from(len).unwrap_or(0).min(PAGE_SIZE - in_page);
+        let done = if write == 0 {
+            // SAFETY: The caller's `buf` is valid for writes of `len` bytes or more, and no one
+            // else uses it during the call.
+            let dst = unsafe { core::slice::from_raw_parts_mut(buf.cast(), len) };
+            mem.read_into(offset, dst)
+        } else if vma_ref.flags() & flags::WRITE != 0 {
+            // SAFETY: The caller's `buf` is valid for reads of `len` bytes or more.
+            let src = unsafe { core::slice::from_raw_parts(buf.cast(), len) };
+            mem.write_from(offset, src)
+        } else {
+            return einval;
+        };
+        match done {
+            0 => einval,
+            // At most a page.
+            n => n as c_int,
+        }
+    }
 
     /// Called by the core before it splits a VMA with these operations at `addr`: removes the
     /// PUD entry, if any, that maps across `addr`, so that the split finds none.
@@ -786,18 +851,17 @@ impl<'a> NewVma<'a> {
         self.vma.set_dontdump()
     }
 
-    /// Maps the whole VMA onto the page frames of `data`'s memory `M` from page `first_page` on, with
-    /// `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
+    /// Maps the whole VMA onto the page frames of `data`'s memory `M` from its page `vm_pgoff` on,
+    /// with `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
     /// and installs `T`'s operations, which must not have a `fault` handler (checked at compile
     /// time). [`VmOperations::open`] is called for the VMA now.
     ///
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
     /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
     /// physical page number in `vm_pgoff`, which `/proc/<pid>/maps` shows to user space.
-    pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory>(
+    pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory + DeviceMemory>(
         self,
         data: Arc<T::Data>,
-        first_page: usize,
     ) -> Result
     where
         T::Data: AsRef<M>,
@@ -809,6 +873,7 @@ impl<'a> NewVma<'a> {
             )
         };
         self.refuse_cow()?;
+        let first_page = self.pgoff();
         let pages = (self.vma.end() - self.vma.start()) >> PAGE_SHIFT;
         let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
         let mem: &M = (*data).as_ref();
@@ -831,7 +896,7 @@ impl<'a> NewVma<'a> {
                 (*self.vma.as_ptr()).vm_page_prot,
             )
         })?;
-        self.install::<T>(&VmOpsTable::<T>::PFNMAP, data);
+        self.install::<T>(&PfnOpsTable::<T, M>::REMAPPED, data);
         Ok(())
     }
 
@@ -861,7 +926,7 @@ impl<'a> NewVma<'a> {
     ///
     /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
     /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
-    pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory>(
+    pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory + DeviceMemory>(
         self,
         data: Arc<T::Data>,
     ) -> Result

@@ -293,9 +293,35 @@ static int vmdev_huge_may_split(struct vm_area_struct *vma, unsigned long addr)
 }
 #endif
 
+/*
+ * ->access: how ptrace(PTRACE_PEEKDATA/POKEDATA), /proc/<pid>/mem and debuggers reach a VM_PFNMAP
+ * VMA, which get_user_pages() refuses. Through the buffer's own kernel mapping, at the file
+ * offset addr maps, to the end of that page at most (the core calls again for the next):
+ * generic_access_phys(), /dev/mem's, would ioremap() the frames, which arm64 refuses for RAM.
+ * A write only where the VMA is writable; -EINVAL otherwise, as generic_access_phys() answers.
+ */
+static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void *buf, int len,
+			    int write)
+{
+	struct vmdev *dev = vma->vm_private_data;
+	/* vm_pgoff + the VMA's pages fit in the buffer: vmdev_mmap() checked them. */
+	unsigned long offset = ((vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT)) << PAGE_SHIFT) +
+			       offset_in_page(addr);
+
+	if (len <= 0 || offset >= dev->size || (write && !(vma->vm_flags & VM_WRITE)))
+		return -EINVAL;
+	len = min3((unsigned long)len, PAGE_SIZE - offset_in_page(addr), dev->size - offset);
+	if (write)
+		memcpy(dev->buf + offset, buf, len);
+	else
+		memcpy(buf, dev->buf + offset, len);
+	return len;
+}
+
 static const struct vm_operations_struct huge_vm_ops = {
 	.open = vmdev_vma_open,
 	.close = vmdev_vma_close,
+	.access = vmdev_pfn_access,
 	.fault = vmdev_huge_pte_fault,
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 	.huge_fault = vmdev_huge_fault,
@@ -309,6 +335,7 @@ static const struct vm_operations_struct huge_vm_ops = {
 static const struct vm_operations_struct remap_vm_ops = {
 	.open = vmdev_vma_open,
 	.close = vmdev_vma_close,
+	.access = vmdev_pfn_access,
 };
 
 static const struct vm_operations_struct fault_vm_ops = {

@@ -11,6 +11,7 @@
 mod abuse;
 mod bounds;
 mod common;
+mod debugger;
 mod fault_counts;
 mod fault_path;
 mod frames;
