@@ -225,6 +225,64 @@ fn cpu_walks_pud_leaves() -> bool {
     unsafe { vmdev_helper_pud_leaf_supported() }
 }
 
+// The arithmetic of the fault, split and access paths, on values user space chooses (offsets,
+// addresses, lengths): pure functions, each unit-tested below (`kunit_tests`).
+
+/// The file pages a fault at file page `pgoff` maps with a window of `window` pages (0 counts
+/// as 1) in a VMA that maps file pages `vma`: `window` pages from the start of the naturally
+/// aligned window holding `pgoff`, or from the VMA's first page if that is later, up to the
+/// VMA's end at most. They hold `pgoff`.
+fn window_pages(pgoff: usize, window: usize, vma: Range<usize>) -> Range<usize> {
+    let window = window.max(1);
+    let start = (pgoff - pgoff % window).max(vma.start);
+    start..start.saturating_add(window).min(vma.end)
+}
+
+/// The first frame of the entry of `size` at `addr` (aligned to the entry's size) in the VMA
+/// that spans the addresses `vma` from file page `pgoff` on: the frame of its first page in
+/// `mem`. `None` if the entry would reach outside the VMA or the memory, or its frames are not
+/// aligned to its size (the hardware takes the low bits of a huge entry's frame as 0).
+fn entry_pfn(
+    size: EntrySize,
+    addr: usize,
+    vma: Range<usize>,
+    pgoff: usize,
+    mem: &impl PfnMemory,
+) -> Option<usize> {
+    let pgoff = addr
+        .checked_sub(vma.start)
+        .filter(|_| size.bytes() <= vma.end.saturating_sub(addr))
+        .and_then(|offset| pgoff.checked_add(offset >> PAGE_SHIFT))
+        .filter(|pgoff| {
+            pgoff
+                .checked_add(size.pages())
+                .is_some_and(|end| end <= mem.page_count())
+        })?;
+    Some(mem.first_pfn() + pgoff).filter(|pfn| pfn % size.pages() == 0)
+}
+
+/// The start of the PUD span that a split of the VMA spanning `vma` at `addr` would cut: the
+/// naturally aligned span around `addr` when `addr` is not its start and the span lies wholly
+/// in the VMA (only such a span can hold a PUD entry, which lies wholly in its VMA).
+fn pud_span_across(addr: usize, vma: Range<usize>) -> Option<usize> {
+    let span = EntrySize::Pud.bytes();
+    let start = addr & !(span - 1);
+    (start != addr && start >= vma.start && span <= vma.end.saturating_sub(start)).then_some(start)
+}
+
+/// Where `access` of `len` bytes at `addr`, in a VMA starting at `start` with file page `pgoff`
+/// there, reads or writes: the offset in the memory, and the bytes of `len` in that page.
+/// `None` if the offset overflows.
+fn access_span(addr: usize, start: usize, pgoff: usize, len: usize) -> Option<(usize, usize)> {
+    let in_page = addr % PAGE_SIZE;
+    let offset = addr
+        .checked_sub(start)
+        .and_then(|from_start| pgoff.checked_add(from_start >> PAGE_SHIFT))
+        .and_then(|page| page.checked_mul(PAGE_SIZE))
+        .and_then(|page| page.checked_add(in_page))?;
+    Some((offset, len.min(PAGE_SIZE - in_page)))
+}
+
 /// A page fault being handled: the kernel's `struct vm_fault`.
 ///
 /// # Invariants
@@ -307,11 +365,13 @@ impl VmFault {
         }
         let first = vma.pgoff();
         let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
-        let window = window.max(1);
-        let start = (self.pgoff() - self.pgoff() % window).max(first);
-        let stop = start.saturating_add(window).min(end);
         let fault = FaultState::default();
-        let pages = map_range(self, start..stop, page_at, &fault);
+        let pages = map_range(
+            self,
+            window_pages(self.pgoff(), window, first..end),
+            page_at,
+            &fault,
+        );
         fault.mapped.get().then(|| Mapped {
             pages,
             fault_page: fault.inserted.get(),
@@ -612,16 +672,10 @@ where
         // SAFETY: The VMA has these operations and holds a reference to its data.
         let data = unsafe { VmOpsTable::<T>::data_ref(vma) };
         let mem: &M = data.as_ref();
-        let in_page = addr % PAGE_SIZE;
-        let Some(offset) = addr
-            .checked_sub(vma_ref.start())
-            .and_then(|from_start| vma_ref.pgoff().checked_add(from_start >> PAGE_SHIFT))
-            .and_then(|pgoff| pgoff.checked_mul(PAGE_SIZE))
-            .and_then(|page| page.checked_add(in_page))
-        else {
+        let len = usize::try_from(len).unwrap_or(0);
+        let Some((offset, len)) = access_span(addr, vma_ref.start(), vma_ref.pgoff(), len) else {
             return einval;
         };
-        let len = usize::try_from(len).unwrap_or(0).min(PAGE_SIZE - in_page);
         let done = if write == 0 {
             // SAFETY: The caller's `buf` is valid for writes of `len` bytes or more, and no one
             // else uses it during the call.
@@ -658,20 +712,14 @@ where
     /// that is about to be split at `addr`.
     #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
     unsafe extern "C" fn may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
-        let span = EntrySize::Pud.bytes();
-        let start = addr & !(span - 1);
         // SAFETY: The core passes a live VMA and holds the mmap lock for writing during the call.
         let vma_ref = unsafe { VmaRef::from_raw(vma) };
-        // A PUD entry lies wholly in its VMA (`insert`), so only a span inside it can have one;
-        // and without PUD entries there is nothing to remove.
-        if start != addr
-            && start >= vma_ref.start()
-            && span <= vma_ref.end() - start
-            && EntrySize::Pud.mappable()
-        {
+        // Without PUD entries there is nothing to remove.
+        let span = vma_ref.start()..vma_ref.end();
+        if let Some(start) = pud_span_across(addr, span).filter(|_| EntrySize::Pud.mappable()) {
             // SAFETY: The mmap lock is held for writing, as `vma_start_write()` requires.
             unsafe { vmdev_helper_vma_start_write(vma) };
-            vma_ref.zap_vma_range(start, span);
+            vma_ref.zap_vma_range(start, EntrySize::Pud.bytes());
         }
         0
     }
@@ -727,27 +775,11 @@ where
         // SAFETY: The VMA has `T`'s operations and holds a reference to its data.
         let data = unsafe { VmOpsTable::<T>::data_ref(vma.as_ptr()) };
         let mem: &M = data.as_ref();
-        let bytes = size.bytes();
-        let addr = fault.address() & !(bytes - 1);
-        // The entry maps `[addr, addr + bytes)`, which must lie in the VMA, onto the frames of
-        // file pages `pgoff..pgoff + size.pages()`, which must lie in the memory and be aligned
-        // to the entry's size (the hardware takes the low bits of a huge entry's frame as 0).
-        let Some(pgoff) = addr
-            .checked_sub(vma.start())
-            .filter(|offset| bytes <= vma.end() - vma.start() - offset)
-            .and_then(|offset| vma.pgoff().checked_add(offset >> PAGE_SHIFT))
-            .filter(|pgoff| {
-                pgoff
-                    .checked_add(size.pages())
-                    .is_some_and(|end| end <= mem.page_count())
-            })
-        else {
+        let addr = fault.address() & !(size.bytes() - 1);
+        let span = vma.start()..vma.end();
+        let Some(pfn) = entry_pfn(size, addr, span, vma.pgoff(), mem) else {
             return fallback;
         };
-        let pfn = mem.first_pfn() + pgoff;
-        if pfn % size.pages() != 0 {
-            return fallback;
-        }
         let write = fault.is_write();
         // SAFETY: The VMA is `VM_PFNMAP`, never `VM_MIXEDMAP`, and not a copy-on-write mapping
         // (`map_pfns_on_fault` made it so, and no one changes those flags later), and it is
@@ -984,5 +1016,125 @@ impl Deref for NewVma<'_> {
 
     fn deref(&self) -> &VmaRef {
         self.vma
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(rust_vmdev_vma_ops)]
+mod tests {
+    use super::*;
+
+    /// Memory of `pages` frames from `first_pfn` on, for the arithmetic alone.
+    struct Frames {
+        first_pfn: usize,
+        pages: usize,
+    }
+
+    // SAFETY: Never mapped: the tests only compute with it.
+    unsafe impl PfnMemory for Frames {
+        fn first_pfn(&self) -> usize {
+            self.first_pfn
+        }
+
+        fn page_count(&self) -> usize {
+            self.pages
+        }
+    }
+
+    #[test]
+    fn window_is_aligned_and_clipped_to_the_vma() {
+        assert_eq!(window_pages(21, 16, 0..100), 16..32);
+        assert_eq!(window_pages(16, 16, 0..100), 16..32);
+        // From the VMA's first page when the aligned window starts before it; clipped at its end.
+        assert_eq!(window_pages(21, 16, 18..100), 18..34);
+        assert_eq!(window_pages(21, 16, 0..25), 16..25);
+        // A window of 0 or 1 page is the faulting page.
+        assert_eq!(window_pages(21, 0, 0..100), 21..22);
+        assert_eq!(window_pages(21, 1, 0..100), 21..22);
+        // Near the top of the offsets: no overflow.
+        assert_eq!(
+            window_pages(usize::MAX - 1, 16, 0..usize::MAX),
+            usize::MAX - 15..usize::MAX
+        );
+    }
+
+    #[test]
+    fn entry_lies_in_the_vma_and_the_memory_and_is_aligned() {
+        let pmd = EntrySize::Pmd;
+        let (n, bytes) = (pmd.pages(), pmd.bytes());
+        let mem = Frames {
+            first_pfn: 4 * n,
+            pages: 2 * n,
+        };
+        let base = 64 * bytes;
+        // A VMA of two PMD spans from file page 0: each maps its frames.
+        let vma = base..base + 2 * bytes;
+        assert_eq!(entry_pfn(pmd, base, vma.clone(), 0, &mem), Some(4 * n));
+        assert_eq!(
+            entry_pfn(pmd, base + bytes, vma.clone(), 0, &mem),
+            Some(5 * n)
+        );
+        // Past the memory's end, or from an offset whose frames are not aligned.
+        assert_eq!(entry_pfn(pmd, base + bytes, vma.clone(), n, &mem), None);
+        assert_eq!(entry_pfn(pmd, base, vma.clone(), 1, &mem), None);
+        // Reaching past the VMA's end or before its start.
+        assert_eq!(
+            entry_pfn(pmd, base, base..base + bytes - PAGE_SIZE, 0, &mem),
+            None
+        );
+        assert_eq!(
+            entry_pfn(pmd, base, base + PAGE_SIZE..base + bytes, 0, &mem),
+            None
+        );
+        // A PTE anywhere in range; offsets that overflow are refused, not wrapped.
+        let pte = EntrySize::Pte;
+        assert_eq!(
+            entry_pfn(pte, base + PAGE_SIZE, vma.clone(), 3, &mem),
+            Some(4 * n + 4)
+        );
+        assert_eq!(entry_pfn(pte, base, vma.clone(), usize::MAX, &mem), None);
+        assert_eq!(entry_pfn(pte, base + 2 * bytes, vma, 0, &mem), None);
+    }
+
+    #[test]
+    fn pud_span_only_across_a_boundary_inside_the_vma() {
+        let span = EntrySize::Pud.bytes();
+        let vma = 4 * span..8 * span;
+        assert_eq!(
+            pud_span_across(5 * span + PAGE_SIZE, vma.clone()),
+            Some(5 * span)
+        );
+        assert_eq!(
+            pud_span_across(6 * span - PAGE_SIZE, vma.clone()),
+            Some(5 * span)
+        );
+        // On a span's boundary: the split cuts no entry.
+        assert_eq!(pud_span_across(5 * span, vma.clone()), None);
+        // A span that reaches outside the VMA holds no PUD entry.
+        assert_eq!(
+            pud_span_across(span + PAGE_SIZE, span + PAGE_SIZE..8 * span),
+            None
+        );
+        assert_eq!(
+            pud_span_across(7 * span + PAGE_SIZE, vma.start..8 * span - PAGE_SIZE),
+            None
+        );
+    }
+
+    #[test]
+    fn access_stays_in_its_page() {
+        let start = 1 << 30;
+        assert_eq!(access_span(start, start, 0, 8), Some((0, 8)));
+        assert_eq!(
+            access_span(start + PAGE_SIZE + 100, start, 3, 8),
+            Some((4 * PAGE_SIZE + 100, 8))
+        );
+        // Clamped to the end of the page.
+        assert_eq!(
+            access_span(start + PAGE_SIZE - 3, start, 0, 8),
+            Some((PAGE_SIZE - 3, 3))
+        );
+        // An offset that overflows.
+        assert_eq!(access_span(start + PAGE_SIZE, start, usize::MAX, 8), None);
     }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make check`: lints, the host-side unit tests, then the kselftest-style suite in the test VM,
+# `make check`: lints, the host-side unit tests, the misuse of the abstraction that must not
+# compile (compile-fail.sh), then the kselftest-style suite in the test VM,
 # whose kernel log must show no splat, then `make shell` fed from a pipe (test-shell.sh).
 # Ends with `N passed, N failed, N skipped` over all of it.
 set -euo pipefail
@@ -16,6 +17,10 @@ host_tests() {
 }
 host_ok=true
 timed "host: cargo test" host_tests || host_ok=false
+cf_log=$VMDEV_ROOT/build/compile-fail.log
+cf_ok=true
+timed "host: compile-fail" "$VMDEV_ROOT/scripts/compile-fail.sh" >"$cf_log" || cf_ok=false
+cat "$cf_log"
 vm_ok=true
 "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
 # The tests of the 1 GiB range once more on a CPU without 1 GiB pages (QEMU's qemu64 has no
@@ -31,6 +36,8 @@ if "$VMDEV_ROOT/scripts/test-shell.sh"; then s_pass=1 s_fail=0; else s_pass=0 s_
 read -r h_pass h_fail h_skip < <(awk '/^test result:/ { p += $4; f += $6; s += $8 }
   END { print p + 0, f + 0, s + 0 }' "$host_log")
 $host_ok || [ "$h_fail" -gt 0 ] || h_fail=1 # cargo test failed before running tests
+read -r c_pass c_fail < <(awk '/^[0-9]+ passed, [0-9]+ failed/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$cf_log")
+$cf_ok || [ "$c_fail" -gt 0 ] || c_fail=1
 # Each suite run in the VM (the module, then its C twin) ends with `N passed, N failed, N skipped`.
 read -r v_pass v_fail v_skip < <(awk '/^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped/ { p += $1; f += $3; s += $5; n++ }
   END { if (n == 0) f = 1; print p + 0, f + 0, s + 0 }' "$vm_log" "$nopud_log" 2>/dev/null || echo "0 1 0")
@@ -41,7 +48,7 @@ for log in "$vm_log" "$nopud_log"; do
 done
 $vm_ok || [ $((v_fail + k_fail)) -gt 0 ] || v_fail=$((v_fail + 1))
 
-say "host unit tests: $h_pass passed, $h_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
-failed=$((h_fail + v_fail + k_fail + s_fail))
-echo "$((h_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
+say "host unit tests: $h_pass passed, $h_fail failed; compile-fail: $c_pass passed, $c_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
+failed=$((h_fail + c_fail + v_fail + k_fail + s_fail))
+echo "$((h_pass + c_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
 [ "$failed" -eq 0 ]

@@ -21,6 +21,70 @@ fn load(_cx: &Context, m: &Module) -> TestResult {
     Ok(Outcome::Pass)
 }
 
+test!(module: kunit, First);
+/// The module's own KUnit suites (`#[kunit_tests]` in `vma_ops.rs`: the arithmetic of the fault,
+/// split and access paths) ran when it was loaded, and every case passed. KUnit keeps each
+/// suite's KTAP in `/sys/kernel/debug/kunit/SUITE/results` while the module is loaded; each case
+/// is listed by name. A module without a `.kunit_test_suites` section (the C twin) has none.
+fn kunit(_cx: &Context, m: &Module) -> TestResult {
+    let section = format!("/sys/module/{}/sections/.kunit_test_suites", m.name);
+    if !std::path::Path::new(&section).exists() {
+        return Ok(Outcome::Skip(format!(
+            "{} has no KUnit suites ({section})",
+            m.name
+        )));
+    }
+    let dir = "/sys/kernel/debug/kunit";
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            return Ok(Outcome::Skip(format!(
+                "{dir}: {e} (no CONFIG_KUNIT_DEBUGFS)"
+            )));
+        }
+    };
+    let mut suites = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{dir}: {e}"))?;
+        let suite = entry.file_name().to_string_lossy().into_owned();
+        if !suite.starts_with(&m.name) {
+            continue;
+        }
+        let path = entry.path().join("results");
+        let ktap = std::fs::read_to_string(&path).map_err(|e| format!("{path:?}: {e}"))?;
+        let verdicts: Vec<(bool, &str)> = ktap
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| match l.strip_prefix("not ok ") {
+                Some(rest) => Some((false, rest)),
+                None => l.strip_prefix("ok ").map(|rest| (true, rest)),
+            })
+            .collect();
+        // The last verdict is the suite's, the others its cases'.
+        let Some((&(suite_ok, _), cases)) = verdicts.split_last() else {
+            return Err(format!("{path:?} has no result:\n{ktap}"));
+        };
+        for (ok, case) in cases {
+            diag!(
+                "kunit {suite}: {} {case}",
+                if *ok { "ok" } else { "not ok" }
+            );
+        }
+        ensure!(
+            suite_ok && !cases.is_empty() && cases.iter().all(|(ok, _)| *ok),
+            "KUnit suite {suite} failed:\n{ktap}"
+        );
+        suites += 1;
+    }
+    ensure!(
+        suites > 0,
+        "{} has KUnit suites, but {dir} shows none named {}*",
+        m.name,
+        m.name
+    );
+    Ok(Outcome::Pass)
+}
+
 test!(module: rmmod_refused_while_in_use, Reload);
 fn rmmod_refused_while_in_use(cx: &Context, m: &Module) -> TestResult {
     for d in cx.devices() {

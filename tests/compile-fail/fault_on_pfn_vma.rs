@@ -1,0 +1,35 @@
+// expect: a VMA mapped by remap_pfns() has no fault handler
+//! A fault handler on a PFN-mapped VMA, whose inserted pages no zap would release.
+
+use crate::memory::PhysBuffer;
+use crate::vma_ops::{Fault, NewVma, VmFault, VmOperations};
+use kernel::{prelude::*, sync::Arc};
+
+/// What the VMAs refer to: the memory, as the driver's device holds it.
+pub(crate) struct Dev(PhysBuffer);
+
+impl AsRef<PhysBuffer> for Dev {
+    fn as_ref(&self) -> &PhysBuffer {
+        &self.0
+    }
+}
+
+pub(crate) struct Remap;
+
+#[vtable]
+impl VmOperations for Remap {
+    type Data = Dev;
+
+    fn fault<'a>(_dev: &'a Dev, _vmf: &VmFault) -> Fault<'a> {
+        Fault::SigBus
+    }
+}
+
+pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+    vma.remap_pfns::<Remap, PhysBuffer>(dev)
+}
+
+/// What the driver's tables reach.
+pub(crate) fn used() {
+    let _: fn(NewVma<'_>, Arc<Dev>) -> Result = remap;
+}

@@ -1,0 +1,54 @@
+// expect: (builds)
+//! The control: each backing used as the driver uses it.
+
+use crate::memory::{PhysBuffer, VmallocBuffer};
+use crate::vma_ops::{Fault, NewVma, VmFault, VmOperations};
+use kernel::{prelude::*, sync::Arc};
+
+/// What the VMAs refer to: the memory, as the driver's device holds it.
+pub(crate) struct Dev(PhysBuffer);
+
+impl AsRef<PhysBuffer> for Dev {
+    fn as_ref(&self) -> &PhysBuffer {
+        &self.0
+    }
+}
+
+pub(crate) struct Remap;
+
+#[vtable]
+impl VmOperations for Remap {
+    type Data = Dev;
+}
+
+pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+    vma.remap_pfns::<Remap, PhysBuffer>(dev)
+}
+
+pub(crate) fn huge(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+    vma.map_pfns_on_fault::<Remap, PhysBuffer>(dev)
+}
+
+pub(crate) struct Pages;
+
+#[vtable]
+impl VmOperations for Pages {
+    type Data = VmallocBuffer;
+
+    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &VmFault) -> Fault<'a> {
+        match mem.page(vmf.pgoff()) {
+            Some(page) => Fault::Page(page),
+            None => Fault::SigBus,
+        }
+    }
+}
+
+pub(crate) fn on_fault(vma: NewVma<'_>, mem: Arc<VmallocBuffer>) {
+    vma.map_on_fault::<Pages>(mem)
+}
+
+/// What the driver's tables reach.
+pub(crate) fn used() {
+    let _: [fn(NewVma<'_>, Arc<Dev>) -> Result; 2] = [remap, huge];
+    let _: fn(NewVma<'_>, Arc<VmallocBuffer>) = on_fault;
+}

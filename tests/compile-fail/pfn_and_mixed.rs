@@ -1,0 +1,45 @@
+// expect: use of moved value: `vma`
+//! A VMA both VM_PFNMAP and VM_MIXEDMAP: backing it consumes the `NewVma`, so it cannot be
+//! backed a second way.
+
+use crate::memory::PhysBuffer;
+use crate::vma_ops::{Fault, NewVma, VmFault, VmOperations};
+use kernel::{prelude::*, sync::Arc};
+
+/// What the VMAs refer to: the memory, as the driver's device holds it.
+pub(crate) struct Dev(PhysBuffer);
+
+impl AsRef<PhysBuffer> for Dev {
+    fn as_ref(&self) -> &PhysBuffer {
+        &self.0
+    }
+}
+
+pub(crate) struct Remap;
+
+#[vtable]
+impl VmOperations for Remap {
+    type Data = Dev;
+}
+
+pub(crate) struct Pages;
+
+#[vtable]
+impl VmOperations for Pages {
+    type Data = Dev;
+
+    fn fault<'a>(_dev: &'a Dev, _vmf: &VmFault) -> Fault<'a> {
+        Fault::SigBus
+    }
+}
+
+pub(crate) fn both(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+    vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?;
+    vma.map_on_fault::<Pages>(dev);
+    Ok(())
+}
+
+/// What the driver's tables reach.
+pub(crate) fn used() {
+    let _: fn(NewVma<'_>, Arc<Dev>) -> Result = both;
+}

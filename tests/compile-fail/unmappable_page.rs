@@ -1,0 +1,21 @@
+// expect: expected `MappablePage<'_>`, found `&Page`
+//! Handing the core a page it cannot map: a fault answers with a `MappablePage` only, which
+//! memory types create for their order-0, refcounted pages; a `kernel::page::Page` (which could
+//! be a slab page, a compound page's tail...) is not one.
+
+use crate::vma_ops::{Fault, VmFault, VmOperations};
+use kernel::{page::Page, prelude::*};
+
+pub(crate) struct Pages;
+
+#[vtable]
+impl VmOperations for Pages {
+    type Data = Page;
+
+    fn fault<'a>(page: &'a Page, _vmf: &VmFault) -> Fault<'a> {
+        Fault::Page(page)
+    }
+}
+
+/// What the driver's tables reach: the fault handler itself, through the trait.
+pub(crate) fn used() {}
