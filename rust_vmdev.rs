@@ -35,7 +35,7 @@ use kernel::{
     fs::{File, Kiocb, LocalFile},
     ioctl::_IOR,
     iov::{IovIterDest, IovIterSource},
-    mm::virt::{flags, VmaRef},
+    mm::virt::flags,
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     sync::{
@@ -317,11 +317,11 @@ impl Node for Remap {
 impl VmOperations for Remap {
     type Data = Device<Self>;
 
-    fn open(dev: &Self::Data, _vma: &VmaRef) {
+    fn open(dev: &Self::Data) {
         dev.vma_opened();
     }
 
-    fn close(dev: &Self::Data, _vma: &VmaRef) {
+    fn close(dev: &Self::Data) {
         dev.vma_closed();
     }
 }
@@ -344,11 +344,11 @@ impl Node for Huge {
 impl VmOperations for Huge {
     type Data = Device<Self>;
 
-    fn open(dev: &Self::Data, _vma: &VmaRef) {
+    fn open(dev: &Self::Data) {
         dev.vma_opened();
     }
 
-    fn close(dev: &Self::Data, _vma: &VmaRef) {
+    fn close(dev: &Self::Data) {
         dev.vma_closed();
     }
 
@@ -377,15 +377,15 @@ impl Node for Fault {
 impl VmOperations for Fault {
     type Data = Device<Self>;
 
-    fn open(dev: &Self::Data, _vma: &VmaRef) {
+    fn open(dev: &Self::Data) {
         dev.vma_opened();
     }
 
-    fn close(dev: &Self::Data, _vma: &VmaRef) {
+    fn close(dev: &Self::Data) {
         dev.vma_closed();
     }
 
-    fn fault<'a>(dev: &'a Self::Data, vmf: &VmFault) -> PageFault<'a> {
+    fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> PageFault<'a> {
         // Map the faulting page, and with `fault_around` the window around it, which cuts the
         // faults of a sequential first touch by `WINDOW`. Not for a write to a private mapping:
         // the core maps a copy of the one page returned below.

@@ -25,25 +25,38 @@
 //!
 //! # What the types rule out
 //!
+//! Each item names the test in `tests/compile-fail/` (run by `make check`) whose misuse the
+//! compiler refuses, where a compiler can refuse it.
+//!
 //! - A VMA that is both `VM_PFNMAP` and `VM_MIXEDMAP` (mm `BUG_ON`s on it, and it would let
 //!   `vm_insert_page()` put refcounted pages into a pfnmap): the driver never sees the `&VmaNew`
 //!   whose safe `set_mixedmap()` allows it, only a [`NewVma`], which the one method that picks
-//!   the backing consumes.
+//!   the backing consumes (`pfn_and_mixed.rs`).
 //! - A PFN-mapped VMA with a fault handler, whose inserted pages no zap would release:
 //!   [`NewVma::remap_pfns`] and [`NewVma::map_pfns_on_fault`] do not compile for operations that
 //!   implement `fault`, and [`NewVma::map_on_fault`] does not compile for operations that lack
-//!   it.
+//!   it (`fault_on_pfn_vma.rs`, `on_fault_without_handler.rs`).
 //! - A huge entry that maps frames the VMA does not own, or a copy-on-write PFN mapping (both a
 //!   `BUG_ON` or worse in `vmf_insert_pfn_pmd()`): the frames of each entry are computed, checked
 //!   against the memory and aligned by this module, never by the driver.
 //! - Handing the core a page it cannot map: the fault path takes only [`MappablePage`], which
-//!   memory types create (unsafely, with the proof) for their order-0, refcounted pages.
+//!   memory types create (unsafely, with the proof) for their order-0, refcounted pages
+//!   (`unmappable_page.rs`).
+//! - Mapping into a VMA from `open` (before a copy's page tables exist) or `close` (after they
+//!   are gone, which would leave an entry no VMA owns): they get the data, not the VMA
+//!   (`insert_from_close.rs`).
+//! - Telling the core that a fault mapped its page when it did not: [`Mapped`], the proof
+//!   [`VmFault::map_window`] gives, borrows the fault it proves and cannot be kept for another
+//!   (`replayed_mapped.rs`).
 //! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages`, see
 //!   [`VmOpsTable`].
 //! - A split of a VMA across a PUD entry, which the 7.3 core cannot do (it oopses): the VMAs of
 //!   [`NewVma::map_pfns_on_fault`] remove such an entry before any split (`may_split`, see
 //!   [`PfnOpsTable`]), and map PUD entries only where the CPU can walk them
 //!   ([`EntrySize::mappable`]).
+//!
+//! The arithmetic on what user space chooses (offsets, addresses, lengths) is in pure functions
+//! with KUnit cases (`mod tests`, run when the module loads; `module.kunit` reads them).
 //!
 //! # Lifetimes
 //!
@@ -141,9 +154,11 @@ pub(crate) enum Fault<'a> {
     /// Map this page at the faulting address (and, for a write to a private mapping, a copy of
     /// it). The core takes its own reference on the page for as long as it is mapped.
     Page(MappablePage<'a>),
-    /// The faulting page was mapped by [`VmFault::map_window`], which alone makes this proof.
+    /// The faulting page was mapped by [`VmFault::map_window`], which alone makes this proof,
+    /// valid for the fault that made it only.
     Mapped(
-        #[expect(dead_code, reason = "a proof, never read: only `map_window` makes one")] Mapped,
+        #[expect(dead_code, reason = "a proof, never read: only `map_window` makes one")]
+        Mapped<'a>,
     ),
     /// The address has no backing: the access gets `SIGBUS`.
     SigBus,
@@ -151,12 +166,17 @@ pub(crate) enum Fault<'a> {
 
 /// Proof that the faulting page has a page table entry now, and what [`VmFault::map_window`]
 /// mapped to get there.
-pub(crate) struct Mapped {
+///
+/// It borrows the fault it proves (`'a`), so a handler can only return it from that fault: one
+/// kept for a later fault would tell the core that a page is mapped when nothing is, and the
+/// access would fault again forever.
+pub(crate) struct Mapped<'a> {
     pages: usize,
     fault_page: bool,
+    _fault: PhantomData<&'a VmFault>,
 }
 
-impl Mapped {
+impl Mapped<'_> {
     /// How many pages this fault inserted, the faulting one included.
     pub(crate) fn pages(&self) -> usize {
         self.pages
@@ -356,7 +376,7 @@ impl VmFault {
         &self,
         window: usize,
         page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
-    ) -> Option<Mapped> {
+    ) -> Option<Mapped<'_>> {
         let vma = self.vma();
         // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
         vma.as_mixedmap_vma()?;
@@ -375,6 +395,7 @@ impl VmFault {
         fault.mapped.get().then(|| Mapped {
             pages,
             fault_page: fault.inserted.get(),
+            _fault: PhantomData,
         })
     }
 }
@@ -500,16 +521,20 @@ pub(crate) trait VmOperations: Sized {
 
     /// A VMA got these operations: at `mmap()` time, or as a copy of another (`fork()`, a split
     /// by partial `munmap()` or `mprotect()`, `mremap()` moving it). Called exactly once for
-    /// every VMA that [`VmOperations::close`] will later be called for.
-    fn open(_data: &Self::Data, _vma: &VmaRef) {}
+    /// every VMA that [`VmOperations::close`] will later be called for. It gets the data, not
+    /// the VMA: a copy's page tables are not copied or moved yet, and nothing may be mapped
+    /// into it here.
+    fn open(_data: &Self::Data) {}
 
-    /// A VMA is going away (`munmap()`, process exit, or the old half of a move).
-    fn close(_data: &Self::Data, _vma: &VmaRef) {}
+    /// A VMA is going away (`munmap()`, process exit, a `MAP_FIXED` mapping over it, or the old
+    /// half of a move). It gets the data, not the VMA: the page tables are gone already, and an
+    /// entry mapped now would outlive every VMA (and the memory).
+    fn close(_data: &Self::Data) {}
 
     /// A page of a VMA set up by [`NewVma::map_on_fault`] that has no page table entry was
     /// touched. Runs in process context and may sleep, under the VMA's read lock (its per-VMA
     /// lock or `mmap_lock`). Required there; not allowed with [`NewVma::remap_pfns`].
-    fn fault<'a>(_data: &'a Self::Data, _vmf: &VmFault) -> Fault<'a> {
+    fn fault<'a>(_data: &'a Self::Data, _vmf: &'a VmFault) -> Fault<'a> {
         build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -567,9 +592,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: The new VMA was copied from a live one, so `vm_private_data` is that VMA's
         // `Arc` pointer, still referenced by it; the mmap lock is held for writing.
         let data = unsafe { Self::data(vma) };
-        // SAFETY: As above, the VMA is valid and locked for the duration of this call.
-        let vma_ref = unsafe { VmaRef::from_raw(vma) };
-        T::open(&data, vma_ref);
+        T::open(&data);
         // The copy owns a reference of its own, released in `close`.
         let _ = Arc::into_raw(Arc::from(data));
     }
@@ -581,9 +604,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: The VMA owns one reference to the `Arc` in `vm_private_data` (taken when the
         // operations were installed, or in `open`), which it gives up here, exactly once.
         let data = unsafe { Arc::<T::Data>::from_raw((*vma).vm_private_data.cast()) };
-        // SAFETY: The VMA is valid for the duration of this call, and the mmap lock is held.
-        let vma_ref = unsafe { VmaRef::from_raw(vma) };
-        T::close(&data, vma_ref);
+        T::close(&data);
     }
 
     /// # Safety
@@ -998,7 +1019,7 @@ impl<'a> NewVma<'a> {
         ops: &'static bindings::vm_operations_struct,
         data: Arc<T::Data>,
     ) {
-        T::open(&data, self.vma);
+        T::open(&data);
         // SAFETY: The VMA is being set up in `mmap()` (invariants), so it is not yet visible to
         // anyone else. `ops` is a table of `VmOpsTable<T>`, valid while the VMA lives (see
         // `VmOpsTable`); the private data carries the reference that `close` gives back, as

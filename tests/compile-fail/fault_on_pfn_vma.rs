@@ -20,7 +20,7 @@ pub(crate) struct Remap;
 impl VmOperations for Remap {
     type Data = Dev;
 
-    fn fault<'a>(_dev: &'a Dev, _vmf: &VmFault) -> Fault<'a> {
+    fn fault<'a>(_dev: &'a Dev, _vmf: &'a VmFault) -> Fault<'a> {
         Fault::SigBus
     }
 }

@@ -35,7 +35,7 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = VmallocBuffer;
 
-    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &VmFault) -> Fault<'a> {
+    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> Fault<'a> {
         match mem.page(vmf.pgoff()) {
             Some(page) => Fault::Page(page),
             None => Fault::SigBus,

@@ -28,7 +28,7 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = Dev;
 
-    fn fault<'a>(_dev: &'a Dev, _vmf: &VmFault) -> Fault<'a> {
+    fn fault<'a>(_dev: &'a Dev, _vmf: &'a VmFault) -> Fault<'a> {
         Fault::SigBus
     }
 }

@@ -12,7 +12,7 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = Page;
 
-    fn fault<'a>(page: &'a Page, _vmf: &VmFault) -> Fault<'a> {
+    fn fault<'a>(page: &'a Page, _vmf: &'a VmFault) -> Fault<'a> {
         Fault::Page(page)
     }
 }

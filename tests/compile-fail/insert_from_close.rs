@@ -1,0 +1,27 @@
+// expect: has 2 parameters but the declaration in trait
+//! Inserting a page from `close`, which runs once the page tables are gone: the entry would
+//! outlive every VMA. `open` and `close` get the data only, no VMA to insert into.
+
+use crate::memory::VmallocBuffer;
+use crate::vma_ops::{Fault, VmFault, VmOperations};
+use kernel::{mm::virt::VmaRef, prelude::*};
+
+pub(crate) struct Pages;
+
+#[vtable]
+impl VmOperations for Pages {
+    type Data = VmallocBuffer;
+
+    fn close(mem: &VmallocBuffer, vma: &VmaRef) {
+        if let (Some(vma), Some(page)) = (vma.as_mixedmap_vma(), mem.page(0)) {
+            let _ = (vma, page);
+        }
+    }
+
+    fn fault<'a>(_mem: &'a VmallocBuffer, _vmf: &'a VmFault) -> Fault<'a> {
+        Fault::SigBus
+    }
+}
+
+/// What the driver's tables reach: the operations, through the trait.
+pub(crate) fn used() {}

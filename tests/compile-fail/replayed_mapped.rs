@@ -1,0 +1,31 @@
+// expect: argument requires that `'a` must outlive `'static`
+//! Keeping the proof that a fault mapped its page, to return it from a later fault: the core
+//! would be told a page is mapped when nothing is, and the access would fault forever.
+//! `Mapped` borrows the fault it proves.
+
+use crate::memory::VmallocBuffer;
+use crate::vma_ops::{Fault, Mapped, VmFault, VmOperations};
+use kernel::prelude::*;
+
+/// Somewhere to keep a proof past its fault.
+fn keep(_proof: Mapped<'static>) {}
+
+pub(crate) struct Pages;
+
+#[vtable]
+impl VmOperations for Pages {
+    type Data = VmallocBuffer;
+
+    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> Fault<'a> {
+        match vmf.map_window(16, |pgoff| mem.page(pgoff)) {
+            Some(proof) => {
+                keep(proof);
+                Fault::SigBus
+            }
+            None => Fault::SigBus,
+        }
+    }
+}
+
+/// What the driver's tables reach: the fault handler, through the trait.
+pub(crate) fn used() {}
