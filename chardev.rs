@@ -18,9 +18,9 @@
 //! - **Registration data** ([`MiscDevice::RegistrationData`]), kept in the registration and handed
 //!   to `open`, so that a driver finds its device without a global (upstream's sample keeps a
 //!   lock-protected `static` that needs `unsafe` to initialise).
-//! - **`mmap` gets a [`NewVma`], not a `&VmaNew`**: `VmaNew`'s safe `set_mixedmap()` would let a
-//!   driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP` (see `vma_ops`).
-//!
+//! - **`mmap` gets a [`NewVma`], not a `&VmaNew`, and returns a [`Backed`]**: `VmaNew`'s safe
+//!   `set_mixedmap()` would let a driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP`, and the
+//!   `Backed` installs the VMA's operations only once `mmap` succeeds (see `vma_ops`).
 //! - **`get_unmapped_area`** ([`MiscDevice::get_unmapped_area`], and
 //!   [`thp_get_unmapped_area`]): where a new mapping goes, so that a driver can align it for huge
 //!   page-table entries as the kernel's own huge-page-capable files do.
@@ -30,7 +30,7 @@
 //! more field of the same table. docs/design.md says where this driver stands against that
 //! direction.
 
-use crate::vma_ops::NewVma;
+use crate::vma_ops::{Backed, NewVma};
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -159,12 +159,13 @@ pub(crate) trait MiscDevice: Sized {
     }
 
     /// `mmap()`: set up `vma`, which maps the file from `vma.pgoff()` on. The VMA is backed in
-    /// one of the ways `NewVma` offers, or the call fails and the VMA goes away.
-    fn mmap(
+    /// one of the ways `NewVma` offers, and the [`Backed`] returned installs its operations
+    /// once this returns; or the call fails and the VMA goes away, with nothing installed.
+    fn mmap<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
-        _vma: NewVma<'_>,
-    ) -> Result {
+        _vma: NewVma<'a>,
+    ) -> Result<Backed<'a>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -357,7 +358,12 @@ impl<T: MiscDevice> FopsTable<T> {
         // `fdget_pos`.
         let file = unsafe { File::from_raw_file(file) };
         match T::mmap(device, file, vma) {
-            Ok(()) => 0,
+            Ok(backed) => {
+                // SAFETY: This is the trampoline, with what the driver's `mmap` returned, and it
+                // returns success to the core.
+                unsafe { backed.install() };
+                0
+            }
             Err(err) => err.to_errno(),
         }
     }

@@ -46,7 +46,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 use memory::{linear_map, DeviceMemory, PageFrames, PhysBuffer, VmallocBuffer};
-use vma_ops::{EntrySize, Fault as PageFault, NewVma, VmFault, VmOperations, VmaRefExt};
+use vma_ops::{Backed, EntrySize, Fault as PageFault, NewVma, VmFault, VmOperations, VmaRefExt};
 
 module! {
     type: RustVmdev,
@@ -150,7 +150,7 @@ trait Node: VmOperations<Data = Device<Self>> + Send + Sync + 'static {
 
     /// Sets up `vma`, which maps pages of `dev` from `vm_pgoff` on, a range already checked to
     /// be inside the memory.
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result;
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>>;
 }
 
 impl<N: Node> Device<N> {
@@ -214,7 +214,7 @@ impl<N: Node> MiscDevice for Device<N> {
         Ok(misc.data().clone())
     }
 
-    fn mmap(dev: ArcBorrow<'_, Self>, _file: &File, vma: NewVma<'_>) -> Result {
+    fn mmap<'a>(dev: ArcBorrow<'_, Self>, _file: &File, vma: NewVma<'a>) -> Result<Backed<'a>> {
         // The VMA asks for `pages` pages from file page `first_page` on. Both come from user
         // space (offset and length of `mmap()`): check the sum without overflowing.
         let first_page = vma.pgoff();
@@ -307,7 +307,7 @@ impl Node for Remap {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_REMAP;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
         refuse_cow(&vma)?;
         vma.remap_pfns::<Self, _>(dev)
     }
@@ -334,7 +334,7 @@ impl Node for Huge {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_HUGE;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
         refuse_cow(&vma)?;
         vma.map_pfns_on_fault::<Self, _>(dev)
     }
@@ -364,12 +364,11 @@ impl Node for Fault {
     type Mem = VmallocBuffer;
     const BACKING: u32 = BACKING_FAULT;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result {
+    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
         // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();
-        vma.map_on_fault::<Self>(dev);
-        Ok(())
+        Ok(vma.map_on_fault::<Self>(dev))
     }
 }
 

@@ -45,6 +45,10 @@
 //! - Mapping into a VMA from `open` (before a copy's page tables exist) or `close` (after they
 //!   are gone, which would leave an entry no VMA owns): they get the data, not the VMA
 //!   (`insert_from_close.rs`).
+//! - Failing `mmap()` after backing the VMA (the core frees it without `close`, and its reference
+//!   to the data would leak): backing returns a [`Backed`], which installs the operations only
+//!   when `mmap()` returns it and gives the reference back if dropped; it must be used
+//!   (`err_after_backing.rs`).
 //! - Telling the core that a fault mapped its page when it did not: [`Mapped`], the proof
 //!   [`VmFault::map_window`] gives, borrows the fault it proves and cannot be kept for another
 //!   (`replayed_mapped.rs`).
@@ -67,7 +71,10 @@
 //! before the last VMA's `close` has returned.
 
 use crate::memory::DeviceMemory;
-use core::{cell::Cell, ffi::c_void, marker::PhantomData, ops::Deref, ops::Range, ptr::NonNull};
+use core::{
+    cell::Cell, ffi::c_void, marker::PhantomData, mem::ManuallyDrop, ops::Deref, ops::Range,
+    ptr::NonNull,
+};
 use kernel::{
     bindings,
     error::to_result,
@@ -906,8 +913,8 @@ impl<'a> NewVma<'a> {
 
     /// Maps the whole VMA onto the page frames of `data`'s memory `M` from its page `vm_pgoff` on,
     /// with `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
-    /// and installs `T`'s operations, which must not have a `fault` handler (checked at compile
-    /// time). [`VmOperations::open`] is called for the VMA now.
+    /// and returns the [`Backed`] that installs `T`'s operations, which must not have a `fault`
+    /// handler (checked at compile time).
     ///
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
     /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
@@ -915,7 +922,7 @@ impl<'a> NewVma<'a> {
     pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory + DeviceMemory>(
         self,
         data: Arc<T::Data>,
-    ) -> Result
+    ) -> Result<Backed<'a>>
     where
         T::Data: AsRef<M>,
     {
@@ -938,8 +945,9 @@ impl<'a> NewVma<'a> {
         // is not `VM_MIXEDMAP` (only `map_on_fault` sets that, and it consumes `self`). The range
         // is exactly the VMA, and the frames `pfn..pfn + pages` belong to `data` (`PfnMemory`);
         // the entries are special (`VM_PFNMAP`), so the core takes no reference on their pages.
-        // `data` outlives the mapping: the VMA keeps a reference to it (installed below) until
-        // it is closed.
+        // `data` outlives the mapping: the VMA keeps a reference to it (installed with the
+        // `Backed`) until it is closed; if `mmap()` fails instead, the core unmaps the range
+        // before the `Backed` drops the reference.
         to_result(unsafe {
             bindings::remap_pfn_range(
                 self.vma.as_ptr(),
@@ -949,18 +957,14 @@ impl<'a> NewVma<'a> {
                 (*self.vma.as_ptr()).vm_page_prot,
             )
         })?;
-        self.install::<T>(&PfnOpsTable::<T, M>::REMAPPED, data);
-        Ok(())
+        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::REMAPPED, data))
     }
 
     /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
-    /// pages itself ([`VmFault::map_window`]), and installs `T`'s operations, whose `fault`
-    /// handler maps each page on first touch (required, checked at compile time).
-    /// [`VmOperations::open`] is called for the VMA now.
-    ///
-    /// Infallible, so that nothing can fail after it: call it last in `mmap()`, once every check
-    /// has passed.
-    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>) {
+    /// pages itself ([`VmFault::map_window`]), and returns the [`Backed`] that installs `T`'s
+    /// operations, whose `fault` handler maps each page on first touch (required, checked at
+    /// compile time).
+    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>) -> Backed<'a> {
         const {
             assert!(
                 T::HAS_FAULT,
@@ -968,21 +972,21 @@ impl<'a> NewVma<'a> {
             )
         };
         self.vma.set_mixedmap();
-        self.install::<T>(&VmOpsTable::<T>::ON_FAULT, data);
+        self.backed::<T>(&VmOpsTable::<T>::ON_FAULT, data)
     }
 
     /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` and
-    /// installs `T`'s `open` and `close` with fault handlers that map the frames of `data`'s
-    /// memory `M` on first touch, each with the largest entry that fits ([`EntrySize`]); `T`
-    /// must not have a `fault` handler (checked at compile time), and hears of each entry
-    /// through [`VmOperations::pfns_mapped`]. [`VmOperations::open`] is called for the VMA now.
+    /// returns the [`Backed`] that installs `T`'s `open` and `close` with fault handlers that
+    /// map the frames of `data`'s memory `M` on first touch, each with the largest entry that
+    /// fits ([`EntrySize`]); `T` must not have a `fault` handler (checked at compile time), and
+    /// hears of each entry through [`VmOperations::pfns_mapped`].
     ///
     /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
     /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
     pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory + DeviceMemory>(
         self,
         data: Arc<T::Data>,
-    ) -> Result
+    ) -> Result<Backed<'a>>
     where
         T::Data: AsRef<M>,
     {
@@ -998,8 +1002,7 @@ impl<'a> NewVma<'a> {
         // race. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only `map_on_fault`
         // sets that, and it consumes `self`) and not copy-on-write (checked above).
         unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = self.vma.flags() | set };
-        self.install::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data);
-        Ok(())
+        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data))
     }
 
     /// `EINVAL` if the VMA is a copy-on-write mapping (private and possibly writable), which a
@@ -1012,24 +1015,101 @@ impl<'a> NewVma<'a> {
         Ok(())
     }
 
-    /// Calls `T::open` for the VMA, then gives it `ops` and the reference to `data` that its
-    /// `close` gives back.
-    fn install<T: VmOperations>(
+    /// The [`Backed`] that installs `ops`, a table for `T`, and a reference to `data` when
+    /// `mmap()` returns it.
+    fn backed<T: VmOperations>(
         self,
         ops: &'static bindings::vm_operations_struct,
         data: Arc<T::Data>,
-    ) {
-        T::open(&data);
-        // SAFETY: The VMA is being set up in `mmap()` (invariants), so it is not yet visible to
-        // anyone else. `ops` is a table of `VmOpsTable<T>`, valid while the VMA lives (see
-        // `VmOpsTable`); the private data carries the reference that `close` gives back, as
-        // `VmOpsTable` expects.
-        unsafe {
-            let vma = self.vma.as_ptr();
-            (*vma).vm_private_data = Arc::into_raw(data).cast_mut().cast();
-            (*vma).vm_ops = ops;
+    ) -> Backed<'a> {
+        // INVARIANT: `ops` is a table built for `T`, `data` the `Arc` of a `T::Data` turned into a
+        // pointer, and `open` and `release` the functions for `T`; the VMA is being set up.
+        Backed {
+            vma: self.vma,
+            ops,
+            data: Arc::into_raw(data).cast(),
+            open: open_data::<T>,
+            release: release_data::<T>,
         }
     }
+}
+
+/// A VMA that [`NewVma`] backed, waiting for `mmap()` to succeed: `mmap()` returns it, and then
+/// (only then) its operations and their reference to the data are installed, and
+/// [`VmOperations::open`] is called for it.
+///
+/// A driver that fails `mmap()` after backing the VMA leaks nothing: dropped, this gives the
+/// reference back and installs nothing (the core frees a VMA whose `mmap()` failed without
+/// calling `close`). Dropping it by mistake does not compile (`#[must_use]`, with the module's
+/// `-D warnings`).
+///
+/// # Invariants
+///
+/// `vma` is a VMA being set up in `mmap()`; `ops` is a table built for some
+/// `T: VmOperations`, `data` a pointer from `Arc::into_raw` of an `Arc<T::Data>` that this
+/// object owns, and `open` and `release` are [`open_data::<T>`] and [`release_data::<T>`].
+#[must_use = "return it from mmap(): dropped, it installs nothing and the mapping fails"]
+pub(crate) struct Backed<'a> {
+    vma: &'a VmaNew,
+    ops: &'static bindings::vm_operations_struct,
+    data: *const c_void,
+    open: unsafe fn(*const c_void),
+    release: unsafe fn(*const c_void),
+}
+
+impl Backed<'_> {
+    /// Installs the operations and the reference to the data in the VMA, and calls
+    /// [`VmOperations::open`] for it: the VMA is now mapped, and its `close` will give the
+    /// reference back.
+    ///
+    /// # Safety
+    ///
+    /// Only `f_op->mmap`'s trampoline may call it, with the `Backed` that the driver's `mmap`
+    /// returned, and must then return success to the core: a VMA whose `mmap()` fails is freed
+    /// without `close`, which would leak the reference.
+    pub(crate) unsafe fn install(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `data` is an `Arc<T::Data>` pointer of the `T` that `open` is for
+        // (invariants), alive: this object owns its reference.
+        unsafe { (this.open)(this.data) };
+        // SAFETY: The VMA is being set up in `mmap()` (invariants), so it is not yet visible to
+        // anyone else. `ops` is a table for `T`, valid while the VMA lives (see `VmOpsTable`);
+        // the private data carries the reference that `close` gives back, as `VmOpsTable`
+        // expects. The reference moves from this object (not dropped) to the VMA.
+        unsafe {
+            let vma = this.vma.as_ptr();
+            (*vma).vm_private_data = this.data.cast_mut();
+            (*vma).vm_ops = this.ops;
+        }
+    }
+}
+
+impl Drop for Backed<'_> {
+    fn drop(&mut self) {
+        // SAFETY: This object owns the reference (invariants), and gives it up once, here.
+        unsafe { (self.release)(self.data) };
+    }
+}
+
+/// [`VmOperations::open`] of `T` for the VMA [`Backed`] installs.
+///
+/// # Safety
+///
+/// `data` must come from `Arc::into_raw` of an `Arc<T::Data>` whose reference is held.
+unsafe fn open_data<T: VmOperations>(data: *const c_void) {
+    // SAFETY: The caller guarantees that `data` points to a live `T::Data`, only ever shared.
+    T::open(unsafe { &*data.cast::<T::Data>() });
+}
+
+/// Gives back the reference of a [`Backed`] that was never installed.
+///
+/// # Safety
+///
+/// `data` must come from `Arc::into_raw` of an `Arc<T::Data>`, whose reference the caller owns
+/// and gives up.
+unsafe fn release_data<T: VmOperations>(data: *const c_void) {
+    // SAFETY: The caller gives up a reference from `Arc::into_raw` of this type.
+    drop(unsafe { Arc::<T::Data>::from_raw(data.cast()) });
 }
 
 impl Deref for NewVma<'_> {

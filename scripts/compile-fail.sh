@@ -18,7 +18,8 @@ root() {
   cat <<'EOF'
 // SPDX-License-Identifier: GPL-2.0
 //! Written by scripts/compile-fail.sh: the abstraction files and one snippet of driver code.
-#![allow(dead_code, unused_imports)]
+// The abstraction's items a snippet does not use, and its `#[expect]`s for the driver's use.
+#![allow(dead_code, unused_imports, unfulfilled_lint_expectations)]
 
 use kernel::prelude::*;
 
@@ -59,9 +60,10 @@ for snippet in "$VMDEV_ROOT"/tests/compile-fail/*.rs; do
   cp -rp "$VMDEV_ROOT/include" "$dir/"
   cp -p "$snippet" "$dir/snippet.rs"
   root >"$dir/cf_root.rs"
+  # As the module's Kbuild: warnings are errors (an unused `#[must_use]` value among them).
   # shellcheck disable=SC2016 # $(src) is for make
   printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o vmdev_helpers.o' \
-    'ccflags-y += -I$(src)/include/uapi' >"$dir/Kbuild"
+    'ccflags-y += -I$(src)/include/uapi' 'rustflags-y += -Dwarnings' >"$dir/Kbuild"
   # shellcheck disable=SC2046 # kmake_flags is a list of words
   if make -s -C "$kdir" M="$dir" $(kmake_flags) modules >"$dir/build.log" 2>&1; then built=true; else built=false; fi
   case $expect,$built in

@@ -2,7 +2,7 @@
 //! A fault handler on a PFN-mapped VMA, whose inserted pages no zap would release.
 
 use crate::memory::PhysBuffer;
-use crate::vma_ops::{Fault, NewVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
 
 /// What the VMAs refer to: the memory, as the driver's device holds it.
@@ -25,11 +25,11 @@ impl VmOperations for Remap {
     }
 }
 
-pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     vma.remap_pfns::<Remap, PhysBuffer>(dev)
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: fn(NewVma<'_>, Arc<Dev>) -> Result = remap;
+    let _: for<'a> fn(NewVma<'a>, Arc<Dev>) -> Result<Backed<'a>> = remap;
 }

@@ -2,7 +2,7 @@
 //! The control: each backing used as the driver uses it.
 
 use crate::memory::{PhysBuffer, VmallocBuffer};
-use crate::vma_ops::{Fault, NewVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
 
 /// What the VMAs refer to: the memory, as the driver's device holds it.
@@ -21,11 +21,11 @@ impl VmOperations for Remap {
     type Data = Dev;
 }
 
-pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     vma.remap_pfns::<Remap, PhysBuffer>(dev)
 }
 
-pub(crate) fn huge(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
+pub(crate) fn huge(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     vma.map_pfns_on_fault::<Remap, PhysBuffer>(dev)
 }
 
@@ -43,12 +43,12 @@ impl VmOperations for Pages {
     }
 }
 
-pub(crate) fn on_fault(vma: NewVma<'_>, mem: Arc<VmallocBuffer>) {
+pub(crate) fn on_fault(vma: NewVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
     vma.map_on_fault::<Pages>(mem)
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: [fn(NewVma<'_>, Arc<Dev>) -> Result; 2] = [remap, huge];
-    let _: fn(NewVma<'_>, Arc<VmallocBuffer>) = on_fault;
+    let _: [for<'a> fn(NewVma<'a>, Arc<Dev>) -> Result<Backed<'a>>; 2] = [remap, huge];
+    let _: for<'a> fn(NewVma<'a>, Arc<VmallocBuffer>) -> Backed<'a> = on_fault;
 }

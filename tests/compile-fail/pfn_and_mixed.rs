@@ -3,7 +3,7 @@
 //! backed a second way.
 
 use crate::memory::PhysBuffer;
-use crate::vma_ops::{Fault, NewVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
 
 /// What the VMAs refer to: the memory, as the driver's device holds it.
@@ -33,13 +33,12 @@ impl VmOperations for Pages {
     }
 }
 
-pub(crate) fn both(vma: NewVma<'_>, dev: Arc<Dev>) -> Result {
-    vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?;
-    vma.map_on_fault::<Pages>(dev);
-    Ok(())
+pub(crate) fn both(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
+    let _remapped = vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?;
+    Ok(vma.map_on_fault::<Pages>(dev))
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: fn(NewVma<'_>, Arc<Dev>) -> Result = both;
+    let _: for<'a> fn(NewVma<'a>, Arc<Dev>) -> Result<Backed<'a>> = both;
 }
