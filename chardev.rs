@@ -7,7 +7,8 @@
 //! to the implementing module), and a pin-initialised [`MiscDeviceRegistration`] that deregisters
 //! when dropped. What it adds is what a patch to upstream `MiscDevice` would add:
 //!
-//! - **`llseek`** ([`MiscDevice::llseek`], and [`fixed_size_llseek`] for memory of a fixed size).
+//! - **`llseek`** ([`MiscDevice::llseek`], and [`fixed_size_llseek`] for memory of a fixed size,
+//!   which takes the [`SeekingFile`] only `llseek` gets, so no other hook can move `f_pos`).
 //!   Upstream's table has none, so `lseek()` on a Rust misc device gets `ESPIPE`, and asking a
 //!   node its size the usual way (`lseek(fd, 0, SEEK_END)`) fails where the kernel's own memory
 //!   devices (`/dev/mem`) answer. Android's Rust ashmem driver (2024) was written against a
@@ -21,9 +22,10 @@
 //! - **`mmap` gets a [`NewVma`], not a `&VmaNew`, and returns a [`Backed`]**: `VmaNew`'s safe
 //!   `set_mixedmap()` would let a driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP`, and the
 //!   `Backed` installs the VMA's operations only once `mmap` succeeds (see `vma_ops`).
-//! - **`get_unmapped_area`** ([`MiscDevice::get_unmapped_area`], and
-//!   [`thp_get_unmapped_area`]): where a new mapping goes, so that a driver can align it for huge
-//!   page-table entries as the kernel's own huge-page-capable files do.
+//! - **`get_unmapped_area`** ([`MiscDevice::get_unmapped_area`], a [`Placement`] policy rather
+//!   than an address, which could put a mapping over another): where a new mapping goes, so
+//!   that a driver can align it for huge page-table entries as the kernel's own
+//!   huge-page-capable files do.
 //!
 //! Room is left for `mmap_prepare`, towards which upstream is moving drivers (in 7.3 `/dev/mem`
 //! and `/dev/zero` use it, with `mmap_action_remap_full()`): one more `#[vtable]` method and one
@@ -172,23 +174,21 @@ pub(crate) trait MiscDevice: Sized {
     /// `lseek()`: returns the new file position. Without it, `lseek()` gets `ESPIPE`.
     fn llseek(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
-        _file: &LocalFile,
+        _file: SeekingFile<'_>,
         _offset: i64,
         _whence: c_int,
     ) -> Result<i64> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Picks the start of a new mapping of `len` bytes from file page `pgoff` on (`addr` is the
-    /// caller's hint, `flags` the `MAP_*` flags). Without it, the core picks any free range.
+    /// How the core places a new mapping of `len` bytes from file page `pgoff` on: a policy, not
+    /// an address, so that no mapping can be put over another. Without it, [`Placement::Any`].
     fn get_unmapped_area(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
-        _addr: usize,
         _len: usize,
         _pgoff: usize,
-        _flags: usize,
-    ) -> Result<usize> {
+    ) -> Placement {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -213,18 +213,29 @@ pub(crate) trait MiscDevice: Sized {
     }
 }
 
+/// The file an `lseek()` is moving, in [`MiscDevice::llseek`]: the position may be changed
+/// only there, where `lseek()` holds the file's position lock (`fdget_pos()`).
+///
+/// # Invariants
+///
+/// `file` is the file of an `llseek` call in progress on this thread.
+#[derive(Clone, Copy)]
+pub(crate) struct SeekingFile<'a> {
+    file: &'a LocalFile,
+}
+
 /// `lseek()` over `size` bytes, as the kernel's `fixed_size_llseek()`: `SEEK_SET`, `SEEK_CUR`
 /// and `SEEK_END` may reach `0..=size`; a position outside that, or any other `whence`, is
 /// `EINVAL` and leaves the position unchanged. Returns the new position.
 pub(crate) fn fixed_size_llseek(
-    file: &LocalFile,
+    file: SeekingFile<'_>,
     offset: i64,
     whence: c_int,
     size: i64,
 ) -> Result<i64> {
-    // SAFETY: `file` is a valid file (it is borrowed), in the `llseek` of its own file
-    // operations; the function changes only `f_pos`, with `SEEK_CUR` serialised by `f_lock`.
-    let pos = unsafe { bindings::fixed_size_llseek(file.as_ptr(), offset, whence, size) };
+    // SAFETY: `file` is a valid file in an `llseek` of its own file operations (invariants of
+    // `SeekingFile`), under `lseek()`'s position lock; the function changes only `f_pos`.
+    let pos = unsafe { bindings::fixed_size_llseek(file.file.as_ptr(), offset, whence, size) };
     if pos < 0 {
         // A negative result is an errno, which fits in a `c_int`.
         return Err(Error::from_errno(pos as c_int));
@@ -232,25 +243,15 @@ pub(crate) fn fixed_size_llseek(
     Ok(pos)
 }
 
-/// Where a mapping of `len` bytes from file page `pgoff` on goes, as the kernel's
-/// `thp_get_unmapped_area()` picks it: at an address congruent to the file offset modulo the PMD
-/// size when the mapping spans a whole aligned PMD range, so that PMD entries can map it.
-#[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
-pub(crate) fn thp_get_unmapped_area(
-    file: &File,
-    addr: usize,
-    len: usize,
-    pgoff: usize,
-    flags: usize,
-) -> Result<usize> {
-    // SAFETY: `file` is a valid file (it is borrowed); the function only searches the current
-    // process's address space, whose mmap lock the caller holds.
-    let ret = unsafe { bindings::thp_get_unmapped_area(file.as_ptr(), addr, len, pgoff, flags) };
-    // The kernel's `IS_ERR_VALUE()`: the last 4095 values are errnos.
-    if ret >= -(bindings::MAX_ERRNO as isize) as usize {
-        return Err(Error::from_errno(ret as isize as c_int));
-    }
-    Ok(ret)
+/// Where [`MiscDevice::get_unmapped_area`] has the core put a new mapping.
+pub(crate) enum Placement {
+    /// Wherever the core puts any mapping (`mm_get_unmapped_area()`).
+    #[expect(dead_code, reason = "every node of this driver asks for congruence")]
+    Any,
+    /// At an address congruent to the file offset modulo the PMD size when the mapping spans a
+    /// whole aligned PMD range, so that PMD entries can map it (`thp_get_unmapped_area()`, as
+    /// the kernel's huge-page-capable files do); without transparent huge pages, as `Any`.
+    CongruentToOffset,
 }
 
 /// Builds the `struct file_operations` of a [`MiscDevice`] implementation.
@@ -377,7 +378,8 @@ impl<T: MiscDevice> FopsTable<T> {
         // SAFETY: The file is valid for the duration of this call. `lseek()` calls this inside
         // its own `fdget_pos()`, on this thread; the `LocalFile` cannot leave the thread.
         let file = unsafe { LocalFile::from_raw_file(file) };
-        match T::llseek(device, file, offset, whence) {
+        // INVARIANT: This is the file's `llseek`, in progress on this thread.
+        match T::llseek(device, SeekingFile { file }, offset, whence) {
             Ok(pos) => pos,
             Err(err) => err.to_errno().into(),
         }
@@ -399,10 +401,17 @@ impl<T: MiscDevice> FopsTable<T> {
         // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
         // `fdget_pos`.
         let file = unsafe { File::from_raw_file(file) };
-        match T::get_unmapped_area(device, file, addr, len, pgoff, flags) {
-            Ok(addr) => addr,
-            // An errno in the last 4095 values, as the kernel's `IS_ERR_VALUE()` expects.
-            Err(err) => err.to_errno() as isize as c_ulong,
+        let placement = T::get_unmapped_area(device, file, len, pgoff);
+        let file = file.as_ptr();
+        match placement {
+            // SAFETY: The core calls this with the mmap lock held, for the current process's
+            // address space, which is what the function searches; `file` is valid.
+            #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+            Placement::CongruentToOffset => unsafe {
+                bindings::thp_get_unmapped_area(file, addr, len, pgoff, flags)
+            },
+            // SAFETY: As above.
+            _ => unsafe { bindings::mm_get_unmapped_area(file, addr, len, pgoff, flags) },
         }
     }
 

@@ -27,12 +27,14 @@ mod memory;
 mod vma_ops;
 
 #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
-use chardev::thp_get_unmapped_area;
-use chardev::{fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode};
+use chardev::{
+    fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode, Placement,
+    SeekingFile,
+};
 use kernel::{
     debugfs::Scope,
     fmt,
-    fs::{File, Kiocb, LocalFile},
+    fs::{File, Kiocb},
     ioctl::_IOR,
     iov::{IovIterDest, IovIterSource},
     mm::virt::flags,
@@ -227,21 +229,18 @@ impl<N: Node> MiscDevice for Device<N> {
 
     /// Every node places its mappings where huge entries can map them: only the huge node's
     /// faults use them, but a remap or fault mapping placed so costs nothing.
-    #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
     fn get_unmapped_area(
         _dev: ArcBorrow<'_, Self>,
-        file: &File,
-        addr: usize,
-        len: usize,
-        pgoff: usize,
-        flags: usize,
-    ) -> Result<usize> {
-        thp_get_unmapped_area(file, addr, len, pgoff, flags)
+        _file: &File,
+        _len: usize,
+        _pgoff: usize,
+    ) -> Placement {
+        Placement::CongruentToOffset
     }
 
     fn llseek(
         dev: ArcBorrow<'_, Self>,
-        file: &LocalFile,
+        file: SeekingFile<'_>,
         offset: i64,
         whence: c_int,
     ) -> Result<i64> {
@@ -290,9 +289,10 @@ impl<N: Node> MiscDevice for Device<N> {
 }
 
 /// A private mapping that may become writable would be copy-on-write, which a PFN mapping
-/// cannot be (`remap_pfn_range()` would put the physical address in `vm_pgoff`). Refuse it; a
-/// read-only private mapping stays read-only for good.
-fn refuse_cow(vma: &NewVma<'_>) -> Result {
+/// cannot be (`remap_pfn_range()` would put the physical address in `vm_pgoff`). Refuse a
+/// writable one; a read-only private mapping stays read-only for good (`VM_MAYWRITE` cleared),
+/// which the abstraction then accepts.
+fn keep_private_read_only(vma: &NewVma<'_>) -> Result {
     if vma.flags() & flags::SHARED == 0 {
         vma.try_clear_maywrite()?;
     }
@@ -308,7 +308,7 @@ impl Node for Remap {
     const BACKING: u32 = BACKING_REMAP;
 
     fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
-        refuse_cow(&vma)?;
+        keep_private_read_only(&vma)?;
         vma.remap_pfns::<Self, _>(dev)
     }
 }
@@ -335,7 +335,7 @@ impl Node for Huge {
     const BACKING: u32 = BACKING_HUGE;
 
     fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
-        refuse_cow(&vma)?;
+        keep_private_read_only(&vma)?;
         vma.map_pfns_on_fault::<Self, _>(dev)
     }
 }
