@@ -32,7 +32,7 @@ for page in "${pages[@]}"; do
   # holds objects, which the x86 build leaves).
   out=$VMDEV_ROOT/build/arm64-$page
   mkdir -p "$out/module/c_twin"
-  cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vmdev_helpers.c,include} "$out/module/"
+  cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,vmdev_helpers.c,include} "$out/module/"
   cp -p "$VMDEV_ROOT"/c_twin/{Kbuild,*.c} "$out/module/c_twin/"
   # shellcheck disable=SC2046 # kmake_flags is a list of words
   timed "module: rust-vmdev.ko for arm64 $page" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compile-fail.sh: the misuse of the abstraction that must not compile (tests/compile-fail/).
 # Each snippet is built as the driver side of a small module, with the real chardev.rs,
-# memory.rs and vma_ops.rs, against the test VM's kernel (make's KDIR, as the module is); the
+# memory.rs and vma_ops.rs (with vma_ops/), against the test VM's kernel (make's KDIR, as the module is); the
 # build must fail with the message on the snippet's first line (`// expect: ...`), or, for
 # `// expect: (builds)` (the control), succeed. Each snippet has a `used()`, called at module
 # init, that names the functions a driver would reach from its tables. One line per snippet, then
@@ -56,8 +56,7 @@ for snippet in "$VMDEV_ROOT"/tests/compile-fail/*.rs; do
   dir=$out/$name
   rm -rf "$dir"
   mkdir -p "$dir"
-  cp -p "$VMDEV_ROOT"/{chardev,memory,vma_ops}.rs "$VMDEV_ROOT/vmdev_helpers.c" "$dir/"
-  cp -rp "$VMDEV_ROOT/include" "$dir/"
+  cp -rp "$VMDEV_ROOT"/{chardev,memory,vma_ops}.rs "$VMDEV_ROOT"/{vma_ops,vmdev_helpers.c,include} "$dir/"
   cp -p "$snippet" "$dir/snippet.rs"
   root >"$dir/cf_root.rs"
   # As the module's Kbuild: warnings are errors (an unused `#[must_use]` value among them).

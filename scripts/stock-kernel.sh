@@ -62,7 +62,7 @@ say "stock: kernel crate symbols match the stock image ($stock_crate)"
 
 mkdir -p "$root/build/vmdev" "$VMDEV_ROOT/build/stock"
 # The module's sources: Kbuild, the Rust files, the C helpers and the UAPI header they include.
-cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vmdev_helpers.c,include} "$root/build/vmdev/"
+cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,vmdev_helpers.c,include} "$root/build/vmdev/"
 timed "stock: rust-vmdev.ko with rustc 1.85.1 and gcc-14" in_root \
   make -s -C "$src" M=/build/vmdev CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE="$release" modules >&2
 cp "$root/build/vmdev/rust-vmdev.ko" "$VMDEV_ROOT/build/stock/"

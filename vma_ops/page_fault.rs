@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page faults of a VMA mapped by [`NewVma::map_on_fault`]: the pages the core may map
+//! ([`MappablePage`]), the fault being handled ([`VmFault`]) and the window of pages it maps
+//! around the faulting one.
+
+use super::{Mapped, VmaRefExt};
+use core::{cell::Cell, marker::PhantomData, ops::Range, ptr::NonNull};
+use kernel::{
+    bindings,
+    mm::virt::{flags, VmaRef},
+    page::{PAGE_SHIFT, PAGE_SIZE},
+    prelude::*,
+    types::Opaque,
+};
+
+/// A page the fault path may map into user space: an order-0 page of the page allocator, with a
+/// reference held by its owner for `'a`, that the core can lock, take references on and map.
+///
+/// A pointer rather than a `BorrowedPage`: the fault path handles one per mapped page, and the
+/// `kernel` crate's page accessors are not inlined into modules.
+///
+/// # Invariants
+///
+/// `page` is an order-0, refcounted page that is neither anonymous, nor slab, nor a page table,
+/// and stays allocated for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct MappablePage<'a> {
+    page: NonNull<bindings::page>,
+    _owner: PhantomData<&'a bindings::page>,
+}
+
+impl MappablePage<'_> {
+    /// # Safety
+    ///
+    /// `page` must be an order-0 page from the page allocator with a reference held for `'a`,
+    /// neither anonymous, nor slab, nor a page table (for example a page of a `vmalloc()` area).
+    #[inline]
+    pub(crate) unsafe fn new(page: NonNull<bindings::page>) -> Self {
+        // INVARIANT: The caller guarantees what the invariants ask.
+        Self {
+            page,
+            _owner: PhantomData,
+        }
+    }
+
+    #[inline]
+    pub(super) fn as_ptr(self) -> *mut bindings::page {
+        self.page.as_ptr()
+    }
+}
+
+// The window's arithmetic, on offsets user space chooses: a pure function, unit-tested in
+// `vma_ops.rs` (`kunit_tests`).
+
+/// The file pages a fault at file page `pgoff` maps with a window of `window` pages (0 counts
+/// as 1) in a VMA that maps file pages `vma`: `window` pages from the start of the naturally
+/// aligned window holding `pgoff`, or from the VMA's first page if that is later, up to the
+/// VMA's end at most. They hold `pgoff`.
+pub(super) fn window_pages(pgoff: usize, window: usize, vma: Range<usize>) -> Range<usize> {
+    let window = window.max(1);
+    let start = (pgoff - pgoff % window).max(vma.start);
+    start..start.saturating_add(window).min(vma.end)
+}
+
+/// A page fault being handled: the kernel's `struct vm_fault`.
+///
+/// # Invariants
+///
+/// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
+/// operations built by this module ([`VmOpsTable`] or [`PfnOpsTable`]) and is read-locked (by
+/// `mmap_lock` or its own per-VMA lock) for the life of this object.
+#[repr(transparent)]
+pub(crate) struct VmFault {
+    inner: Opaque<bindings::vm_fault>,
+}
+
+impl VmFault {
+    /// # Safety
+    ///
+    /// `ptr` must be the `struct vm_fault` passed to a fault callback of a VMA with operations
+    /// built by this module, valid for `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::vm_fault) -> &'a Self {
+        // SAFETY: `VmFault` is a transparent wrapper; the caller guarantees validity for 'a.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn raw(&self) -> &bindings::vm_fault {
+        // SAFETY: By the type invariants, the structure is valid; the core does not modify the
+        // fields read here while the driver's callback runs.
+        unsafe { &*self.inner.get() }
+    }
+
+    /// The VMA the fault is in.
+    pub(crate) fn vma(&self) -> &VmaRef {
+        // SAFETY: The VMA of a fault in progress is read-locked for its duration (invariants).
+        unsafe { VmaRef::from_raw(self.raw().__bindgen_anon_1.vma) }
+    }
+
+    /// The offset in the mapped file, in pages, of the faulting address: `vm_pgoff` plus the
+    /// page index of the address in the VMA.
+    pub(crate) fn pgoff(&self) -> usize {
+        self.raw().__bindgen_anon_1.pgoff
+    }
+
+    /// The faulting user address.
+    pub(super) fn address(&self) -> usize {
+        self.raw().__bindgen_anon_1.address
+    }
+
+    /// Whether the fault is a write.
+    pub(super) fn is_write(&self) -> bool {
+        self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+    }
+
+    /// Whether this is a write to a private mapping: the core maps a copy of the page the
+    /// handler returns, so the page itself must not be mapped.
+    fn is_cow(&self) -> bool {
+        self.is_write() && self.vma().flags() & flags::SHARED == 0
+    }
+
+    /// Maps the naturally aligned block of `window` file pages around the faulting one, clamped
+    /// to the VMA, with the pages `page_at` gives; offsets without a page and pages mapped
+    /// already are left alone. This is fault-around done where sleeping is allowed: page tables
+    /// are allocated as needed.
+    ///
+    /// The pages are inserted with `vm_insert_pages()`, which takes the references the mapping
+    /// holds: a window of one page is the cheapest way to map a single page too.
+    ///
+    /// Returns the proof to answer the fault with if the faulting page is mapped now; `None`,
+    /// having mapped nothing, if the fault is a write to a private mapping (return the page for
+    /// the core to copy), and `None` too if the faulting page could not be mapped (return it
+    /// then).
+    #[inline]
+    pub(crate) fn map_window<'p>(
+        &self,
+        window: usize,
+        page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
+    ) -> Option<Mapped<'_>> {
+        let vma = self.vma();
+        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
+        vma.as_mixedmap_vma()?;
+        if self.is_cow() {
+            return None;
+        }
+        let first = vma.pgoff();
+        let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
+        let fault = FaultState::default();
+        let pages = map_range(
+            self,
+            window_pages(self.pgoff(), window, first..end),
+            page_at,
+            &fault,
+        );
+        fault.mapped.get().then(|| Mapped {
+            pages,
+            fault_page: fault.inserted.get(),
+            _fault: PhantomData,
+        })
+    }
+}
+
+/// What became of the faulting page while a window was mapped.
+#[derive(Default)]
+struct FaultState {
+    /// It has a page table entry now.
+    mapped: Cell<bool>,
+    /// This fault inserted it.
+    inserted: Cell<bool>,
+}
+
+/// Maps, in batches of [`INSERT_BATCH`], the page `page_at` gives for each file offset in
+/// `pgoffs` that has one and is not mapped yet; records in `fault` what became of the faulting
+/// page of `vmf`. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`, and `pgoffs`
+/// inside it.
+#[inline]
+fn map_range<'p>(
+    vmf: &VmFault,
+    pgoffs: Range<usize>,
+    page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
+    fault: &FaultState,
+) -> usize {
+    let mut mapped = 0;
+    let mut batch = [core::ptr::null_mut(); INSERT_BATCH];
+    let (mut first, mut len) = (0, 0);
+    for pgoff in pgoffs {
+        match page_at(pgoff) {
+            Some(page) => {
+                if len == 0 {
+                    first = pgoff;
+                }
+                batch[len] = page.as_ptr();
+                len += 1;
+                if len < INSERT_BATCH {
+                    continue;
+                }
+            }
+            None if len == 0 => continue,
+            None => {}
+        }
+        mapped += insert_pages(vmf, first, &batch[..len], fault);
+        len = 0;
+    }
+    if len > 0 {
+        mapped += insert_pages(vmf, first, &batch[..len], fault);
+    }
+    mapped
+}
+
+/// At most this many pages go to one `vm_insert_pages()` call (one page-table lock round).
+const INSERT_BATCH: usize = 16;
+
+/// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
+/// mapped already. Returns how many it inserted. Each entry of `pages` is a [`MappablePage`]
+/// that outlives the call.
+#[inline]
+fn insert_pages(
+    vmf: &VmFault,
+    first: usize,
+    pages: &[*mut bindings::page],
+    fault: &FaultState,
+) -> usize {
+    let vma = vmf.vma();
+    let Some(start) = first
+        .checked_sub(vma.pgoff())
+        .and_then(|index| index.checked_mul(PAGE_SIZE))
+        .and_then(|offset| vma.start().checked_add(offset))
+    else {
+        return 0;
+    };
+    if pages.len() > (vma.end().saturating_sub(start) >> PAGE_SHIFT) {
+        return 0;
+    }
+    let fault_index = vmf.pgoff().checked_sub(first);
+    let mut inserted = 0;
+    let mut next = 0;
+    while next < pages.len() {
+        let mut left = (pages.len() - next) as c_ulong;
+        // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by `map_window`), the
+        // addresses are inside it (checked above), and this runs in `fault`, in process context,
+        // where page tables may be allocated. The pages are mappable pages that outlive this
+        // call; each insertion takes a reference of its own.
+        let ret = unsafe {
+            bindings::vm_insert_pages(
+                vma.as_ptr(),
+                (start + (next << PAGE_SHIFT)) as c_ulong,
+                pages[next..].as_ptr().cast_mut(),
+                &mut left,
+            )
+        };
+        let done = pages.len() - next - left as usize;
+        if fault_index.is_some_and(|i| (next..next + done).contains(&i)) {
+            fault.mapped.set(true);
+            fault.inserted.set(true);
+        }
+        inserted += done;
+        next += done;
+        // `-EBUSY` means the entry at `next` exists already: skip that page. Any other error
+        // leaves the rest unmapped; the faulting page, if among them, goes to the core.
+        if ret != -(bindings::EBUSY as c_int) {
+            break;
+        }
+        if fault_index == Some(next) {
+            fault.mapped.set(true);
+        }
+        next += 1;
+    }
+    inserted
+}

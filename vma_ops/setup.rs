@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Setting up a VMA in `f_op->mmap()`: [`NewVma`], whose methods back it one way, and the
+//! [`Backed`] they return, which installs the operations once `mmap()` succeeds.
+
+use super::pfn_fault::PfnOpsTable;
+use super::{PfnMemory, VmOperations, VmOpsTable, VmaRefExt};
+use crate::memory::DeviceMemory;
+use core::{ffi::c_void, mem::ManuallyDrop, ops::Deref};
+use kernel::{
+    bindings,
+    error::to_result,
+    mm::virt::{flags, VmaNew, VmaRef},
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::Arc,
+};
+
+/// A VMA being set up by `f_op->mmap()`, before the driver has chosen how it is backed.
+///
+/// It reads like a [`VmaRef`] and offers the flag changes a driver may make; the method that
+/// picks the backing consumes it, so a VMA is set up one way only.
+///
+/// # Invariants
+///
+/// `vma` is a VMA being set up in `mmap()` (the [`VmaNew`] invariants), and nothing but this
+/// object sets its `VM_PFNMAP` or `VM_MIXEDMAP` flags, `vm_ops` or `vm_private_data`.
+pub(crate) struct NewVma<'a> {
+    vma: &'a VmaNew,
+}
+
+impl<'a> NewVma<'a> {
+    /// # Safety
+    ///
+    /// `vma` must be a VMA being set up by `f_op->mmap()`, valid for `'a`, and the caller must
+    /// give no other access to it than the returned object (no `&VmaNew` in particular).
+    pub(crate) unsafe fn from_raw(vma: *mut bindings::vm_area_struct) -> Self {
+        // INVARIANT: The caller hands over the only access to a VMA being set up.
+        Self {
+            // SAFETY: The caller guarantees that the VMA is being set up and valid for 'a.
+            vma: unsafe { VmaNew::from_raw(vma) },
+        }
+    }
+
+    /// Makes the mapping unable to ever become writable (`VM_MAYWRITE` cleared); `EINVAL` if it
+    /// is writable already.
+    pub(crate) fn try_clear_maywrite(&self) -> Result {
+        self.vma.try_clear_maywrite()
+    }
+
+    /// `VM_DONTEXPAND`: `mremap()` cannot grow the VMA.
+    pub(crate) fn set_dontexpand(&self) {
+        self.vma.set_dontexpand()
+    }
+
+    /// `VM_DONTDUMP`: core dumps leave the VMA out.
+    pub(crate) fn set_dontdump(&self) {
+        self.vma.set_dontdump()
+    }
+
+    /// Maps the whole VMA onto the page frames of `data`'s memory `M` from its page `vm_pgoff` on,
+    /// with `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
+    /// and returns the [`Backed`] that installs `T`'s operations, which must not have a `fault`
+    /// handler (checked at compile time).
+    ///
+    /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
+    /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
+    /// physical page number in `vm_pgoff`, which `/proc/<pid>/maps` shows to user space.
+    pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory + DeviceMemory>(
+        self,
+        data: Arc<T::Data>,
+    ) -> Result<Backed<'a>>
+    where
+        T::Data: AsRef<M>,
+    {
+        const {
+            assert!(
+                !T::HAS_FAULT,
+                "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
+            )
+        };
+        self.refuse_cow()?;
+        let first_page = self.pgoff();
+        let pages = (self.vma.end() - self.vma.start()) >> PAGE_SHIFT;
+        let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
+        let mem: &M = (*data).as_ref();
+        if end_page > mem.page_count() {
+            return Err(EINVAL);
+        }
+        let pfn = mem.first_pfn() + first_page;
+        // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, and it
+        // is not `VM_MIXEDMAP` (only `map_on_fault` sets that, and it consumes `self`). The range
+        // is exactly the VMA, and the frames `pfn..pfn + pages` belong to `data` (`PfnMemory`);
+        // the entries are special (`VM_PFNMAP`), so the core takes no reference on their pages.
+        // `data` outlives the mapping: the VMA keeps a reference to it (installed with the
+        // `Backed`) until it is closed; if `mmap()` fails instead, the core unmaps the range
+        // before the `Backed` drops the reference.
+        to_result(unsafe {
+            bindings::remap_pfn_range(
+                self.vma.as_ptr(),
+                self.vma.start() as c_ulong,
+                pfn as c_ulong,
+                self.vma.end() - self.vma.start(),
+                (*self.vma.as_ptr()).vm_page_prot,
+            )
+        })?;
+        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::REMAPPED, data))
+    }
+
+    /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
+    /// pages itself ([`VmFault::map_window`]), and returns the [`Backed`] that installs `T`'s
+    /// operations, whose `fault` handler maps each page on first touch (required, checked at
+    /// compile time).
+    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>) -> Backed<'a> {
+        const {
+            assert!(
+                T::HAS_FAULT,
+                "a VMA mapped by map_on_fault() needs a fault handler"
+            )
+        };
+        self.vma.set_mixedmap();
+        self.backed::<T>(&VmOpsTable::<T>::ON_FAULT, data)
+    }
+
+    /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` and
+    /// returns the [`Backed`] that installs `T`'s `open` and `close` with fault handlers that
+    /// map the frames of `data`'s memory `M` on first touch, each with the largest entry that
+    /// fits ([`EntrySize`]); `T` must not have a `fault` handler (checked at compile time), and
+    /// hears of each entry through [`VmOperations::pfns_mapped`].
+    ///
+    /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
+    /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
+    pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory + DeviceMemory>(
+        self,
+        data: Arc<T::Data>,
+    ) -> Result<Backed<'a>>
+    where
+        T::Data: AsRef<M>,
+    {
+        const {
+            assert!(
+                !T::HAS_FAULT,
+                "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
+            )
+        };
+        self.refuse_cow()?;
+        let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
+        // SAFETY: The VMA is being set up and not shared yet (invariants), so this is no data
+        // race. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only `map_on_fault`
+        // sets that, and it consumes `self`) and not copy-on-write (checked above).
+        unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = self.vma.flags() | set };
+        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data))
+    }
+
+    /// `EINVAL` if the VMA is a copy-on-write mapping (private and possibly writable), which a
+    /// PFN mapping cannot be.
+    fn refuse_cow(&self) -> Result {
+        let flags = self.vma.flags();
+        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// The [`Backed`] that installs `ops`, a table for `T`, and a reference to `data` when
+    /// `mmap()` returns it.
+    fn backed<T: VmOperations>(
+        self,
+        ops: &'static bindings::vm_operations_struct,
+        data: Arc<T::Data>,
+    ) -> Backed<'a> {
+        // INVARIANT: `ops` is a table built for `T`, `data` the `Arc` of a `T::Data` turned into a
+        // pointer, and `open` and `release` the functions for `T`; the VMA is being set up.
+        Backed {
+            vma: self.vma,
+            ops,
+            data: Arc::into_raw(data).cast(),
+            open: open_data::<T>,
+            release: release_data::<T>,
+        }
+    }
+}
+
+/// A VMA that [`NewVma`] backed, waiting for `mmap()` to succeed: `mmap()` returns it, and then
+/// (only then) its operations and their reference to the data are installed, and
+/// [`VmOperations::open`] is called for it.
+///
+/// A driver that fails `mmap()` after backing the VMA leaks nothing: dropped, this gives the
+/// reference back and installs nothing (the core frees a VMA whose `mmap()` failed without
+/// calling `close`). Dropping it by mistake does not compile (`#[must_use]`, with the module's
+/// `-D warnings`).
+///
+/// # Invariants
+///
+/// `vma` is a VMA being set up in `mmap()`; `ops` is a table built for some
+/// `T: VmOperations`, `data` a pointer from `Arc::into_raw` of an `Arc<T::Data>` that this
+/// object owns, and `open` and `release` are [`open_data::<T>`] and [`release_data::<T>`].
+#[must_use = "return it from mmap(): dropped, it installs nothing and the mapping fails"]
+pub(crate) struct Backed<'a> {
+    vma: &'a VmaNew,
+    ops: &'static bindings::vm_operations_struct,
+    data: *const c_void,
+    open: unsafe fn(*const c_void),
+    release: unsafe fn(*const c_void),
+}
+
+impl Backed<'_> {
+    /// Installs the operations and the reference to the data in the VMA, and calls
+    /// [`VmOperations::open`] for it: the VMA is now mapped, and its `close` will give the
+    /// reference back.
+    ///
+    /// # Safety
+    ///
+    /// Only `f_op->mmap`'s trampoline may call it, with the `Backed` that the driver's `mmap`
+    /// returned, and must then return success to the core: a VMA whose `mmap()` fails is freed
+    /// without `close`, which would leak the reference.
+    pub(crate) unsafe fn install(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `data` is an `Arc<T::Data>` pointer of the `T` that `open` is for
+        // (invariants), alive: this object owns its reference.
+        unsafe { (this.open)(this.data) };
+        // SAFETY: The VMA is being set up in `mmap()` (invariants), so it is not yet visible to
+        // anyone else. `ops` is a table for `T`, valid while the VMA lives (see `VmOpsTable`);
+        // the private data carries the reference that `close` gives back, as `VmOpsTable`
+        // expects. The reference moves from this object (not dropped) to the VMA.
+        unsafe {
+            let vma = this.vma.as_ptr();
+            (*vma).vm_private_data = this.data.cast_mut();
+            (*vma).vm_ops = this.ops;
+        }
+    }
+}
+
+impl Drop for Backed<'_> {
+    fn drop(&mut self) {
+        // SAFETY: This object owns the reference (invariants), and gives it up once, here.
+        unsafe { (self.release)(self.data) };
+    }
+}
+
+/// [`VmOperations::open`] of `T` for the VMA [`Backed`] installs.
+///
+/// # Safety
+///
+/// `data` must come from `Arc::into_raw` of an `Arc<T::Data>` whose reference is held.
+unsafe fn open_data<T: VmOperations>(data: *const c_void) {
+    // SAFETY: The caller guarantees that `data` points to a live `T::Data`, only ever shared.
+    T::open(unsafe { &*data.cast::<T::Data>() });
+}
+
+/// Gives back the reference of a [`Backed`] that was never installed.
+///
+/// # Safety
+///
+/// `data` must come from `Arc::into_raw` of an `Arc<T::Data>`, whose reference the caller owns
+/// and gives up.
+unsafe fn release_data<T: VmOperations>(data: *const c_void) {
+    // SAFETY: The caller gives up a reference from `Arc::into_raw` of this type.
+    drop(unsafe { Arc::<T::Data>::from_raw(data.cast()) });
+}
+
+impl Deref for NewVma<'_> {
+    type Target = VmaRef;
+
+    fn deref(&self) -> &VmaRef {
+        self.vma
+    }
+}
