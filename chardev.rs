@@ -404,9 +404,9 @@ impl<T: MiscDevice> FopsTable<T> {
         let placement = T::get_unmapped_area(device, file, len, pgoff);
         let file = file.as_ptr();
         match placement {
+            #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
             // SAFETY: The core calls this with the mmap lock held, for the current process's
             // address space, which is what the function searches; `file` is valid.
-            #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
             Placement::CongruentToOffset => unsafe {
                 bindings::thp_get_unmapped_area(file, addr, len, pgoff, flags)
             },
