@@ -60,7 +60,7 @@
 //!   ([`EntrySize::mappable`]).
 //!
 //! The arithmetic on what user space chooses (offsets, addresses, lengths) is in pure functions
-//! with KUnit cases (`mod tests`, run when the module loads; `module.kunit` reads them).
+//! with KUnit cases (`mod tests`; `module.kunit` runs them in the test VM).
 //!
 //! # Lifetimes
 //!

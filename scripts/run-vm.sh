@@ -80,7 +80,11 @@ rm -f "$log"
 cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
          "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
          "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
-         "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode")
+         "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode"
+         # KUnit suites run when the suite asks (module.kunit, through debugfs), not at boot or
+         # at each module load: their KTAP would come before the suite's and kunit.py parse
+         # reads the first document of a log.
+         kunit.autorun=0)
 # make bench: the C twin serves the 64 MiB after the module's, since each driver claims its range.
 [ "$mode" != bench ] || cmdline+=("memmap=64M\$0x4c000000")
 # The accelerator, per architecture: KVM when this machine is of the guest's architecture and a

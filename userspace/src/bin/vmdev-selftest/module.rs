@@ -23,9 +23,10 @@ fn load(_cx: &Context, m: &Module) -> TestResult {
 
 test!(module: kunit, First);
 /// The module's own KUnit suites (`#[kunit_tests]` in `vma_ops.rs`: the arithmetic of the fault,
-/// split and access paths) ran when it was loaded, and every case passed. KUnit keeps each
-/// suite's KTAP in `/sys/kernel/debug/kunit/SUITE/results` while the module is loaded; each case
-/// is listed by name. A module without a `.kunit_test_suites` section (the C twin) has none.
+/// split and access paths) pass, every case. The test VM boots with `kunit.autorun=0`, so each is
+/// run here, through `/sys/kernel/debug/kunit/SUITE/run` (it runs at load where KUnit autoruns),
+/// and its KTAP read from `results` beside it; each case is listed by name. A module without a
+/// `.kunit_test_suites` section (the C twin) has none.
 fn kunit(_cx: &Context, m: &Module) -> TestResult {
     let section = format!("/sys/module/{}/sections/.kunit_test_suites", m.name);
     if !std::path::Path::new(&section).exists() {
@@ -50,6 +51,8 @@ fn kunit(_cx: &Context, m: &Module) -> TestResult {
         if !suite.starts_with(&m.name) {
             continue;
         }
+        let run = entry.path().join("run");
+        std::fs::write(&run, "1").map_err(|e| format!("{run:?}: {e}"))?;
         let path = entry.path().join("results");
         let ktap = std::fs::read_to_string(&path).map_err(|e| format!("{path:?}: {e}"))?;
         let verdicts: Vec<(bool, &str)> = ktap
