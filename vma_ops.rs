@@ -62,6 +62,13 @@
 //! The arithmetic on what user space chooses (offsets, addresses, lengths) is in pure functions
 //! with KUnit cases (`mod tests`; `module.kunit` runs them in the test VM).
 //!
+//! # Layout
+//!
+//! This file holds the callbacks a driver writes ([`VmOperations`]) and the tables that call
+//! them; `vma_ops/page_fault.rs` the page faults and their window, `vma_ops/pfn_fault.rs` the
+//! frames mapped by number (faults with huge entries, `access`, `may_split`), and
+//! `vma_ops/setup.rs` what `mmap()` does with a VMA ([`NewVma`], [`Backed`]).
+//!
 //! # Lifetimes
 //!
 //! Each VMA holds an `Arc` to its [`VmOperations::Data`] from `mmap()` (or its creation as a
