@@ -13,7 +13,8 @@ kdir=$(kernel_dir)
 out=$VMDEV_ROOT/build/compile-fail
 pass=0 fail=0
 
-# The crate root of every snippet's module: the abstraction files and the snippet, no driver.
+# The crate root of every snippet's module: the abstraction files, the snippet, and the `Dev`
+# the PFN snippets map (a driver's device holding its memory).
 root() {
   cat <<'EOF'
 // SPDX-License-Identifier: GPL-2.0
@@ -37,6 +38,15 @@ module! {
 }
 
 struct CompileFail;
+
+/// What the snippets' PFN-mapped VMAs refer to: the memory, as a driver's device holds it.
+pub(crate) struct Dev(memory::PhysBuffer);
+
+impl AsRef<memory::PhysBuffer> for Dev {
+    fn as_ref(&self) -> &memory::PhysBuffer {
+        &self.0
+    }
+}
 
 impl kernel::Module for CompileFail {
     fn init(_module: &'static ThisModule) -> Result<Self> {

@@ -3,17 +3,9 @@
 //! backed a second way.
 
 use crate::memory::PhysBuffer;
+use crate::Dev;
 use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
-
-/// What the VMAs refer to: the memory, as the driver's device holds it.
-pub(crate) struct Dev(PhysBuffer);
-
-impl AsRef<PhysBuffer> for Dev {
-    fn as_ref(&self) -> &PhysBuffer {
-        &self.0
-    }
-}
 
 pub(crate) struct Remap;
 
