@@ -67,6 +67,11 @@
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
 #define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
 #define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel and the CPU can map PUD entries */
+/*
+ * The node's mapping hook is f_op->mmap_prepare (module parameter mmap_prepare, the default);
+ * without it, the deprecated f_op->mmap. The ABI is the same either way.
+ */
+#define VMDEV_FLAG_MMAP_PREPARE (1U << 4)
 
 struct vmdev_info {
 	__u64 size;         /* bytes of the buffer */

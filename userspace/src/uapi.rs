@@ -23,6 +23,8 @@ pub const FLAG_BOOT_RESERVED: u32 = 1 << 1;
 pub const FLAG_HUGE_PMD: u32 = 1 << 2;
 /// `vmdev_info.flags` of the huge device: the kernel can map PUD entries.
 pub const FLAG_HUGE_PUD: u32 = 1 << 3;
+/// `vmdev_info.flags`: the node's mapping hook is `f_op->mmap_prepare`, not `f_op->mmap`.
+pub const FLAG_MMAP_PREPARE: u32 = 1 << 4;
 
 /// `struct vmdev_info`.
 #[repr(C)]
