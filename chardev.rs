@@ -19,6 +19,11 @@
 //! - **Registration data** ([`MiscDevice::RegistrationData`]), kept in the registration and handed
 //!   to `open`, so that a driver finds its device without a global (upstream's sample keeps a
 //!   lock-protected `static` that needs `unsafe` to initialise).
+//! - **`mmap_prepare`** ([`MiscDevice::mmap_prepare`], with a [`VmaDesc`]): the hook 7.3
+//!   moves drivers to (`/dev/mem` and `/dev/zero` use it), where the driver describes the
+//!   mapping and the core creates it. A file's operations may have `mmap` or `mmap_prepare`,
+//!   not both, so [`MiscDeviceOptions::hook`] picks which one a registration uses: a driver
+//!   may implement both and let its user choose, as this one does (module parameter).
 //! - **`mmap` gets a [`NewVma`], not a `&VmaNew`, and returns a [`Backed`]**: `VmaNew`'s safe
 //!   `set_mixedmap()` would let a driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP`, and the
 //!   `Backed` installs the VMA's operations only once `mmap` succeeds (see `vma_ops`).
@@ -26,13 +31,8 @@
 //!   than an address, which could put a mapping over another): where a new mapping goes, so
 //!   that a driver can align it for huge page-table entries as the kernel's own
 //!   huge-page-capable files do.
-//!
-//! Room is left for `mmap_prepare`, towards which upstream is moving drivers (in 7.3 `/dev/mem`
-//! and `/dev/zero` use it, with `mmap_action_remap_full()`): one more `#[vtable]` method and one
-//! more field of the same table. docs/design.md says where this driver stands against that
-//! direction.
 
-use crate::vma_ops::{Backed, NewVma};
+use crate::vma_ops::{Backed, NewVma, Prepared, VmaDesc};
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -72,17 +72,46 @@ pub(crate) struct MiscDeviceOptions {
     pub(crate) name: &'static CStr,
     /// The permissions of the node.
     pub(crate) mode: NodeMode,
+    /// The hook through which the node's files are mapped.
+    pub(crate) hook: MmapHook,
+}
+
+/// Which of its mapping hooks a [`MiscDevice`] registers: the core refuses a file whose
+/// operations have both (`file_has_valid_mmap_hooks()`).
+#[derive(Clone, Copy)]
+pub(crate) enum MmapHook {
+    /// `f_op->mmap_prepare`, [`MiscDevice::mmap_prepare`].
+    MmapPrepare,
+    /// `f_op->mmap`, [`MiscDevice::mmap`], which 7.3 deprecates.
+    Mmap,
+}
+
+impl MmapHook {
+    /// Whether `T` implements this hook.
+    const fn implemented_by<T: MiscDevice>(self) -> bool {
+        match self {
+            Self::MmapPrepare => T::HAS_MMAP_PREPARE,
+            Self::Mmap => T::HAS_MMAP,
+        }
+    }
 }
 
 impl MiscDeviceOptions {
-    /// A raw `struct miscdevice` ready for registration, with `T`'s file operations.
-    fn into_raw<T: MiscDevice>(self) -> bindings::miscdevice {
+    /// A raw `struct miscdevice` ready for registration, with `T`'s file operations; `EINVAL` if
+    /// `T` does not implement the hook the options ask for.
+    fn into_raw<T: MiscDevice>(self) -> Result<bindings::miscdevice> {
+        if !self.hook.implemented_by::<T>() {
+            return Err(EINVAL);
+        }
         let mut result: bindings::miscdevice = pin_init::zeroed();
         result.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
         result.name = self.name.as_char_ptr();
         result.mode = self.mode.0;
-        result.fops = &FopsTable::<T>::FOPS;
-        result
+        result.fops = match self.hook {
+            MmapHook::MmapPrepare => &FopsTable::<T>::MMAP_PREPARE,
+            MmapHook::Mmap => &FopsTable::<T>::MMAP,
+        };
+        Ok(result)
     }
 }
 
@@ -118,8 +147,9 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         try_pin_init!(Self {
             data,
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let raw = opts.into_raw::<T>()?;
                 // SAFETY: The initializer may write to `slot`.
-                unsafe { slot.write(opts.into_raw::<T>()) };
+                unsafe { slot.write(raw) };
                 // SAFETY: `slot` holds the options just written. It stays pinned until `drop`
                 // deregisters it.
                 // INVARIANT: If this returns `Ok(())`, `slot` holds a registered misc device.
@@ -160,7 +190,8 @@ pub(crate) trait MiscDevice: Sized {
         drop(device);
     }
 
-    /// `mmap()`: set up `vma`, which maps the file from `vma.pgoff()` on. The VMA is backed in
+    /// `mmap()` through `f_op->mmap`: set up `vma`, which maps the file from `vma.pgoff()` on.
+    /// The VMA is backed in
     /// one of the ways `NewVma` offers, and the [`Backed`] returned installs its operations
     /// once this returns; or the call fails and the VMA goes away, with nothing installed.
     fn mmap<'a>(
@@ -168,6 +199,18 @@ pub(crate) trait MiscDevice: Sized {
         _file: &File,
         _vma: NewVma<'a>,
     ) -> Result<Backed<'a>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `mmap()` through `f_op->mmap_prepare`: describe the mapping `desc`, which maps the file
+    /// from `desc.pgoff()` on, before the core creates it. The mapping is backed in one of the
+    /// ways `VmaDesc` offers, and the [`Prepared`] returned; the core then creates the VMA and
+    /// calls [`VmOperations::open`](crate::vma_ops::VmOperations::open) for it. Nothing may be
+    /// counted or referenced here: the mapping can still fail after this returns.
+    fn mmap_prepare<'a>(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _desc: VmaDesc<'a, Self::Ptr>,
+    ) -> Result<Prepared<'a>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -258,48 +301,65 @@ pub(crate) enum Placement {
 struct FopsTable<T>(PhantomData<T>);
 
 impl<T: MiscDevice> FopsTable<T> {
-    /// The table, a constant promoted to a static in this module's memory. Its `owner` is the
-    /// module of `T`: `misc_open()` takes a reference on it for every open file, and each VMA
-    /// holds its file, so the module (this table, the callbacks, the `vm_operations_struct`s
-    /// of `vma_ops`) stays loaded while any file or mapping of the device exists.
-    const FOPS: bindings::file_operations = bindings::file_operations {
-        owner: this_module::<T::OwnerModule>().as_ptr(),
-        open: Some(Self::open),
-        release: Some(Self::release),
-        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
-        llseek: if T::HAS_LLSEEK {
-            Some(Self::llseek)
-        } else {
-            None
-        },
-        get_unmapped_area: if T::HAS_GET_UNMAPPED_AREA {
-            Some(Self::get_unmapped_area)
-        } else {
-            None
-        },
-        read_iter: if T::HAS_READ_ITER {
-            Some(Self::read_iter)
-        } else {
-            None
-        },
-        write_iter: if T::HAS_WRITE_ITER {
-            Some(Self::write_iter)
-        } else {
-            None
-        },
-        unlocked_ioctl: if T::HAS_IOCTL {
-            Some(Self::ioctl)
-        } else {
-            None
-        },
-        #[cfg(CONFIG_COMPAT)]
-        compat_ioctl: if T::HAS_IOCTL {
-            bindings::compat_ptr_ioctl
-        } else {
-            None
-        },
-        ..pin_init::zeroed()
-    };
+    /// The table with `f_op->mmap_prepare`.
+    const MMAP_PREPARE: bindings::file_operations = Self::with_hook(MmapHook::MmapPrepare);
+    /// The table with `f_op->mmap`.
+    const MMAP: bindings::file_operations = Self::with_hook(MmapHook::Mmap);
+
+    /// The table with the mapping hook `hook`, a constant promoted to a static in this module's
+    /// memory. Its `owner` is the module of `T`: `misc_open()` takes a reference on it for every
+    /// open file, and each VMA holds its file, so the module (this table, the callbacks, the
+    /// `vm_operations_struct`s of `vma_ops`) stays loaded while any file or mapping of the
+    /// device exists.
+    const fn with_hook(hook: MmapHook) -> bindings::file_operations {
+        let (prepare, mmap) = match hook {
+            MmapHook::MmapPrepare => (T::HAS_MMAP_PREPARE, false),
+            MmapHook::Mmap => (false, T::HAS_MMAP),
+        };
+        bindings::file_operations {
+            owner: this_module::<T::OwnerModule>().as_ptr(),
+            open: Some(Self::open),
+            release: Some(Self::release),
+            mmap_prepare: if prepare {
+                Some(Self::mmap_prepare)
+            } else {
+                None
+            },
+            mmap: if mmap { Some(Self::mmap) } else { None },
+            llseek: if T::HAS_LLSEEK {
+                Some(Self::llseek)
+            } else {
+                None
+            },
+            get_unmapped_area: if T::HAS_GET_UNMAPPED_AREA {
+                Some(Self::get_unmapped_area)
+            } else {
+                None
+            },
+            read_iter: if T::HAS_READ_ITER {
+                Some(Self::read_iter)
+            } else {
+                None
+            },
+            write_iter: if T::HAS_WRITE_ITER {
+                Some(Self::write_iter)
+            } else {
+                None
+            },
+            unlocked_ioctl: if T::HAS_IOCTL {
+                Some(Self::ioctl)
+            } else {
+                None
+            },
+            #[cfg(CONFIG_COMPAT)]
+            compat_ioctl: if T::HAS_IOCTL {
+                bindings::compat_ptr_ioctl
+            } else {
+                None
+            },
+            ..pin_init::zeroed()
+        }
+    }
 
     /// # Safety
     ///
@@ -365,6 +425,23 @@ impl<T: MiscDevice> FopsTable<T> {
                 unsafe { backed.install() };
                 0
             }
+            Err(err) => err.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `desc` must describe a mapping of a file opened through [`Self::open`], in the core's
+    /// call of `f_op->mmap_prepare`.
+    unsafe extern "C" fn mmap_prepare(desc: *mut bindings::vm_area_desc) -> c_int {
+        // SAFETY: `mmap_prepare` runs between `open` and `release` of the file it maps, so the
+        // private data is a `T::Ptr`.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*(*desc).file).private_data) };
+        // SAFETY: The descriptor is the one of this call, of a file whose private data is a
+        // `T::Ptr` while it is open, and the driver gets no other access to it than this object.
+        let desc = unsafe { VmaDesc::<T::Ptr>::from_raw(desc) };
+        match T::mmap_prepare(device, desc) {
+            Ok(_prepared) => 0,
             Err(err) => err.to_errno(),
         }
     }

@@ -28,8 +28,8 @@ mod vma_ops;
 
 #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
 use chardev::{
-    fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, NodeMode, Placement,
-    SeekingFile,
+    fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, MmapHook, NodeMode,
+    Placement, SeekingFile,
 };
 use kernel::{
     debugfs::Scope,
@@ -48,7 +48,10 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 use memory::{linear_map, DeviceMemory, PageFrames, PhysBuffer, VmallocBuffer};
-use vma_ops::{Backed, EntrySize, Fault as PageFault, NewVma, VmFault, VmOperations, VmaRefExt};
+use vma_ops::{
+    Backed, EntrySize, Fault as PageFault, NewVma, Prepared, VmFault, VmOperations, VmaDesc,
+    VmaSetup,
+};
 
 module! {
     type: RustVmdev,
@@ -76,6 +79,10 @@ module! {
         phys_size: u64 {
             default: 0,
             description: "Size in bytes of the phys_base range",
+        },
+        mmap_prepare: bool {
+            default: true,
+            description: "The nodes' mapping hook: f_op->mmap_prepare (1), or the deprecated f_op->mmap (0)",
         },
         mode: u32 {
             default: 0o600,
@@ -117,6 +124,8 @@ const FLAG_BOOT_RESERVED: u32 = 1 << 1;
 const FLAG_HUGE_PMD: u32 = 1 << 2;
 /// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel, on this CPU, can map it with PUD entries.
 const FLAG_HUGE_PUD: u32 = 1 << 3;
+/// `vmdev_info.flags`: the node's mapping hook is `f_op->mmap_prepare`.
+const FLAG_MMAP_PREPARE: u32 = 1 << 4;
 
 /// Pages a fault maps at once with `fault_around`: 64 KiB, the kernel's default
 /// `fault_around_bytes` for file mappings (one page where pages are 64 KiB or larger).
@@ -150,9 +159,13 @@ trait Node: VmOperations<Data = Device<Self>> + Send + Sync + 'static {
     /// `vmdev_info.backing`.
     const BACKING: u32;
 
-    /// Sets up `vma`, which maps pages of `dev` from `vm_pgoff` on, a range already checked to
-    /// be inside the memory.
+    /// Sets up `vma` in `f_op->mmap`; it maps pages of `dev` from `vm_pgoff` on, a range
+    /// already checked to be inside the memory.
     fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>>;
+
+    /// The same in `f_op->mmap_prepare`, for a mapping of a file of the node; what `mmap` does
+    /// itself, the core does after this returns.
+    fn mmap_prepare(desc: VmaDesc<'_, Arc<Device<Self>>>) -> Result<Prepared<'_>>;
 }
 
 impl<N: Node> Device<N> {
@@ -167,6 +180,16 @@ impl<N: Node> Device<N> {
             },
             GFP_KERNEL,
         )?)
+    }
+
+    /// `EINVAL` unless `vma` maps pages inside the memory. Its offset and length come from user
+    /// space (`mmap()`'s): the sum is checked without overflowing.
+    fn check_range(&self, vma: &impl VmaSetup) -> Result {
+        let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+        match vma.pgoff().checked_add(pages) {
+            Some(end) if end <= self.mem.len() >> PAGE_SHIFT => Ok(()),
+            _ => Err(EINVAL),
+        }
     }
 
     fn info(&self) -> VmdevInfo {
@@ -216,15 +239,17 @@ impl<N: Node> MiscDevice for Device<N> {
         Ok(misc.data().clone())
     }
 
+    fn mmap_prepare<'a>(
+        dev: ArcBorrow<'_, Self>,
+        desc: VmaDesc<'a, Arc<Self>>,
+    ) -> Result<Prepared<'a>> {
+        dev.check_range(&desc)?;
+        N::mmap_prepare(desc)
+    }
+
     fn mmap<'a>(dev: ArcBorrow<'_, Self>, _file: &File, vma: NewVma<'a>) -> Result<Backed<'a>> {
-        // The VMA asks for `pages` pages from file page `first_page` on. Both come from user
-        // space (offset and length of `mmap()`): check the sum without overflowing.
-        let first_page = vma.pgoff();
-        let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
-        match first_page.checked_add(pages) {
-            Some(end) if end <= dev.mem.len() >> PAGE_SHIFT => N::mmap(dev.into(), vma),
-            _ => Err(EINVAL),
-        }
+        dev.check_range(&vma)?;
+        N::mmap(dev.into(), vma)
     }
 
     /// Every node places its mappings where huge entries can map them: only the huge node's
@@ -292,7 +317,7 @@ impl<N: Node> MiscDevice for Device<N> {
 /// cannot be (`remap_pfn_range()` would put the physical address in `vm_pgoff`). Refuse a
 /// writable one; a read-only private mapping stays read-only for good (`VM_MAYWRITE` cleared),
 /// which the abstraction then accepts.
-fn keep_private_read_only(vma: &NewVma<'_>) -> Result {
+fn keep_private_read_only(vma: &mut impl VmaSetup) -> Result {
     if vma.flags() & flags::SHARED == 0 {
         vma.try_clear_maywrite()?;
     }
@@ -307,9 +332,14 @@ impl Node for Remap {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_REMAP;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
-        keep_private_read_only(&vma)?;
+    fn mmap(dev: Arc<Device<Self>>, mut vma: NewVma<'_>) -> Result<Backed<'_>> {
+        keep_private_read_only(&mut vma)?;
         vma.remap_pfns::<Self, _>(dev)
+    }
+
+    fn mmap_prepare(mut desc: VmaDesc<'_, Arc<Device<Self>>>) -> Result<Prepared<'_>> {
+        keep_private_read_only(&mut desc)?;
+        desc.remap_pfns::<Self, _>()
     }
 }
 
@@ -334,9 +364,14 @@ impl Node for Huge {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_HUGE;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
-        keep_private_read_only(&vma)?;
+    fn mmap(dev: Arc<Device<Self>>, mut vma: NewVma<'_>) -> Result<Backed<'_>> {
+        keep_private_read_only(&mut vma)?;
         vma.map_pfns_on_fault::<Self, _>(dev)
+    }
+
+    fn mmap_prepare(mut desc: VmaDesc<'_, Arc<Device<Self>>>) -> Result<Prepared<'_>> {
+        keep_private_read_only(&mut desc)?;
+        desc.map_pfns_on_fault::<Self, _>()
     }
 }
 
@@ -364,11 +399,17 @@ impl Node for Fault {
     type Mem = VmallocBuffer;
     const BACKING: u32 = BACKING_FAULT;
 
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>> {
+    fn mmap(dev: Arc<Device<Self>>, mut vma: NewVma<'_>) -> Result<Backed<'_>> {
         // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();
         Ok(vma.map_on_fault::<Self>(dev))
+    }
+
+    fn mmap_prepare(mut desc: VmaDesc<'_, Arc<Device<Self>>>) -> Result<Prepared<'_>> {
+        desc.set_dontexpand();
+        desc.set_dontdump();
+        Ok(desc.map_on_fault::<Self>())
     }
 }
 
@@ -538,11 +579,16 @@ impl kernel::InPlaceModule for RustVmdev {
                 0
             };
             let around = *module_parameters::fault_around.value_ref();
-            let remap = Device::<Remap>::new(phys.clone(), reserved)?;
-            let huge = Device::<Huge>::new(phys, reserved | huge)?;
+            let (hook, hook_flag, hook_name) = if *module_parameters::mmap_prepare.value_ref() {
+                (MmapHook::MmapPrepare, FLAG_MMAP_PREPARE, "mmap_prepare")
+            } else {
+                (MmapHook::Mmap, 0, "mmap")
+            };
+            let remap = Device::<Remap>::new(phys.clone(), reserved | hook_flag)?;
+            let huge = Device::<Huge>::new(phys, reserved | huge | hook_flag)?;
             let fault_mem = Arc::new(fault_memory()?, GFP_KERNEL)?;
-            let fault =
-                Device::<Fault>::new(fault_mem, if around { FLAG_FAULT_AROUND } else { 0 })?;
+            let around_flag = if around { FLAG_FAULT_AROUND } else { 0 };
+            let fault = Device::<Fault>::new(fault_mem, around_flag | hook_flag)?;
             let reserved = if reserved != 0 {
                 ", reserved at boot"
             } else {
@@ -554,7 +600,8 @@ impl kernel::InPlaceModule for RustVmdev {
                 "one page"
             };
             pr_info!(
-                "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range\n",
+                "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range; \
+                 the nodes' mapping hook is f_op->{hook_name}\n",
                 remap.mem.len()
             );
             pr_info!(
@@ -568,7 +615,7 @@ impl kernel::InPlaceModule for RustVmdev {
                 phys: remap.mem.clone(),
                 vmalloc: fault.mem.clone(),
             };
-            let options = move |name| MiscDeviceOptions { name, mode };
+            let options = move |name| MiscDeviceOptions { name, mode, hook };
             Ok(try_pin_init!(Self {
                 _debugfs <- view.register(),
                 _remap <- MiscDeviceRegistration::register(options(c"vmdev-remap"), remap),

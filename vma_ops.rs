@@ -4,8 +4,19 @@
 //!
 //! Linux 7.3's `kernel` crate can configure a VMA at `mmap()` time ([`VmaNew`]) and insert
 //! single pages into a `VM_MIXEDMAP` VMA, but it has no abstraction for `struct
-//! vm_operations_struct` or for `remap_pfn_range()`. This module adds both. At `mmap()` time the
-//! driver gets a [`NewVma`] and picks, once, how the VMA is backed:
+//! vm_operations_struct`, for `remap_pfn_range()` or for `f_op->mmap_prepare`. This module adds
+//! them. A driver sets a mapping up in one of two hooks:
+//!
+//! - `f_op->mmap_prepare`, where mm is moving every driver (`mmap` is deprecated in 7.3): the
+//!   driver gets a [`VmaDesc`], the description of a VMA that does not exist yet, and returns a
+//!   [`Prepared`]; the core creates the VMA, applies the description (and remaps the frames for
+//!   [`VmaDesc::remap_pfns`]), then calls `vm_ops->mapped`, where the VMA takes its reference to
+//!   the data, from the file ([`prepare::FileData`]).
+//! - `f_op->mmap`, the classic hook: the driver gets the VMA itself, as a [`NewVma`], and returns
+//!   a [`Backed`], which carries the VMA's reference to the data and installs it once `mmap`
+//!   succeeds.
+//!
+//! Both offer the same flag changes ([`VmaSetup`]) and the same three backings, one per VMA:
 //!
 //! - [`NewVma::remap_pfns`]: the whole VMA is mapped now onto page frames the driver owns
 //!   ([`PfnMemory`]), with special entries the core never takes a page reference through; the
@@ -66,29 +77,33 @@
 //!
 //! This file holds the callbacks a driver writes ([`VmOperations`]) and the tables that call
 //! them; `vma_ops/page_fault.rs` the page faults and their window, `vma_ops/pfn_fault.rs` the
-//! frames mapped by number (faults with huge entries, `access`, `may_split`), and
-//! `vma_ops/setup.rs` what `mmap()` does with a VMA ([`NewVma`], [`Backed`]).
+//! frames mapped by number (faults with huge entries, `access`, `may_split`),
+//! `vma_ops/setup.rs` what `f_op->mmap` does with a VMA ([`NewVma`], [`Backed`]), and
+//! `vma_ops/prepare.rs` what `f_op->mmap_prepare` does ([`VmaDesc`], [`Prepared`], `mapped`).
 //!
 //! # Lifetimes
 //!
-//! Each VMA holds an `Arc` to its [`VmOperations::Data`] from `mmap()` (or its creation as a
-//! copy) to its `close`, so the memory outlives every mapping of it. The operations table and
+//! Each VMA holds an `Arc` to its [`VmOperations::Data`] from `mmap()` (its `mapped` with
+//! `mmap_prepare`, or its creation as a copy) to its `close`, so the memory outlives every
+//! mapping of it. The operations table and
 //! the callbacks are module code: the VMA holds a reference to its file (`vm_file`), and the
 //! file holds its `f_op->owner`, this module (see `chardev`), so the module cannot be unloaded
 //! before the last VMA's `close` has returned.
 
 mod page_fault;
 mod pfn_fault;
+mod prepare;
 mod setup;
 
 pub(crate) use page_fault::{MappablePage, VmFault};
 pub(crate) use pfn_fault::{EntrySize, PfnMemory};
+pub(crate) use prepare::{Prepared, VmaDesc};
 pub(crate) use setup::{Backed, NewVma};
 
 use core::marker::PhantomData;
 use kernel::{
     bindings,
-    mm::virt::VmaRef,
+    mm::virt::{vm_flags_t, VmaRef},
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
@@ -144,17 +159,17 @@ impl Mapped<'_> {
 /// The callbacks of a VMA, turned into a `struct vm_operations_struct` by [`VmOpsTable`].
 ///
 /// Each VMA that has these operations owns one reference to an `Arc<Self::Data>`, kept in its
-/// `vm_private_data`, from [`NewVma::remap_pfns`] or [`NewVma::map_on_fault`] (or a copy or
-/// split of the VMA) to its [`VmOperations::close`]. So the data outlives every mapping that
-/// uses it.
+/// `vm_private_data`, from the end of a successful `mmap()` (or the VMA's creation as a copy or
+/// split) to its [`VmOperations::close`]. So the data outlives every mapping that uses it.
 #[vtable]
 pub(crate) trait VmOperations: Sized {
     /// What every VMA of this kind refers to, e.g. the device and its memory.
     type Data: Send + Sync;
 
-    /// A VMA got these operations: at `mmap()` time, or as a copy of another (`fork()`, a split
-    /// by partial `munmap()` or `mprotect()`, `mremap()` moving it). Called exactly once for
-    /// every VMA that [`VmOperations::close`] will later be called for. It gets the data, not
+    /// A VMA got these operations: when `mmap()` succeeds (from `f_op->mmap` once it returns,
+    /// from `vm_ops->mapped` with `f_op->mmap_prepare`), or as a copy of another (`fork()`, a
+    /// split by partial `munmap()` or `mprotect()`, `mremap()` moving it). Called exactly once
+    /// for every VMA that [`VmOperations::close`] will later be called for. It gets the data, not
     /// the VMA: a copy's page tables are not copied or moved yet, and nothing may be mapped
     /// into it here.
     fn open(_data: &Self::Data) {}
@@ -234,9 +249,16 @@ impl<T: VmOperations> VmOpsTable<T> {
     ///
     /// Called by the core, once, for a VMA with these operations that is being removed.
     unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
+        // SAFETY: The core passes a live VMA, which only it and this table's callbacks use.
+        let private = unsafe { (*vma).vm_private_data };
+        // A VMA prepared by `mmap_prepare` whose `mapped` never ran (the core unmaps it when its
+        // action fails) holds no reference, and was never opened.
+        if private.is_null() {
+            return;
+        }
         // SAFETY: The VMA owns one reference to the `Arc` in `vm_private_data` (taken when the
-        // operations were installed, or in `open`), which it gives up here, exactly once.
-        let data = unsafe { Arc::<T::Data>::from_raw((*vma).vm_private_data.cast()) };
+        // operations were installed, in `mapped`, or in `open`), which it gives up here, once.
+        let data = unsafe { Arc::<T::Data>::from_raw(private.cast()) };
         T::close(&data);
     }
 
@@ -283,6 +305,32 @@ extern "C" fn map_nothing(
     _end_pgoff: c_ulong,
 ) -> bindings::vm_fault_t {
     0
+}
+
+/// What a driver may read and change of a mapping being set up, in either hook: a [`NewVma`]
+/// in `f_op->mmap`, a [`VmaDesc`] in `f_op->mmap_prepare`.
+pub(crate) trait VmaSetup {
+    /// The first address the mapping will cover.
+    fn start(&self) -> usize;
+
+    /// The address just past the mapping.
+    fn end(&self) -> usize;
+
+    /// The offset in the mapped file, in pages, of the start of the mapping (`vm_pgoff`).
+    fn pgoff(&self) -> usize;
+
+    /// Its `VM_*` flags.
+    fn flags(&self) -> vm_flags_t;
+
+    /// Makes the mapping unable to ever become writable (`VM_MAYWRITE` cleared); `EINVAL` if it
+    /// is writable already.
+    fn try_clear_maywrite(&mut self) -> Result;
+
+    /// `VM_DONTEXPAND`: `mremap()` cannot grow the VMA.
+    fn set_dontexpand(&mut self);
+
+    /// `VM_DONTDUMP`: core dumps leave the VMA out.
+    fn set_dontdump(&mut self);
 }
 
 /// What this module adds to [`VmaRef`].

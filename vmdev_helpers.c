@@ -24,6 +24,7 @@ unsigned long vmdev_helper_page_to_pfn(const struct page *page);
 void vmdev_helper_get_page(struct page *page);
 bool vmdev_helper_pud_leaf_supported(void);
 void vmdev_helper_vma_start_write(struct vm_area_struct *vma);
+void vmdev_helper_mmap_action_remap_full(struct vm_area_desc *desc, unsigned long pfn);
 bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size);
 
 struct page *vmdev_helper_virt_to_page(const void *addr)
@@ -53,6 +54,11 @@ bool vmdev_helper_pud_leaf_supported(void)
 void vmdev_helper_vma_start_write(struct vm_area_struct *vma)
 {
 	vma_start_write(vma);
+}
+
+void vmdev_helper_mmap_action_remap_full(struct vm_area_desc *desc, unsigned long pfn)
+{
+	mmap_action_remap_full(desc, pfn);
 }
 
 /*

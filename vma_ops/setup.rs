@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Setting up a VMA in `f_op->mmap()`: [`NewVma`], whose methods back it one way, and the
-//! [`Backed`] they return, which installs the operations once `mmap()` succeeds.
+//! Setting up a VMA in `f_op->mmap()`, the classic hook: [`NewVma`], whose methods back it one
+//! way, and the [`Backed`] they return, which installs the operations once `mmap()` succeeds.
 
 use super::pfn_fault::PfnOpsTable;
-use super::{PfnMemory, VmOperations, VmOpsTable, VmaRefExt};
+use super::{PfnMemory, VmOperations, VmOpsTable, VmaRefExt, VmaSetup};
 use crate::memory::DeviceMemory;
-use core::{ffi::c_void, mem::ManuallyDrop, ops::Deref};
+use core::{ffi::c_void, mem::ManuallyDrop};
 use kernel::{
     bindings,
     error::to_result,
-    mm::virt::{flags, VmaNew, VmaRef},
+    mm::virt::{flags, vm_flags_t, VmaNew},
     page::PAGE_SHIFT,
     prelude::*,
     sync::Arc,
@@ -18,8 +18,8 @@ use kernel::{
 
 /// A VMA being set up by `f_op->mmap()`, before the driver has chosen how it is backed.
 ///
-/// It reads like a [`VmaRef`] and offers the flag changes a driver may make; the method that
-/// picks the backing consumes it, so a VMA is set up one way only.
+/// It offers the flag changes a driver may make ([`VmaSetup`]); the method that picks the backing
+/// consumes it, so a VMA is set up one way only.
 ///
 /// # Invariants
 ///
@@ -40,22 +40,6 @@ impl<'a> NewVma<'a> {
             // SAFETY: The caller guarantees that the VMA is being set up and valid for 'a.
             vma: unsafe { VmaNew::from_raw(vma) },
         }
-    }
-
-    /// Makes the mapping unable to ever become writable (`VM_MAYWRITE` cleared); `EINVAL` if it
-    /// is writable already.
-    pub(crate) fn try_clear_maywrite(&self) -> Result {
-        self.vma.try_clear_maywrite()
-    }
-
-    /// `VM_DONTEXPAND`: `mremap()` cannot grow the VMA.
-    pub(crate) fn set_dontexpand(&self) {
-        self.vma.set_dontexpand()
-    }
-
-    /// `VM_DONTDUMP`: core dumps leave the VMA out.
-    pub(crate) fn set_dontdump(&self) {
-        self.vma.set_dontdump()
     }
 
     /// Maps the whole VMA onto the page frames of `data`'s memory `M` from its page `vm_pgoff` on,
@@ -259,10 +243,32 @@ unsafe fn release_data<T: VmOperations>(data: *const c_void) {
     drop(unsafe { Arc::<T::Data>::from_raw(data.cast()) });
 }
 
-impl Deref for NewVma<'_> {
-    type Target = VmaRef;
+impl VmaSetup for NewVma<'_> {
+    fn start(&self) -> usize {
+        self.vma.start()
+    }
 
-    fn deref(&self) -> &VmaRef {
-        self.vma
+    fn end(&self) -> usize {
+        self.vma.end()
+    }
+
+    fn pgoff(&self) -> usize {
+        VmaRefExt::pgoff(&**self.vma)
+    }
+
+    fn flags(&self) -> vm_flags_t {
+        self.vma.flags()
+    }
+
+    fn try_clear_maywrite(&mut self) -> Result {
+        self.vma.try_clear_maywrite()
+    }
+
+    fn set_dontexpand(&mut self) {
+        self.vma.set_dontexpand()
+    }
+
+    fn set_dontdump(&mut self) {
+        self.vma.set_dontdump()
     }
 }
