@@ -1,9 +1,9 @@
 // expect: (builds)
-//! The control: each backing used as the driver uses it.
+//! The control: each backing used as the driver uses it, in either hook.
 
 use crate::memory::{PhysBuffer, VmallocBuffer};
 use crate::Dev;
-use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, Fault, NewVma, Prepared, VmFault, VmOperations, VmaDesc};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Remap;
@@ -19,6 +19,14 @@ pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
 
 pub(crate) fn huge(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     vma.map_pfns_on_fault::<Remap, PhysBuffer>(dev)
+}
+
+pub(crate) fn remap_prepared(desc: VmaDesc<'_, Arc<Dev>>) -> Result<Prepared<'_>> {
+    desc.remap_pfns::<Remap, PhysBuffer>()
+}
+
+pub(crate) fn huge_prepared(desc: VmaDesc<'_, Arc<Dev>>) -> Result<Prepared<'_>> {
+    desc.map_pfns_on_fault::<Remap, PhysBuffer>()
 }
 
 pub(crate) struct Pages;
@@ -39,8 +47,15 @@ pub(crate) fn on_fault(vma: NewVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
     vma.map_on_fault::<Pages>(mem)
 }
 
+pub(crate) fn on_fault_prepared(desc: VmaDesc<'_, Arc<VmallocBuffer>>) -> Prepared<'_> {
+    desc.map_on_fault::<Pages>()
+}
+
 /// What the driver's tables reach.
 pub(crate) fn used() {
     let _: [for<'a> fn(NewVma<'a>, Arc<Dev>) -> Result<Backed<'a>>; 2] = [remap, huge];
     let _: for<'a> fn(NewVma<'a>, Arc<VmallocBuffer>) -> Backed<'a> = on_fault;
+    let _: [for<'a> fn(VmaDesc<'a, Arc<Dev>>) -> Result<Prepared<'a>>; 2] =
+        [remap_prepared, huge_prepared];
+    let _: for<'a> fn(VmaDesc<'a, Arc<VmallocBuffer>>) -> Prepared<'a> = on_fault_prepared;
 }
