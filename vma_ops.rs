@@ -206,6 +206,9 @@ impl<T: VmOperations> VmOpsTable<T> {
         close: Some(Self::close),
         fault: Some(Self::fault),
         // Present so that faults stay under the per-VMA lock; maps nothing (see `map_nothing`).
+        // That is sound because `Self::fault` only reads the VMA, the fault and the data, and
+        // maps into the faulting VMA alone (`VmFault::map_window`): nothing it does needs
+        // `mmap_lock`.
         map_pages: Some(map_nothing),
         ..pin_init::zeroed()
     };

@@ -187,7 +187,9 @@ where
         fault: Some(Self::fault),
         #[cfg(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP)]
         huge_fault: Some(Self::huge_fault),
-        // Present so that faults stay under the per-VMA lock (see `map_nothing`).
+        // Present so that faults stay under the per-VMA lock (see `map_nothing`). That is sound
+        // because `Self::fault` and `Self::huge_fault` only read the VMA and the data, and
+        // insert entries into the faulting VMA alone: nothing they do needs `mmap_lock`.
         map_pages: Some(map_nothing),
         #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
         may_split: Some(Self::may_split),
