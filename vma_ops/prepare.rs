@@ -244,8 +244,9 @@ struct MappedOps<T, P>(PhantomData<(T, P)>);
 impl<T: VmOperations, P: FileData<T::Data>> MappedOps<T, P> {
     const ON_FAULT: bindings::vm_operations_struct = Self::with_mapped(VmOpsTable::<T>::ON_FAULT);
 
-    /// `ops`, and the `mapped` that takes the VMA's reference (which the core refuses in a table
-    /// installed from `f_op->mmap`, hence tables of their own).
+    /// `ops`, and the `mapped` that takes the VMA's reference: tables of their own, since the
+    /// core calls `mapped` only after `mmap_prepare` (`mmap_action_finish()`), never for a VMA set
+    /// up by `f_op->mmap`, whose reference the [`super::Backed`] installs instead.
     const fn with_mapped(ops: bindings::vm_operations_struct) -> bindings::vm_operations_struct {
         bindings::vm_operations_struct {
             mapped: Some(Self::mapped),
