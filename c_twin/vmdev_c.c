@@ -1,9 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vmdev_c: the C twin of rust_vmdev. The same ABI (include/uapi/rust_vmdev.h), the same module
- * parameters and the same two mmap paths, written the way a careful C driver author would
- * today, on /dev/vmdev_c-remap and /dev/vmdev_c-fault. The benchmarks compare the two drivers
- * and the selftest suite runs against both.
+ * parameters and the same mmap paths, written the way a careful C driver author would today,
+ * on /dev/vmdev_c-remap, /dev/vmdev_c-huge and /dev/vmdev_c-fault. The benchmarks compare the
+ * two drivers and the selftest suite runs against both.
+ *
+ * Each node's mapping hook is one of two, picked at load by the module parameter mmap_prepare
+ * (a file_operations may not have both: file_has_valid_mmap_hooks() warns):
+ * - f_op->mmap_prepare (the default), vmdev_mmap_prepare(): it checks and describes the mapping
+ *   (flags, vm_ops, for the remap node a remap action the core carries out after it) before any
+ *   VMA exists, and changes no state; the VMA is counted in vm_ops->mapped, vmdev_vma_mapped(),
+ *   once the core has set it up.
+ * - the deprecated f_op->mmap, vmdev_mmap(): it is handed the new VMA, maps the remap node's
+ *   memory itself with remap_pfn_range(), and counts the VMA there.
+ * The ABI is the same either way; vmdev_info.flags has VMDEV_FLAG_MMAP_PREPARE with the first.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -43,6 +53,9 @@ MODULE_PARM_DESC(phys_size, "Size in bytes of the phys_base range");
 static unsigned int mode = 0600;
 module_param(mode, uint, 0444);
 MODULE_PARM_DESC(mode, "Permissions of both device nodes, octal, read/write bits only (<= 0666)");
+static bool mmap_prepare = true;
+module_param(mmap_prepare, bool, 0444);
+MODULE_PARM_DESC(mmap_prepare, "Register the nodes' mapping hook as f_op->mmap_prepare (default); 0: the deprecated f_op->mmap");
 
 /* Pages a fault maps at once with fault_around: 64 KiB, the core's default fault_around_bytes. */
 #define WINDOW (PAGE_SIZE >= SZ_64K ? 1UL : SZ_64K / PAGE_SIZE)
@@ -60,7 +73,7 @@ struct vmdev {
 /* huge_dev maps remap_dev's memory on fault, with the largest page-table entries that fit. */
 static struct vmdev remap_dev, huge_dev, fault_dev;
 
-static struct vmdev *file_vmdev(struct file *file)
+static struct vmdev *file_vmdev(const struct file *file)
 {
 	/* misc_open() points private_data at the miscdevice. */
 	return container_of(file->private_data, struct vmdev, misc);
@@ -131,10 +144,36 @@ static void vmdev_vma_open(struct vm_area_struct *vma)
 	atomic64_inc(&dev->live_vmas);
 }
 
+/*
+ * Counts a VMA that vmdev_mmap_prepare() set up, once the core has set it up (the remap node's
+ * memory mapped) and nothing can fail any more, and points it at its node: until then its
+ * vm_private_data is NULL. The hook itself counts nothing: the core may still fail the mapping
+ * after it. Special VMAs (VM_DONTEXPAND) never merge, so every VMA of a node gets here.
+ */
+static int vmdev_vma_mapped(unsigned long start, unsigned long end, pgoff_t pgoff,
+			    const struct file *file, void **vm_private_data)
+{
+	struct vmdev *dev = file_vmdev(file);
+
+	*vm_private_data = dev;
+	atomic64_inc(&dev->live_vmas);
+	return 0;
+}
+
 static void vmdev_vma_close(struct vm_area_struct *vma)
 {
 	struct vmdev *dev = vma->vm_private_data;
 
+	/*
+	 * A VMA from vmdev_mmap_prepare() that ->mapped never counted: the core's remap action
+	 * failed (a page table could not be allocated, say), so mmap_action_finish() skipped
+	 * ->mapped and do_munmap()s the new VMA, which calls ->close. Decrementing here would
+	 * drop a count never taken, the imbalance drivers/hwtracing/stm/core.c has (its ->close
+	 * puts a runtime-PM reference its ->mapped never got). ->open needs no such check: the
+	 * core copies a VMA (fork, split, mremap) only after it was mapped.
+	 */
+	if (!dev)
+		return;
 	atomic64_dec(&dev->live_vmas);
 }
 
@@ -304,7 +343,7 @@ static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void
 			    int write)
 {
 	struct vmdev *dev = vma->vm_private_data;
-	/* vm_pgoff + the VMA's pages fit in the buffer: vmdev_mmap() checked them. */
+	/* vm_pgoff + the VMA's pages fit in the buffer: vmdev_mmap(_prepare)() checked them. */
 	unsigned long offset = ((vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT)) << PAGE_SHIFT) +
 			       offset_in_page(addr);
 
@@ -318,32 +357,54 @@ static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void
 	return len;
 }
 
-static const struct vm_operations_struct huge_vm_ops = {
-	.open = vmdev_vma_open,
-	.close = vmdev_vma_close,
-	.access = vmdev_pfn_access,
-	.fault = vmdev_huge_pte_fault,
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-	.huge_fault = vmdev_huge_fault,
+#define HUGE_FAULT vmdev_huge_fault
+#else
+#define HUGE_FAULT NULL
 #endif
-	.map_pages = vmdev_map_nothing,
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-	.may_split = vmdev_huge_may_split,
+#define HUGE_MAY_SPLIT vmdev_huge_may_split
+#else
+#define HUGE_MAY_SPLIT NULL
 #endif
-};
 
-static const struct vm_operations_struct remap_vm_ops = {
-	.open = vmdev_vma_open,
-	.close = vmdev_vma_close,
-	.access = vmdev_pfn_access,
-};
+/*
+ * Each node has two vm_ops tables, the same but for ->mapped: mmap_name's for the VMAs that
+ * vmdev_mmap() sets up, prepare_name's, with ->mapped, for those of vmdev_mmap_prepare().
+ * ->mapped is valid only from f_op->mmap_prepare (include/linux/mm.h): the 7.3 core calls it
+ * only after a mmap_prepare hook, so one installed by f_op->mmap would never run.
+ *
+ * The callbacks other than ->mapped and ->close (->open, ->fault, ->huge_fault, ->map_pages,
+ * ->access, ->may_split) read vm_private_data only on VMAs that were mapped, so never NULL:
+ * none can run on a VMA before its ->mapped, since the core write-locks the new VMA and holds
+ * mmap_lock for writing from its creation through ->mapped, and each of them runs under one of
+ * the two (a fault under the VMA lock, else under mmap_lock; ->access and ->may_split under
+ * mmap_lock).
+ */
+#define VMDEV_VM_OPS(mmap_name, prepare_name, ...)					\
+	static const struct vm_operations_struct mmap_name = { __VA_ARGS__ };		\
+	static const struct vm_operations_struct prepare_name = { __VA_ARGS__,		\
+								  .mapped = vmdev_vma_mapped }
 
-static const struct vm_operations_struct fault_vm_ops = {
-	.open = vmdev_vma_open,
-	.close = vmdev_vma_close,
-	.fault = vmdev_fault,
-	.map_pages = vmdev_map_nothing,
-};
+VMDEV_VM_OPS(huge_vm_ops, huge_prepare_vm_ops,
+	     .open = vmdev_vma_open,
+	     .close = vmdev_vma_close,
+	     .access = vmdev_pfn_access,
+	     .fault = vmdev_huge_pte_fault,
+	     .huge_fault = HUGE_FAULT,
+	     .map_pages = vmdev_map_nothing,
+	     .may_split = HUGE_MAY_SPLIT);
+
+VMDEV_VM_OPS(remap_vm_ops, remap_prepare_vm_ops,
+	     .open = vmdev_vma_open,
+	     .close = vmdev_vma_close,
+	     .access = vmdev_pfn_access);
+
+VMDEV_VM_OPS(fault_vm_ops, fault_prepare_vm_ops,
+	     .open = vmdev_vma_open,
+	     .close = vmdev_vma_close,
+	     .fault = vmdev_fault,
+	     .map_pages = vmdev_map_nothing);
 
 static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -378,17 +439,59 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
-static const struct file_operations vmdev_fops = {
-	.owner = THIS_MODULE,
-	/* Where huge entries can map a mapping: the address congruent to the offset mod PMD_SIZE. */
-	.get_unmapped_area = thp_get_unmapped_area,
-	.llseek = vmdev_llseek,
-	.read_iter = vmdev_read_iter,
-	.write_iter = vmdev_write_iter,
-	.mmap = vmdev_mmap,
-	.unlocked_ioctl = vmdev_ioctl,
-	.compat_ioctl = compat_ptr_ioctl,
-};
+/*
+ * vmdev_mmap()'s checks and errors, on the descriptor of a VMA still to be made. Nothing is
+ * counted here, and vm_private_data stays NULL: the core may still fail the mapping after this
+ * returns (its remap action on the remap node); vmdev_vma_mapped() counts the VMA once it exists.
+ */
+static int vmdev_mmap_prepare(struct vm_area_desc *desc)
+{
+	struct vmdev *dev = file_vmdev(desc->file);
+	unsigned long end;
+
+	if (check_add_overflow(desc->pgoff, vma_desc_pages(desc), &end) ||
+	    end > dev->size >> PAGE_SHIFT)
+		return -EINVAL;
+	if (dev != &fault_dev && !vma_desc_test(desc, VMA_SHARED_BIT)) {
+		/* Copy-on-write of a PFN mapping would put the PFN in vm_pgoff: refuse it. */
+		if (vma_desc_test(desc, VMA_WRITE_BIT))
+			return -EINVAL;
+		vma_desc_clear_flags(desc, VMA_MAYWRITE_BIT);
+	}
+	if (dev == &huge_dev) {
+		vma_desc_set_flags(desc, VMA_PFNMAP_BIT, VMA_IO_BIT, VMA_DONTEXPAND_BIT,
+				   VMA_DONTDUMP_BIT);
+		desc->vm_ops = &huge_prepare_vm_ops;
+	} else if (dev == &remap_dev) {
+		/* The core sets VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP, then maps it all. */
+		mmap_action_remap_full(desc, dev->first_pfn + desc->pgoff);
+		desc->vm_ops = &remap_prepare_vm_ops;
+	} else {
+		vma_desc_set_flags(desc, VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT, VMA_MIXEDMAP_BIT);
+		desc->vm_ops = &fault_prepare_vm_ops;
+	}
+	return 0;
+}
+
+/*
+ * The two tables differ only in the mapping hook, the one parameter mmap_prepare picks.
+ * get_unmapped_area: where huge entries can map a mapping, the address congruent to the offset
+ * mod PMD_SIZE.
+ */
+#define VMDEV_FOPS(hook) {								\
+	.owner = THIS_MODULE,								\
+	.get_unmapped_area = thp_get_unmapped_area,					\
+	.llseek = vmdev_llseek,								\
+	.read_iter = vmdev_read_iter,							\
+	.write_iter = vmdev_write_iter,							\
+	hook,										\
+	.unlocked_ioctl = vmdev_ioctl,							\
+	.compat_ioctl = compat_ptr_ioctl,						\
+}
+
+static const struct file_operations vmdev_prepare_fops =
+	VMDEV_FOPS(.mmap_prepare = vmdev_mmap_prepare);
+static const struct file_operations vmdev_mmap_fops = VMDEV_FOPS(.mmap = vmdev_mmap);
 
 /*
  * Whether [base, base + size) is memory the firmware reserved at boot and the kernel leaves
@@ -485,6 +588,8 @@ static struct dentry *vmdev_debugfs;
 
 static int __init vmdev_init(void)
 {
+	const struct file_operations *fops = mmap_prepare ? &vmdev_prepare_fops : &vmdev_mmap_fops;
+	u32 hook_flag = mmap_prepare ? VMDEV_FLAG_MMAP_PREPARE : 0;
 	unsigned long i;
 	int ret;
 
@@ -509,11 +614,12 @@ static int __init vmdev_init(void)
 		goto free_fault;
 	for (i = 0; i < fault_size >> PAGE_SHIFT; i++)
 		fault_dev.pages[i] = vmalloc_to_page(fault_dev.buf + (i << PAGE_SHIFT));
-	fault_dev.flags = fault_around ? VMDEV_FLAG_FAULT_AROUND : 0;
+	fault_dev.flags = (fault_around ? VMDEV_FLAG_FAULT_AROUND : 0) | hook_flag;
 
 	remap_dev.backing = VMDEV_BACKING_REMAP;
+	remap_dev.flags |= hook_flag;
 	remap_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-remap",
-					      .fops = &vmdev_fops, .mode = mode };
+					      .fops = fops, .mode = mode };
 	huge_dev.buf = remap_dev.buf;
 	huge_dev.size = remap_dev.size;
 	huge_dev.first_pfn = remap_dev.first_pfn;
@@ -522,10 +628,10 @@ static int __init vmdev_init(void)
 		(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ? VMDEV_FLAG_HUGE_PMD : 0) |
 		(pud_leaf_supported() ? VMDEV_FLAG_HUGE_PUD : 0);
 	huge_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-huge",
-					     .fops = &vmdev_fops, .mode = mode };
+					     .fops = fops, .mode = mode };
 	fault_dev.backing = VMDEV_BACKING_FAULT;
 	fault_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-fault",
-					      .fops = &vmdev_fops, .mode = mode };
+					      .fops = fops, .mode = mode };
 	ret = misc_register(&remap_dev.misc);
 	if (ret)
 		goto free_fault;
