@@ -24,7 +24,7 @@
 //!   mapping and the core creates it. A file's operations may have `mmap` or `mmap_prepare`,
 //!   not both, so [`MiscDeviceOptions::hook`] picks which one a registration uses: a driver
 //!   may implement both and let its user choose, as this one does (module parameter).
-//! - **`mmap` gets a [`NewVma`], not a `&VmaNew`, and returns a [`Backed`]**: `VmaNew`'s safe
+//! - **`mmap` gets a [`MmapVma`], not a `&VmaNew`, and returns a [`Backed`]**: `VmaNew`'s safe
 //!   `set_mixedmap()` would let a driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP`, and the
 //!   `Backed` installs the VMA's operations only once `mmap` succeeds (see `vma_ops`).
 //! - **`get_unmapped_area`** ([`MiscDevice::get_unmapped_area`], a [`Placement`] policy rather
@@ -32,7 +32,7 @@
 //!   that a driver can align it for huge page-table entries as the kernel's own
 //!   huge-page-capable files do.
 
-use crate::vma_ops::{Backed, NewVma, Prepared, VmaDesc};
+use crate::vma_ops::{Backed, MmapVma, Prepared, VmaDesc};
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -192,12 +192,12 @@ pub(crate) trait MiscDevice: Sized {
 
     /// `mmap()` through `f_op->mmap`: set up `vma`, which maps the file from `vma.pgoff()` on.
     /// The VMA is backed in
-    /// one of the ways `NewVma` offers, and the [`Backed`] returned installs its operations
+    /// one of the ways `MmapVma` offers, and the [`Backed`] returned installs its operations
     /// once this returns; or the call fails and the VMA goes away, with nothing installed.
     fn mmap<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
-        _vma: NewVma<'a>,
+        _vma: MmapVma<'a>,
     ) -> Result<Backed<'a>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -414,7 +414,7 @@ impl<T: MiscDevice> FopsTable<T> {
         let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
         // SAFETY: The VMA is being set up by `mmap()`, and the driver gets no other access to it
         // than this object.
-        let vma = unsafe { NewVma::from_raw(vma) };
+        let vma = unsafe { MmapVma::from_raw(vma) };
         // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
         // `fdget_pos`.
         let file = unsafe { File::from_raw_file(file) };

@@ -274,7 +274,7 @@ impl Drop for PhysBuffer {
         match self.source {
             // SAFETY: `addr` and `len` are what `alloc_pages_exact()` gave, by the invariants;
             // no mapping of the memory is left, since every VMA that mapped it held a reference
-            // to the owner of this buffer (see `NewVma::remap_pfns`).
+            // to the owner of this buffer (see `MmapVma::remap_pfns`).
             PhysSource::Allocated => unsafe { bindings::free_pages_exact(addr, self.buf.len) },
             // SAFETY: `addr` came from `memremap()`, by the invariants; no mapping is left, as
             // above. The claim goes after this, when the `Region` is dropped.

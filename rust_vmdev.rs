@@ -49,8 +49,7 @@ use kernel::{
 };
 use memory::{linear_map, DeviceMemory, PageFrames, PhysBuffer, VmallocBuffer};
 use vma_ops::{
-    Backed, EntrySize, Fault as PageFault, NewVma, Prepared, VmFault, VmOperations, VmaDesc,
-    VmaSetup,
+    Backed, EntrySize, FaultResult, MmapVma, Prepared, VmFault, VmOperations, VmaDesc, VmaSetup,
 };
 
 module! {
@@ -161,7 +160,7 @@ trait Node: VmOperations<Data = Device<Self>> + Send + Sync + 'static {
 
     /// Sets up `vma` in `f_op->mmap`; it maps pages of `dev` from `vm_pgoff` on, a range
     /// already checked to be inside the memory.
-    fn mmap(dev: Arc<Device<Self>>, vma: NewVma<'_>) -> Result<Backed<'_>>;
+    fn mmap(dev: Arc<Device<Self>>, vma: MmapVma<'_>) -> Result<Backed<'_>>;
 
     /// The same in `f_op->mmap_prepare`, for a mapping of a file of the node; what `mmap` does
     /// itself, the core does after this returns.
@@ -247,7 +246,7 @@ impl<N: Node> MiscDevice for Device<N> {
         N::mmap_prepare(desc)
     }
 
-    fn mmap<'a>(dev: ArcBorrow<'_, Self>, _file: &File, vma: NewVma<'a>) -> Result<Backed<'a>> {
+    fn mmap<'a>(dev: ArcBorrow<'_, Self>, _file: &File, vma: MmapVma<'a>) -> Result<Backed<'a>> {
         dev.check_range(&vma)?;
         N::mmap(dev.into(), vma)
     }
@@ -332,7 +331,7 @@ impl Node for Remap {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_REMAP;
 
-    fn mmap(dev: Arc<Device<Self>>, mut vma: NewVma<'_>) -> Result<Backed<'_>> {
+    fn mmap(dev: Arc<Device<Self>>, mut vma: MmapVma<'_>) -> Result<Backed<'_>> {
         keep_private_read_only(&mut vma)?;
         vma.remap_pfns::<Self, _>(dev)
     }
@@ -364,7 +363,7 @@ impl Node for Huge {
     type Mem = PhysBuffer;
     const BACKING: u32 = BACKING_HUGE;
 
-    fn mmap(dev: Arc<Device<Self>>, mut vma: NewVma<'_>) -> Result<Backed<'_>> {
+    fn mmap(dev: Arc<Device<Self>>, mut vma: MmapVma<'_>) -> Result<Backed<'_>> {
         keep_private_read_only(&mut vma)?;
         vma.map_pfns_on_fault::<Self, _>(dev)
     }
@@ -399,7 +398,7 @@ impl Node for Fault {
     type Mem = VmallocBuffer;
     const BACKING: u32 = BACKING_FAULT;
 
-    fn mmap(dev: Arc<Device<Self>>, mut vma: NewVma<'_>) -> Result<Backed<'_>> {
+    fn mmap(dev: Arc<Device<Self>>, mut vma: MmapVma<'_>) -> Result<Backed<'_>> {
         // Nothing is mapped now: each page is mapped by `fault` on first touch.
         vma.set_dontexpand();
         vma.set_dontdump();
@@ -425,7 +424,7 @@ impl VmOperations for Fault {
         dev.vma_closed();
     }
 
-    fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> PageFault<'a> {
+    fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
         // Map the faulting page, and with `fault_around` the window around it, which cuts the
         // faults of a sequential first touch by `WINDOW`. Not for a write to a private mapping:
         // the core maps a copy of the one page returned below.
@@ -436,7 +435,7 @@ impl VmOperations for Fault {
         };
         if let Some(mapped) = vmf.map_window(window, |pgoff| dev.mem.page(pgoff)) {
             dev.mapped(mapped.pages(), mapped.fault_page());
-            return PageFault::Mapped(mapped);
+            return FaultResult::Mapped(mapped);
         }
         // `pgoff` is the file offset of the faulting page: the VMA's `vm_pgoff` plus the page's
         // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
@@ -444,9 +443,9 @@ impl VmOperations for Fault {
         match dev.mem.page(vmf.pgoff()) {
             Some(page) => {
                 dev.mapped(1, true);
-                PageFault::Page(page)
+                FaultResult::Page(page)
             }
-            None => PageFault::SigBus,
+            None => FaultResult::SigBus,
         }
     }
 }

@@ -12,19 +12,19 @@
 //!   [`Prepared`]; the core creates the VMA, applies the description (and remaps the frames for
 //!   [`VmaDesc::remap_pfns`]), then calls `vm_ops->mapped`, where the VMA takes its reference to
 //!   the data, from the file ([`prepare::FileData`]).
-//! - `f_op->mmap`, the classic hook: the driver gets the VMA itself, as a [`NewVma`], and returns
+//! - `f_op->mmap`, the classic hook: the driver gets the VMA itself, as a [`MmapVma`], and returns
 //!   a [`Backed`], which carries the VMA's reference to the data and installs it once `mmap`
 //!   succeeds.
 //!
 //! Both offer the same flag changes ([`VmaSetup`]) and the same three backings, one per VMA:
 //!
-//! - [`NewVma::remap_pfns`]: the whole VMA is mapped now onto page frames the driver owns
+//! - [`MmapVma::remap_pfns`]: the whole VMA is mapped now onto page frames the driver owns
 //!   ([`PfnMemory`]), with special entries the core never takes a page reference through; the
 //!   VMA is `VM_PFNMAP | VM_IO` and nothing ever faults.
-//! - [`NewVma::map_on_fault`]: nothing is mapped now; each first touch of a page calls
+//! - [`MmapVma::map_on_fault`]: nothing is mapped now; each first touch of a page calls
 //!   [`VmOperations::fault`], which hands the core a [`MappablePage`] or maps a window of them
 //!   itself ([`VmFault::map_window`]).
-//! - [`NewVma::map_pfns_on_fault`]: nothing is mapped now; each first touch maps the page frames
+//! - [`MmapVma::map_pfns_on_fault`]: nothing is mapped now; each first touch maps the page frames
 //!   of [`PfnMemory`] around it with the largest page-table entry that fits ([`EntrySize`]: a
 //!   PUD or PMD entry where the frames, the VMA and the address are aligned, else a PTE). The
 //!   VMA is `VM_PFNMAP | VM_IO`; this module inserts the frames itself, and the driver only
@@ -41,11 +41,11 @@
 //!
 //! - A VMA that is both `VM_PFNMAP` and `VM_MIXEDMAP` (mm `BUG_ON`s on it, and it would let
 //!   `vm_insert_page()` put refcounted pages into a pfnmap): the driver never sees the `&VmaNew`
-//!   whose safe `set_mixedmap()` allows it, only a [`NewVma`], which the one method that picks
+//!   whose safe `set_mixedmap()` allows it, only a [`MmapVma`], which the one method that picks
 //!   the backing consumes (`pfn_and_mixed.rs`).
 //! - A PFN-mapped VMA with a fault handler, whose inserted pages no zap would release:
-//!   [`NewVma::remap_pfns`] and [`NewVma::map_pfns_on_fault`] do not compile for operations that
-//!   implement `fault`, and [`NewVma::map_on_fault`] does not compile for operations that lack
+//!   [`MmapVma::remap_pfns`] and [`MmapVma::map_pfns_on_fault`] do not compile for operations that
+//!   implement `fault`, and [`MmapVma::map_on_fault`] does not compile for operations that lack
 //!   it (`fault_on_pfn_vma.rs`, `on_fault_without_handler.rs`).
 //! - A huge entry that maps frames the VMA does not own, or a copy-on-write PFN mapping (both a
 //!   `BUG_ON` or worse in `vmf_insert_pfn_pmd()`): the frames of each entry are computed, checked
@@ -66,7 +66,7 @@
 //! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages`, see
 //!   [`VmOpsTable`].
 //! - A split of a VMA across a PUD entry, which the 7.3 core cannot do (it oopses): the VMAs of
-//!   [`NewVma::map_pfns_on_fault`] remove such an entry before any split (`may_split`, see
+//!   [`MmapVma::map_pfns_on_fault`] remove such an entry before any split (`may_split`, see
 //!   [`PfnOpsTable`]), and map PUD entries only where the CPU can walk them
 //!   ([`EntrySize::mappable`]).
 //!
@@ -78,7 +78,7 @@
 //! This file holds the callbacks a driver writes ([`VmOperations`]) and the tables that call
 //! them; `vma_ops/page_fault.rs` the page faults and their window, `vma_ops/pfn_fault.rs` the
 //! frames mapped by number (faults with huge entries, `access`, `may_split`),
-//! `vma_ops/setup.rs` what `f_op->mmap` does with a VMA ([`NewVma`], [`Backed`]), and
+//! `vma_ops/setup.rs` what `f_op->mmap` does with a VMA ([`MmapVma`], [`Backed`]), and
 //! `vma_ops/prepare.rs` what `f_op->mmap_prepare` does ([`VmaDesc`], [`Prepared`], `mapped`).
 //!
 //! # Lifetimes
@@ -98,7 +98,7 @@ mod setup;
 pub(crate) use page_fault::{MappablePage, VmFault};
 pub(crate) use pfn_fault::{EntrySize, PfnMemory};
 pub(crate) use prepare::{Prepared, VmaDesc};
-pub(crate) use setup::{Backed, NewVma};
+pub(crate) use setup::{Backed, MmapVma};
 
 use core::marker::PhantomData;
 use kernel::{
@@ -118,7 +118,7 @@ extern "C" {
 }
 
 /// What a [`VmOperations::fault`] handler tells the core.
-pub(crate) enum Fault<'a> {
+pub(crate) enum FaultResult<'a> {
     /// Map this page at the faulting address (and, for a write to a private mapping, a copy of
     /// it). The core takes its own reference on the page for as long as it is mapped.
     Page(MappablePage<'a>),
@@ -179,14 +179,14 @@ pub(crate) trait VmOperations: Sized {
     /// entry mapped now would outlive every VMA (and the memory).
     fn close(_data: &Self::Data) {}
 
-    /// A page of a VMA set up by [`NewVma::map_on_fault`] that has no page table entry was
+    /// A page of a VMA set up by [`MmapVma::map_on_fault`] that has no page table entry was
     /// touched. Runs in process context and may sleep, under the VMA's read lock (its per-VMA
-    /// lock or `mmap_lock`). Required there; not allowed with [`NewVma::remap_pfns`].
-    fn fault<'a>(_data: &'a Self::Data, _vmf: &'a VmFault) -> Fault<'a> {
+    /// lock or `mmap_lock`). Required there; not allowed with [`MmapVma::remap_pfns`].
+    fn fault<'a>(_data: &'a Self::Data, _vmf: &'a VmFault) -> FaultResult<'a> {
         build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// A fault in a VMA set up by [`NewVma::map_pfns_on_fault`] mapped one entry of `size`.
+    /// A fault in a VMA set up by [`MmapVma::map_pfns_on_fault`] mapped one entry of `size`.
     /// Runs in the fault, under the VMA's read lock. When two threads fault the same entry at
     /// once, both may be told.
     fn pfns_mapped(_data: &Self::Data, _size: EntrySize) {}
@@ -200,7 +200,7 @@ pub(crate) trait VmOperations: Sized {
 pub(crate) struct VmOpsTable<T>(PhantomData<T>);
 
 impl<T: VmOperations> VmOpsTable<T> {
-    /// Operations of a VMA mapped on fault by [`NewVma::map_on_fault`].
+    /// Operations of a VMA mapped on fault by [`MmapVma::map_on_fault`].
     const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::open),
         close: Some(Self::close),
@@ -275,7 +275,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: The VMA has these operations and holds a reference to its data.
         let data = unsafe { Self::data_ref(fault.vma().as_ptr()) };
         match T::fault(data, fault) {
-            Fault::Page(page) => {
+            FaultResult::Page(page) => {
                 // SAFETY: `page` is a mappable page that outlives this call. The core locks and
                 // maps `vmf->page` (or a copy of it), and drops the reference taken here when
                 // it is done with it.
@@ -285,8 +285,8 @@ impl<T: VmOperations> VmOpsTable<T> {
                 }
                 0
             }
-            Fault::Mapped(_) => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
-            Fault::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+            FaultResult::Mapped(_) => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            FaultResult::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
         }
     }
 }
@@ -310,7 +310,7 @@ extern "C" fn map_nothing(
     0
 }
 
-/// What a driver may read and change of a mapping being set up, in either hook: a [`NewVma`]
+/// What a driver may read and change of a mapping being set up, in either hook: a [`MmapVma`]
 /// in `f_op->mmap`, a [`VmaDesc`] in `f_op->mmap_prepare`.
 pub(crate) trait VmaSetup {
     /// The first address the mapping will cover.

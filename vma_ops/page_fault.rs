@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Page faults of a VMA mapped by [`NewVma::map_on_fault`]: the pages the core may map
+//! Page faults of a VMA mapped by [`MmapVma::map_on_fault`]: the pages the core may map
 //! ([`MappablePage`]), the fault being handled ([`VmFault`]) and the window of pages it maps
 //! around the faulting one.
 

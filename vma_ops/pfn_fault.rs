@@ -51,7 +51,7 @@ pub(crate) unsafe trait PfnMemory {
     fn page_count(&self) -> usize;
 }
 
-/// The size of the page-table entry a fault in a [`NewVma::map_pfns_on_fault`] VMA inserted.
+/// The size of the page-table entry a fault in a [`MmapVma::map_pfns_on_fault`] VMA inserted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum EntrySize {
     /// A page-table entry: one page.
@@ -163,7 +163,7 @@ pub(super) fn access_span(
 
 /// Builds the `struct vm_operations_struct` of a VMA that maps the frames of the memory `M`
 /// that `T::Data` owns: `T`'s `open` and `close`, `access` for debuggers, and for
-/// [`NewVma::map_pfns_on_fault`] the fault handlers that insert the frames. Valid while any VMA
+/// [`MmapVma::map_pfns_on_fault`] the fault handlers that insert the frames. Valid while any VMA
 /// uses it, as [`VmOpsTable`]'s tables are.
 pub(super) struct PfnOpsTable<T, M>(PhantomData<(T, M)>);
 
@@ -171,7 +171,7 @@ impl<T: VmOperations, M: PfnMemory + DeviceMemory> PfnOpsTable<T, M>
 where
     T::Data: AsRef<M>,
 {
-    /// Operations of a VMA mapped whole by [`NewVma::remap_pfns`]: a fault there is a `SIGBUS`.
+    /// Operations of a VMA mapped whole by [`MmapVma::remap_pfns`]: a fault there is a `SIGBUS`.
     pub(super) const REMAPPED: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(VmOpsTable::<T>::open),
         close: Some(VmOpsTable::<T>::close),
@@ -179,7 +179,7 @@ where
         ..pin_init::zeroed()
     };
 
-    /// Operations of a VMA set up by [`NewVma::map_pfns_on_fault`].
+    /// Operations of a VMA set up by [`MmapVma::map_pfns_on_fault`].
     pub(super) const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(VmOpsTable::<T>::open),
         close: Some(VmOpsTable::<T>::close),

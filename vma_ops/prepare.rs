@@ -94,7 +94,7 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
     /// have a `fault` handler (checked at compile time).
     ///
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
-    /// mapping (private and possibly writable), as [`super::NewVma::remap_pfns`].
+    /// mapping (private and possibly writable), as [`super::MmapVma::remap_pfns`].
     pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory + DeviceMemory>(
         self,
     ) -> Result<Prepared<'a>>
@@ -129,7 +129,7 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
 
     /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
     /// pages itself, with `T`'s operations, whose `fault` handler maps each page on first touch
-    /// (required, checked at compile time). As [`super::NewVma::map_on_fault`].
+    /// (required, checked at compile time). As [`super::MmapVma::map_on_fault`].
     pub(crate) fn map_on_fault<T: VmOperations>(mut self) -> Prepared<'a>
     where
         P: FileData<T::Data>,
@@ -147,7 +147,7 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
     /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP`, with
     /// `T`'s `open` and `close` and fault handlers that map the frames of the file's data's
     /// memory `M` on first touch, each with the largest entry that fits. As
-    /// [`super::NewVma::map_pfns_on_fault`]: `T` must not have a `fault` handler (checked at
+    /// [`super::MmapVma::map_pfns_on_fault`]: `T` must not have a `fault` handler (checked at
     /// compile time), and `EINVAL` for a copy-on-write mapping.
     pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory + DeviceMemory>(
         mut self,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Setting up a VMA in `f_op->mmap()`, the classic hook: [`NewVma`], whose methods back it one
+//! Setting up a VMA in `f_op->mmap()`, the classic hook: [`MmapVma`], whose methods back it one
 //! way, and the [`Backed`] they return, which installs the operations once `mmap()` succeeds.
 
 use super::pfn_fault::PfnOpsTable;
@@ -25,11 +25,11 @@ use kernel::{
 ///
 /// `vma` is a VMA being set up in `mmap()` (the [`VmaNew`] invariants), and nothing but this
 /// object sets its `VM_PFNMAP` or `VM_MIXEDMAP` flags, `vm_ops` or `vm_private_data`.
-pub(crate) struct NewVma<'a> {
+pub(crate) struct MmapVma<'a> {
     vma: &'a VmaNew,
 }
 
-impl<'a> NewVma<'a> {
+impl<'a> MmapVma<'a> {
     /// # Safety
     ///
     /// `vma` must be a VMA being set up by `f_op->mmap()`, valid for `'a`, and the caller must
@@ -165,7 +165,7 @@ impl<'a> NewVma<'a> {
     }
 }
 
-/// A VMA that [`NewVma`] backed, waiting for `mmap()` to succeed: `mmap()` returns it, and then
+/// A VMA that [`MmapVma`] backed, waiting for `mmap()` to succeed: `mmap()` returns it, and then
 /// (only then) its operations and their reference to the data are installed, and
 /// [`VmOperations::open`] is called for it.
 ///
@@ -243,7 +243,7 @@ unsafe fn release_data<T: VmOperations>(data: *const c_void) {
     drop(unsafe { Arc::<T::Data>::from_raw(data.cast()) });
 }
 
-impl VmaSetup for NewVma<'_> {
+impl VmaSetup for MmapVma<'_> {
     fn start(&self) -> usize {
         self.vma.start()
     }

@@ -5,7 +5,7 @@
 //! nothing and gives its reference back).
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Pages;
@@ -14,17 +14,17 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = VmallocBuffer;
 
-    fn fault<'a>(_mem: &'a VmallocBuffer, _vmf: &'a VmFault) -> Fault<'a> {
-        Fault::SigBus
+    fn fault<'a>(_mem: &'a VmallocBuffer, _vmf: &'a VmFault) -> FaultResult<'a> {
+        FaultResult::SigBus
     }
 }
 
-pub(crate) fn mmap(vma: NewVma<'_>, mem: Arc<VmallocBuffer>) -> Result<Backed<'_>> {
+pub(crate) fn mmap(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Result<Backed<'_>> {
     vma.map_on_fault::<Pages>(mem);
     Err(EINVAL)
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: for<'a> fn(NewVma<'a>, Arc<VmallocBuffer>) -> Result<Backed<'a>> = mmap;
+    let _: for<'a> fn(MmapVma<'a>, Arc<VmallocBuffer>) -> Result<Backed<'a>> = mmap;
 }

@@ -3,7 +3,7 @@
 //! outlive every VMA. `open` and `close` get the data only, no VMA to insert into.
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{Fault, VmFault, VmOperations};
+use crate::vma_ops::{FaultResult, VmFault, VmOperations};
 use kernel::{mm::virt::VmaRef, prelude::*};
 
 pub(crate) struct Pages;
@@ -18,8 +18,8 @@ impl VmOperations for Pages {
         }
     }
 
-    fn fault<'a>(_mem: &'a VmallocBuffer, _vmf: &'a VmFault) -> Fault<'a> {
-        Fault::SigBus
+    fn fault<'a>(_mem: &'a VmallocBuffer, _vmf: &'a VmFault) -> FaultResult<'a> {
+        FaultResult::SigBus
     }
 }
 

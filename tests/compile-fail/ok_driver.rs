@@ -2,8 +2,8 @@
 //! The control: each backing used as the driver uses it, in either hook.
 
 use crate::memory::{PhysBuffer, VmallocBuffer};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, Prepared, VmFault, VmOperations, VmaDesc};
 use crate::Dev;
-use crate::vma_ops::{Backed, Fault, NewVma, Prepared, VmFault, VmOperations, VmaDesc};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Remap;
@@ -13,11 +13,11 @@ impl VmOperations for Remap {
     type Data = Dev;
 }
 
-pub(crate) fn remap(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
+pub(crate) fn remap(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     vma.remap_pfns::<Remap, PhysBuffer>(dev)
 }
 
-pub(crate) fn huge(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
+pub(crate) fn huge(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     vma.map_pfns_on_fault::<Remap, PhysBuffer>(dev)
 }
 
@@ -35,15 +35,15 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = VmallocBuffer;
 
-    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> Fault<'a> {
+    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> FaultResult<'a> {
         match mem.page(vmf.pgoff()) {
-            Some(page) => Fault::Page(page),
-            None => Fault::SigBus,
+            Some(page) => FaultResult::Page(page),
+            None => FaultResult::SigBus,
         }
     }
 }
 
-pub(crate) fn on_fault(vma: NewVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
+pub(crate) fn on_fault(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
     vma.map_on_fault::<Pages>(mem)
 }
 
@@ -53,8 +53,8 @@ pub(crate) fn on_fault_prepared(desc: VmaDesc<'_, Arc<VmallocBuffer>>) -> Prepar
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: [for<'a> fn(NewVma<'a>, Arc<Dev>) -> Result<Backed<'a>>; 2] = [remap, huge];
-    let _: for<'a> fn(NewVma<'a>, Arc<VmallocBuffer>) -> Backed<'a> = on_fault;
+    let _: [for<'a> fn(MmapVma<'a>, Arc<Dev>) -> Result<Backed<'a>>; 2] = [remap, huge];
+    let _: for<'a> fn(MmapVma<'a>, Arc<VmallocBuffer>) -> Backed<'a> = on_fault;
     let _: [for<'a> fn(VmaDesc<'a, Arc<Dev>>) -> Result<Prepared<'a>>; 2] =
         [remap_prepared, huge_prepared];
     let _: for<'a> fn(VmaDesc<'a, Arc<VmallocBuffer>>) -> Prepared<'a> = on_fault_prepared;

@@ -1,10 +1,10 @@
 // expect: use of moved value: `vma`
-//! A VMA both VM_PFNMAP and VM_MIXEDMAP: backing it consumes the `NewVma`, so it cannot be
+//! A VMA both VM_PFNMAP and VM_MIXEDMAP: backing it consumes the `MmapVma`, so it cannot be
 //! backed a second way.
 
 use crate::memory::PhysBuffer;
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
 use crate::Dev;
-use crate::vma_ops::{Backed, Fault, NewVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Remap;
@@ -20,17 +20,17 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = Dev;
 
-    fn fault<'a>(_dev: &'a Dev, _vmf: &'a VmFault) -> Fault<'a> {
-        Fault::SigBus
+    fn fault<'a>(_dev: &'a Dev, _vmf: &'a VmFault) -> FaultResult<'a> {
+        FaultResult::SigBus
     }
 }
 
-pub(crate) fn both(vma: NewVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
+pub(crate) fn both(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
     let _remapped = vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?;
     Ok(vma.map_on_fault::<Pages>(dev))
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: for<'a> fn(NewVma<'a>, Arc<Dev>) -> Result<Backed<'a>> = both;
+    let _: for<'a> fn(MmapVma<'a>, Arc<Dev>) -> Result<Backed<'a>> = both;
 }

@@ -3,8 +3,8 @@
 //! `VmaDesc`, so it cannot be backed a second way.
 
 use crate::memory::PhysBuffer;
+use crate::vma_ops::{FaultResult, Prepared, VmFault, VmOperations, VmaDesc};
 use crate::Dev;
-use crate::vma_ops::{Fault, Prepared, VmFault, VmOperations, VmaDesc};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Remap;
@@ -20,8 +20,8 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = Dev;
 
-    fn fault<'a>(_dev: &'a Dev, _vmf: &'a VmFault) -> Fault<'a> {
-        Fault::SigBus
+    fn fault<'a>(_dev: &'a Dev, _vmf: &'a VmFault) -> FaultResult<'a> {
+        FaultResult::SigBus
     }
 }
 

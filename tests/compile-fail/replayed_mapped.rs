@@ -4,7 +4,7 @@
 //! `Mapped` borrows the fault it proves.
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{Fault, Mapped, VmFault, VmOperations};
+use crate::vma_ops::{FaultResult, Mapped, VmFault, VmOperations};
 use kernel::prelude::*;
 
 /// Somewhere to keep a proof past its fault.
@@ -16,13 +16,13 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = VmallocBuffer;
 
-    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> Fault<'a> {
+    fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> FaultResult<'a> {
         match vmf.map_window(16, |pgoff| mem.page(pgoff)) {
             Some(proof) => {
                 keep(proof);
-                Fault::SigBus
+                FaultResult::SigBus
             }
-            None => Fault::SigBus,
+            None => FaultResult::SigBus,
         }
     }
 }

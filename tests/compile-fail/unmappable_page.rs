@@ -3,7 +3,7 @@
 //! memory types create for their order-0, refcounted pages; a `kernel::page::Page` (which could
 //! be a slab page, a compound page's tail...) is not one.
 
-use crate::vma_ops::{Fault, VmFault, VmOperations};
+use crate::vma_ops::{FaultResult, VmFault, VmOperations};
 use kernel::{page::Page, prelude::*};
 
 pub(crate) struct Pages;
@@ -12,8 +12,8 @@ pub(crate) struct Pages;
 impl VmOperations for Pages {
     type Data = Page;
 
-    fn fault<'a>(page: &'a Page, _vmf: &'a VmFault) -> Fault<'a> {
-        Fault::Page(page)
+    fn fault<'a>(page: &'a Page, _vmf: &'a VmFault) -> FaultResult<'a> {
+        FaultResult::Page(page)
     }
 }
 
