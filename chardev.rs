@@ -31,6 +31,17 @@
 //!   than an address, which could put a mapping over another): where a new mapping goes, so
 //!   that a driver can align it for huge page-table entries as the kernel's own
 //!   huge-page-capable files do.
+//!
+//! The names are upstream's where the thing is the same (`MiscDevice`, `MiscDeviceOptions`,
+//! `MiscDeviceRegistration`, `MiscdeviceVTable`, the trampolines), so the two files diff
+//! cleanly. What upstream has and this file leaves out, because this driver does not use it and
+//! dead code would not build here (`-D warnings`); each comes back as upstream's code unchanged:
+//!
+//! - `MiscDevice::compat_ioctl`, a separate 32-bit entry point: this file always installs
+//!   `compat_ptr_ioctl()`, which is right for an ioctl whose argument is a pointer.
+//! - `MiscDevice::show_fdinfo`, lines for `/proc/<pid>/fdinfo/<fd>`.
+//! - `MiscDeviceRegistration::as_raw()` and `device()`, the raw `struct miscdevice` and its
+//!   `struct device` (for `dev_*!` logging; this driver logs once, at load, with `pr_*!`).
 
 use crate::vma_ops::{Backed, MmapVma, Prepared, VmaDesc};
 use core::marker::PhantomData;
@@ -108,8 +119,8 @@ impl MiscDeviceOptions {
         result.name = self.name.as_char_ptr();
         result.mode = self.mode.0;
         result.fops = match self.hook {
-            MmapHook::MmapPrepare => &FopsTable::<T>::MMAP_PREPARE,
-            MmapHook::Mmap => &FopsTable::<T>::MMAP,
+            MmapHook::MmapPrepare => &MiscdeviceVTable::<T>::MMAP_PREPARE,
+            MmapHook::Mmap => &MiscdeviceVTable::<T>::MMAP,
         };
         Ok(result)
     }
@@ -298,9 +309,9 @@ pub(crate) enum Placement {
 }
 
 /// Builds the `struct file_operations` of a [`MiscDevice`] implementation.
-struct FopsTable<T>(PhantomData<T>);
+struct MiscdeviceVTable<T>(PhantomData<T>);
 
-impl<T: MiscDevice> FopsTable<T> {
+impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// The table with `f_op->mmap_prepare`.
     const MMAP_PREPARE: bindings::file_operations = Self::with_hook(MmapHook::MmapPrepare);
     /// The table with `f_op->mmap`.
