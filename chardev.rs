@@ -34,8 +34,8 @@
 //!
 //! The names are upstream's where the thing is the same (`MiscDevice`, `MiscDeviceOptions`,
 //! `MiscDeviceRegistration`, `MiscdeviceVTable`, the trampolines), so the two files diff
-//! cleanly. What upstream has and this file leaves out, because this driver does not use it and
-//! dead code would not build here (`-D warnings`); each comes back as upstream's code unchanged:
+//! cleanly. What upstream has and this file leaves out, because this driver does not use it (each
+//! comes back as upstream's code unchanged):
 //!
 //! - `MiscDevice::compat_ioctl`, a separate 32-bit entry point: this file always installs
 //!   `compat_ptr_ioctl()`, which is right for an ioctl whose argument is a pointer.
