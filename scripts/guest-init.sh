@@ -79,9 +79,16 @@ case $mode in
     two_spans="--test huge. --test remap.placement_congruent_to_offset --test fault.placement_congruent_to_offset"
     # vmdev_tests=PREFIX,...: only those tests (check.sh's run on a CPU without 1 GiB pages).
     only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_tests=//p' | sed 's/^/--test /; s/,/ --test /g')
-    runs=1
-    if [ -f $twin ]; then runs=2; fi
+    drivers=1
+    if [ -f $twin ]; then drivers=2; fi
+    runs=$drivers
     if [ -n "$huge2" ]; then runs=$((runs * 2)); fi
+    # Last, each driver once more with its nodes on the classic f_op->mmap hook (module
+    # parameter mmap_prepare=0; the runs above use the default, f_op->mmap_prepare), over the
+    # tests that reach the hook and the VMA operations: every node's, between the load and the
+    # unload. Not in a boot that vmdev_tests= narrows to other tests (check.sh's second boot).
+    classic="--module-params mmap_prepare=0 --test module.load --test remap. --test huge. --test fault. --test module.unload --test module.kmemleak_clean"
+    if [ -z "$only" ]; then runs=$((runs + drivers)); else classic=; fi
     printf 'KTAP version 1\n1..%s\n' $runs
     # --peer: the other driver, which claims a boot range the one under test must then refuse.
     peer=
@@ -106,6 +113,19 @@ case $mode in
         # shellcheck disable=SC2086
         { insmod $twin $huge2 && vmdev-selftest $nodes $two_spans --ktap-suite $n && rmmod vmdev_c; } || rc=1
       fi
+    fi
+    if [ -n "$classic" ]; then
+      # How long each took (guest time), as a KTAP diagnostic line.
+      for driver in $ko $twin; do
+        [ -f "$driver" ] || continue
+        args=
+        if [ "$driver" = $twin ]; then args=$nodes; fi
+        n=$((n + 1))
+        start=$(date +%s)
+        # shellcheck disable=SC2086 # args and classic are words
+        vmdev-selftest --module $driver $args $classic --ktap-suite $n || rc=1
+        echo "# vmdev-guest: $driver with mmap_prepare=0 (suite $n): $(($(date +%s) - start)) s"
+      done
     fi ;;
   shell)
     if insmod $ko; then loaded=0 what="rust_vmdev is loaded"; else loaded=$? what="insmod FAILED"; fi

@@ -2,7 +2,11 @@
 //! C twin, against the kernel's peers that map memory into a process (udmabuf, the dma-buf
 //! system heap, /dev/mem) and against the kernel's own anonymous and tmpfs memory, in one boot.
 //! It loads the modules itself and prints one line per repetition (see `measure`);
-//! `vmdev-report` turns those into BENCHMARKS.md and a chart.
+//! `vmdev-report` turns those into BENCHMARKS.md and a chart. The nodes run with the drivers'
+//! default mapping hook, `f_op->mmap_prepare`, except the last rows: the remap node's `mmap`
+//! with the drivers loaded with `mmap_prepare=0` (the classic `f_op->mmap`), labelled
+//! `rust-remap (f_op->mmap)` and `c-remap (f_op->mmap)`; `hook|label|hook` lines say which hook
+//! each remap source's node reported.
 //!
 //! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
 //! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
@@ -70,7 +74,15 @@ struct Driver {
     fault: Source,
     remap: Source,
     huge: Source,
+    /// The remap node again, for the rows measured with the module loaded with
+    /// `mmap_prepare=0`: its classic `f_op->mmap` hook instead of the default
+    /// `f_op->mmap_prepare`.
+    remap_classic: Source,
 }
+
+/// The module parameter that makes the nodes register `f_op->mmap` instead of the default
+/// `f_op->mmap_prepare`.
+const CLASSIC_HOOK: &str = "mmap_prepare=0";
 
 impl Driver {
     fn new(lang: &str, module: PathBuf, prefix: &str, params: &str) -> Self {
@@ -86,6 +98,7 @@ impl Driver {
             params: params.into(),
             fault: node("fault", Kind::Fault),
             remap: node("remap", Kind::Remap),
+            remap_classic: node("remap", Kind::Remap).relabel(format!("{lang}-remap (f_op->mmap)")),
             // The huge node serves the remap node's memory; `Kind` only names the two ABIs the
             // suite tests, and the bench uses the node for `open` and `VMDEV_IOC_INFO` alone.
             huge: node("huge", Kind::Remap),
@@ -104,6 +117,21 @@ impl Driver {
     fn unload(&self) -> Result<(), String> {
         let name = kmod::module_name(&self.module);
         kmod::unload(&name).map_err(|e| format!("rmmod {name}: {e}"))
+    }
+
+    /// The classic-hook remap source, once the module is loaded with [`CLASSIC_HOOK`]: none
+    /// (and an `error|` line) when its node still reports the prepare hook.
+    fn classic(&self) -> Result<Vec<&Source>, String> {
+        let src = &self.remap_classic;
+        if !hook(src)? {
+            return Ok(vec![src]);
+        }
+        println!(
+            "error|{}|loaded with {CLASSIC_HOOK}, {} still reports VMDEV_FLAG_MMAP_PREPARE",
+            src.label(),
+            kmod::module_name(&self.module)
+        );
+        Ok(vec![])
     }
 
     fn nodes(&self) -> [&Source; 3] {
@@ -182,6 +210,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     for d in drivers {
         entry_sizes(&d.huge)?;
+        hook(&d.remap)?;
     }
     let len = args.len;
     let whole = args.phys_size as usize;
@@ -288,11 +317,41 @@ fn run(args: &Args) -> Result<(), String> {
         }
         Ok(())
     })?;
+    // The remap node's mmap with the classic hook: the drivers loaded with mmap_prepare=0, the
+    // same rows as in the comparison of every path, under labels of their own. A driver whose
+    // node still reports the prepare hook is reported and left out.
+    for d in drivers {
+        d.load(CLASSIC_HOOK)?;
+    }
+    let (r, cc) = (rust.classic()?, c.classic()?);
+    step("the remap node with f_op->mmap", || {
+        rounds(args.reps, |rep| {
+            for src in in_turn(&r, &cc, &[], rep) {
+                map_unmap(("mmap_munmap", Some("mmap")), src, len, None)?;
+            }
+            Ok(())
+        })
+    })?;
     drop(peers);
     for d in drivers {
         d.unload()?;
     }
     Ok(())
+}
+
+/// Prints `hook|label|hook` for a driver node: the mapping hook it registered
+/// (`VMDEV_FLAG_MMAP_PREPARE` of `vmdev_info.flags`), `f_op->mmap_prepare` or `f_op->mmap`;
+/// returns whether it is the prepare hook.
+fn hook(src: &Source) -> Result<bool, String> {
+    let info = src.info()?.ok_or("not a driver node")?;
+    let prepare = info.flags & uapi::FLAG_MMAP_PREPARE != 0;
+    let name = if prepare {
+        "f_op->mmap_prepare"
+    } else {
+        "f_op->mmap"
+    };
+    println!("hook|{}|{name}", src.label());
+    Ok(prepare)
 }
 
 /// Prints `entries|label|sizes`: the entry sizes the huge node says it can map

@@ -76,6 +76,14 @@ impl Source {
         }
     }
 
+    /// The same node under another label (the bench's rows of another module load).
+    pub fn relabel(self, label: String) -> Self {
+        match self {
+            Source::Node { dev, .. } => Source::Node { label, dev },
+            other => other,
+        }
+    }
+
     /// udmabuf over a new `len`-byte memfd: sealed against shrinking (UDMABUF_CREATE wants
     /// F_SEAL_SHRINK and refuses write seals), which pins the memfd's pages for the buffer's life.
     pub fn udmabuf(len: usize) -> Result<Self, String> {

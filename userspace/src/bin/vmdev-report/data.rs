@@ -71,6 +71,9 @@ pub struct Results {
     pub errors: Vec<(String, String)>,
     /// The entry sizes each huge node can map (`vmdev_info.flags`), e.g. "PMD,PTE".
     pub entries: BTreeMap<String, String>,
+    /// The mapping hook each remap source's node registered (`vmdev_info.flags`), e.g.
+    /// "f_op->mmap_prepare".
+    pub hooks: BTreeMap<String, String>,
 }
 
 impl Results {
@@ -143,6 +146,9 @@ pub fn parse(log: &str) -> Result<Results, String> {
             ["entries", label, sizes] => {
                 r.entries.insert(label.into(), sizes.into());
             }
+            ["hook", label, hook] => {
+                r.hooks.insert(label.into(), hook.into());
+            }
             ["error", label, ref why @ ..] => r.errors.push((label.into(), why.join("|"))),
             ["bench" | "counters", ..] => return Err(format!("bad line {line:?}")),
             _ => {}
@@ -164,7 +170,8 @@ mod tests {
     fn parses_samples_counters_and_errors() {
         let log = "noise\nbench|m|rust-fault|10.0|0.5|0.0\r\nbench|m|rust-fault|30.0|0.5|0.25\n\
                    bench|m|rust-fault|20.0|0.5|0.0\ncounters|m|rust-huge|32|16352|67108864\n\
-                   error|heap|open /dev/dma_heap/system: ENOENT\n";
+                   error|heap|open /dev/dma_heap/system: ENOENT\n\
+                   hook|rust-remap (f_op->mmap)|f_op->mmap\n";
         let r = super::parse(log).unwrap();
         let s = r.get("m", "rust-fault").unwrap();
         assert_eq!((s.median, s.min, s.max, s.reps), (20.0, 10.0, 30.0, 3));
@@ -175,6 +182,7 @@ mod tests {
             r.errors,
             [("heap".into(), "open /dev/dma_heap/system: ENOENT".into())]
         );
+        assert_eq!(r.hooks["rust-remap (f_op->mmap)"], "f_op->mmap");
         assert!(super::parse("bench|m|x|1\n").is_err());
     }
 }

@@ -25,14 +25,18 @@ fn node_is_char_device(_cx: &Context, d: &Device) -> TestResult {
 }
 
 test!(remap huge fault: info_reports_device);
-fn info_reports_device(_cx: &Context, d: &Device) -> TestResult {
+/// `VMDEV_IOC_INFO` names the node's backing, only flags of its kind (`FLAG_MMAP_PREPARE` on
+/// every kind), and a size in whole pages; with `--module`, `FLAG_MMAP_PREPARE` says the hook
+/// the module was loaded with (module parameter `mmap_prepare`, default on).
+fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
     let info = d.info()?;
     let backing = d.backing();
-    let allowed = match d.kind {
-        Kind::Remap => uapi::FLAG_BOOT_RESERVED,
-        Kind::Huge => uapi::FLAG_BOOT_RESERVED | uapi::FLAG_HUGE_PMD | uapi::FLAG_HUGE_PUD,
-        Kind::Fault => uapi::FLAG_FAULT_AROUND,
-    };
+    let allowed = uapi::FLAG_MMAP_PREPARE
+        | match d.kind {
+            Kind::Remap => uapi::FLAG_BOOT_RESERVED,
+            Kind::Huge => uapi::FLAG_BOOT_RESERVED | uapi::FLAG_HUGE_PMD | uapi::FLAG_HUGE_PUD,
+            Kind::Fault => uapi::FLAG_FAULT_AROUND,
+        };
     ensure!(
         info.backing == backing,
         "backing {} on {}, expected {backing}",
@@ -45,6 +49,21 @@ fn info_reports_device(_cx: &Context, d: &Device) -> TestResult {
         info.flags,
         d.name()
     );
+    if let Some(prepare) = cx.mmap_prepare() {
+        let has = info.flags & uapi::FLAG_MMAP_PREPARE != 0;
+        ensure!(
+            has == prepare,
+            "flags {:#x}: FLAG_MMAP_PREPARE {}, but the module was loaded with {} (hook {})",
+            info.flags,
+            if has { "set" } else { "clear" },
+            cx.module_params(),
+            if prepare {
+                "f_op->mmap_prepare"
+            } else {
+                "f_op->mmap"
+            },
+        );
+    }
     ensure!(
         info.size > 0 && info.size % ps() as u64 == 0,
         "size {} is not a positive page multiple",

@@ -51,11 +51,43 @@ impl Context {
         self.devices().iter().any(|d| d.path.exists())
     }
 
-    /// The KTAP suite name of this run: the module's name, or `vmdev` without `--module`.
+    /// The KTAP suite name of this run: the module's name, or `vmdev` without `--module`; with
+    /// `--module-params`, the module's name, a dot and the parameters, joined by commas
+    /// (`rust_vmdev.mmap_prepare=0`), so that the runs of one driver with each mapping hook
+    /// have names of their own. No spaces and no `#`, which KTAP reads as a directive.
     pub fn suite_name(&self) -> String {
+        let Some(m) = &self.module else {
+            return "vmdev".to_string();
+        };
+        let params: Vec<String> = m
+            .params
+            .split_whitespace()
+            .map(|p| p.replace('#', "_"))
+            .collect();
+        if params.is_empty() {
+            m.name.clone()
+        } else {
+            format!("{}.{}", m.name, params.join(","))
+        }
+    }
+
+    /// The parameters every load of the module starts with, for messages: `mmap_prepare=0`,
+    /// or `no parameters`.
+    pub fn module_params(&self) -> String {
+        match self.module.as_ref().map(|m| m.params.as_str()) {
+            Some(p) if !p.is_empty() => p.to_string(),
+            _ => "no parameters".to_string(),
+        }
+    }
+
+    /// Whether the nodes registered `f_op->mmap_prepare` (`true`) or `f_op->mmap`, as far as
+    /// the suite knows: with `--module`, which loads the module, it is the hook of the
+    /// parameters every load starts with (module parameter `mmap_prepare`, default on);
+    /// without, whatever loaded the driver chose, so `None`.
+    pub fn mmap_prepare(&self) -> Option<bool> {
         self.module
             .as_ref()
-            .map_or_else(|| "vmdev".to_string(), |m| m.name.clone())
+            .map(|m| vmdev::kmod::bool_param(&m.params, "mmap_prepare").unwrap_or(true))
     }
 }
 
@@ -386,6 +418,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn context(module: Option<Module>) -> Context {
+        let dev = |kind: Kind| Device {
+            kind,
+            path: format!("/dev/x-{}", kind.name()).into(),
+        };
+        Context {
+            remap: dev(Kind::Remap),
+            huge: dev(Kind::Huge),
+            fault: dev(Kind::Fault),
+            module,
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn suite_names_tell_the_hooks_apart() {
+        let rust = || Module::new("/lib/modules/rust-vmdev.ko".into());
+        let cx = context(None);
+        assert_eq!((cx.suite_name(), cx.mmap_prepare()), ("vmdev".into(), None));
+        let cx = context(Some(rust()));
+        assert_eq!(
+            (cx.suite_name(), cx.mmap_prepare()),
+            ("rust_vmdev".into(), Some(true))
+        );
+        assert_eq!(cx.module_params(), "no parameters");
+        let cx = context(Some(rust().with_params("mmap_prepare=0")));
+        assert_eq!(
+            (cx.suite_name(), cx.mmap_prepare()),
+            ("rust_vmdev.mmap_prepare=0".into(), Some(false))
+        );
+        for off in ["mmap_prepare=n", "mmap_prepare=N"] {
+            assert_eq!(
+                context(Some(rust().with_params(off))).mmap_prepare(),
+                Some(false)
+            );
+        }
+        let cx = context(Some(
+            Module::new("vmdev_c.ko".into()).with_params("mmap_prepare=1  fault_around=0 #x"),
+        ));
+        assert_eq!(cx.suite_name(), "vmdev_c.mmap_prepare=1,fault_around=0,_x");
+        assert_eq!(cx.mmap_prepare(), Some(true));
+        // KTAP: no spaces, and no `#` (a directive) in a suite's name.
+        assert!(!cx.suite_name().contains([' ', '#']));
     }
 
     #[test]

@@ -50,6 +50,11 @@ struct Args {
     /// parameters. Without it those tests are skipped.
     #[arg(long)]
     module: Option<PathBuf>,
+    /// Parameters given first at every load of --module, before a test's own (which win), e.g.
+    /// `mmap_prepare=0` to run the suite on the nodes' classic `f_op->mmap` hook. The suite is
+    /// then named after them too (`rust_vmdev.mmap_prepare=0`).
+    #[arg(long, value_name = "PARAMS", requires = "module")]
+    module_params: Option<String>,
     /// Another driver of the same ABI that can claim a boot-reserved range (the C twin for the
     /// module, the module for the twin): `module.param_boot_reserved_claimed` loads it on the
     /// module's range, which the module must then refuse.
@@ -98,7 +103,9 @@ fn main() {
             kind: Kind::Fault,
             path: args.fault,
         },
-        module: args.module.map(Module::new),
+        module: args
+            .module
+            .map(|path| Module::new(path).with_params(args.module_params.as_deref().unwrap_or(""))),
         peer: args.peer.map(Module::new),
     };
     std::process::exit(harness::run(&cx, &chosen, args.ktap_suite));

@@ -325,6 +325,66 @@ fn bad_params_refused(cx: &Context, m: &Module) -> TestResult {
     Ok(Outcome::Pass)
 }
 
+test!(module: mmap_hook, Reload);
+/// Module parameter `mmap_prepare` chooses the nodes' mapping hook: loaded with
+/// `mmap_prepare=0` every node registers the classic `f_op->mmap`, with `mmap_prepare=1`
+/// `f_op->mmap_prepare`, and says which in `FLAG_MMAP_PREPARE`. With either, a shared mapping of
+/// each node is written, `read()` returns what it wrote, and `live_vmas` counts it until its
+/// `munmap`, then is 0 again. The module is reloaded with the suite's parameters last.
+fn mmap_hook(cx: &Context, m: &Module) -> TestResult {
+    let result = (|| {
+        for (seed, params, prepare, hook) in [
+            (41, "mmap_prepare=0", false, "f_op->mmap"),
+            (42, "mmap_prepare=1", true, "f_op->mmap_prepare"),
+        ] {
+            m.reload(params)?;
+            for d in cx.devices() {
+                let info = d.info()?;
+                ensure!(
+                    (info.flags & uapi::FLAG_MMAP_PREPARE != 0) == prepare,
+                    "{params}: {} node's flags {:#x} {} FLAG_MMAP_PREPARE (expected hook {hook})",
+                    d.name(),
+                    info.flags,
+                    if prepare { "lack" } else { "have" }
+                );
+                ensure!(
+                    info.live_vmas == 0,
+                    "{params}: {} node: live_vmas {} before any mapping",
+                    d.name(),
+                    info.live_vmas
+                );
+                let size = usize::try_from(info.size).map_err(|e| e.to_string())?;
+                let f = d.open(true)?;
+                let map = shared(&f, size, 0)?;
+                let live = d.live_vmas()?;
+                ensure!(
+                    live == 1,
+                    "{params}: {} node: live_vmas {live} with one mapping",
+                    d.name()
+                );
+                let data = pattern(seed, size);
+                map.write_bytes(0, &data);
+                ensure!(
+                    pread(&f, size, 0)? == data,
+                    "{params}: read() of the {} node misses what its mapping wrote",
+                    d.name()
+                );
+                drop(map);
+                let live = d.live_vmas()?;
+                ensure!(
+                    live == 0,
+                    "{params}: {} node: live_vmas {live} after munmap",
+                    d.name()
+                );
+            }
+            diag!("{params}: {hook} on every node: mapped, written, read back, unmapped");
+        }
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
 /// The permission bits of a node, which must be a character device.
 fn node_mode(d: &Device) -> Result<u32, String> {
     let st = std::fs::metadata(&d.path).map_err(|e| format!("{}: {e}", d.path.display()))?;
