@@ -8,4 +8,5 @@ source "$(dirname "$0")/common.sh"
 read -r vmlinuz module < <("$VMDEV_ROOT/scripts/stock-kernel.sh")
 say "stock: $(modinfo -F vermagic "$module" | sed 's/^/module vermagic: /')"
 VM_KERNEL=$vmlinuz VM_MODULE=$module "$VMDEV_ROOT/scripts/run-vm.sh" check
-grep -E '^[0-9]+ passed, [0-9]+ failed' "$VMDEV_ROOT/build/vm-check.log" | tail -n 1
+awk '/^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped/ { p += $1; f += $3; s += $5 }
+  END { print p + 0 " passed, " f + 0 " failed, " s + 0 " skipped" }' "$VMDEV_ROOT/build/vm-check.log"

@@ -22,7 +22,8 @@ cf_ok=true
 timed "host: compile-fail" "$VMDEV_ROOT/scripts/compile-fail.sh" >"$cf_log" || cf_ok=false
 cat "$cf_log"
 vm_ok=true
-"$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+# vmdev_hooks=both: the nodes' tests once more with the classic f_op->mmap hook (guest-init.sh).
+VM_APPEND="vmdev_hooks=both" "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
 # The tests of the 1 GiB range once more on a CPU without 1 GiB pages (QEMU's qemu64 has no
 # pdpe1gb; the last -cpu wins): the driver must then map it with PMD entries, and split it.
 nopud_log=$VMDEV_ROOT/build/vm-check-qemu64.log

@@ -264,18 +264,24 @@ pub fn cases() -> Vec<Case> {
     cases
 }
 
-/// The cases whose names start with one of `prefixes` (all of them when there is none); an
-/// error names a prefix that matches no test.
-pub fn select<'a>(cases: &'a [Case], prefixes: &[String]) -> Result<Vec<&'a Case>, String> {
+/// The cases whose names start with one of `prefixes` (all of them when there is none) and with
+/// none of `skips`; an error names a prefix or skip that matches no test.
+pub fn select<'a>(
+    cases: &'a [Case],
+    prefixes: &[String],
+    skips: &[String],
+) -> Result<Vec<&'a Case>, String> {
+    let starts = |c: &Case, p: &[String]| p.iter().any(|p| c.name.starts_with(p.as_str()));
     if let Some(p) = prefixes
         .iter()
+        .chain(skips)
         .find(|p| !cases.iter().any(|c| c.name.starts_with(p.as_str())))
     {
         return Err(format!("no test name starts with {p:?} (see --list)"));
     }
     Ok(cases
         .iter()
-        .filter(|c| prefixes.is_empty() || prefixes.iter().any(|p| c.name.starts_with(p.as_str())))
+        .filter(|c| (prefixes.is_empty() || starts(c, prefixes)) && !starts(c, skips))
         .collect())
 }
 
@@ -468,12 +474,20 @@ mod tests {
     #[test]
     fn prefixes_select() {
         let all = cases();
-        let fault = select(&all, &["fault.".into()]).unwrap();
+        let fault = select(&all, &["fault.".into()], &[]).unwrap();
         assert!(!fault.is_empty() && fault.iter().all(|c| c.name.starts_with("fault.")));
-        let two = select(&all, &["module.load".into(), "stress.".into()]).unwrap();
+        let two = select(&all, &["module.load".into(), "stress.".into()], &[]).unwrap();
         assert!(two.iter().any(|c| c.name == "module.load"));
         assert!(two.iter().any(|c| c.name == "stress.seed_1"));
-        assert_eq!(select(&all, &[]).unwrap().len(), all.len());
-        assert!(select(&all, &["nosuch".into()]).is_err());
+        assert_eq!(select(&all, &[], &[]).unwrap().len(), all.len());
+        assert!(select(&all, &["nosuch".into()], &[]).is_err());
+        assert!(select(&all, &[], &["nosuch".into()]).is_err());
+        let but_one = select(&all, &["fault.".into()], &["fault.dontneed_".into()]).unwrap();
+        assert_eq!(but_one.len(), fault.len() - 1);
+        assert!(
+            but_one
+                .iter()
+                .all(|c| !c.name.starts_with("fault.dontneed_"))
+        );
     }
 }

@@ -64,6 +64,9 @@ struct Args {
     /// `module.load`; see --list.
     #[arg(long = "test", value_name = "PREFIX")]
     tests: Vec<String>,
+    /// Leave out the tests whose names start with this (repeatable).
+    #[arg(long = "skip", value_name = "PREFIX")]
+    skips: Vec<String>,
     /// Print the test names, in the order they run, and exit.
     #[arg(long)]
     list: bool,
@@ -83,7 +86,7 @@ fn main() {
         }
         return;
     }
-    let chosen = match harness::select(&cases, &args.tests) {
+    let chosen = match harness::select(&cases, &args.tests, &args.skips) {
         Ok(chosen) => chosen,
         Err(e) => {
             eprintln!("vmdev-selftest: {e}");
