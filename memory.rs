@@ -340,15 +340,20 @@ impl VmallocBuffer {
         Ok(this)
     }
 
+    /// Every page of the buffer, in order: the page at page index `i` is the `i`-th.
+    #[inline]
+    pub(crate) fn pages(&self) -> &[MappablePage<'_>] {
+        // SAFETY: Each is a page of this allocation (invariants). `Vmalloc` allocates with
+        // `vrealloc()`, that is plain `vmalloc()` without `VM_ALLOW_HUGE_VMAP`: every page of the
+        // area is an order-0 page of the page allocator (higher orders are split), refcounted,
+        // neither anonymous nor slab, and it stays allocated for the borrow of `self`.
+        unsafe { MappablePage::from_pages(&self.pages) }
+    }
+
     /// The page at page index `index`, or `None` past the end.
     #[inline]
     pub(crate) fn page(&self, index: usize) -> Option<MappablePage<'_>> {
-        let page = *self.pages.get(index)?;
-        // SAFETY: `page` is page `index` of this allocation (invariants). `Vmalloc` allocates
-        // with `vrealloc()`, that is plain `vmalloc()` without `VM_ALLOW_HUGE_VMAP`: every page of
-        // the area is an order-0 page of the page allocator (higher orders are split),
-        // refcounted, neither anonymous nor slab, and it stays allocated for the borrow of `self`.
-        Some(unsafe { MappablePage::new(page) })
+        self.pages().get(index).copied()
     }
 }
 

@@ -424,6 +424,8 @@ impl VmOperations for Fault {
         dev.vma_closed();
     }
 
+    // Inlined into the operations' trampoline: one call less per fault.
+    #[inline]
     fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
         // Map the faulting page, and with `fault_around` the window around it, which cuts the
         // faults of a sequential first touch by `WINDOW`. Not for a write to a private mapping:
@@ -433,7 +435,7 @@ impl VmOperations for Fault {
         } else {
             1
         };
-        if let Some(mapped) = vmf.map_window(window, |pgoff| dev.mem.page(pgoff)) {
+        if let Some(mapped) = vmf.map_window(window, dev.mem.pages()) {
             dev.mapped(mapped.pages(), mapped.fault_page());
             return FaultResult::Mapped(mapped);
         }

@@ -194,18 +194,16 @@ static bool vmdev_map_window(struct vm_fault *vmf, struct vmdev *dev)
 	unsigned long window = fault_around ? WINDOW : 1;
 	pgoff_t first = max(vmf->pgoff - vmf->pgoff % window, vma->vm_pgoff);
 	pgoff_t end = min(first + window, vma->vm_pgoff + vma_pages(vma));
-	struct page *batch[16];
-	unsigned long n = end - first, next = 0, i;
+	/* vm_insert_pages() reads the window's pages from the buffer's own array. */
+	struct page **pages = dev->pages + first;
+	unsigned long n = end - first, next = 0;
 	bool fault_mapped = false, fault_inserted = false;
 	unsigned long inserted = 0;
 
-	BUILD_BUG_ON(WINDOW > ARRAY_SIZE(batch));
-	for (i = 0; i < n; i++)
-		batch[i] = vmdev_page(dev, first + i);
 	while (next < n) {
 		unsigned long left = n - next;
 		unsigned long addr = vma->vm_start + ((first + next - vma->vm_pgoff) << PAGE_SHIFT);
-		int ret = vm_insert_pages(vma, addr, batch + next, &left);
+		int ret = vm_insert_pages(vma, addr, pages + next, &left);
 		unsigned long done = n - next - left;
 
 		if (vmf->pgoff >= first + next && vmf->pgoff < first + next + done)

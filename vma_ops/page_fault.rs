@@ -18,30 +18,33 @@ use kernel::{
 /// reference held by its owner for `'a`, that the core can lock, take references on and map.
 ///
 /// A pointer rather than a `BorrowedPage`: the fault path handles one per mapped page, and the
-/// `kernel` crate's page accessors are not inlined into modules.
+/// `kernel` crate's page accessors are not inlined into modules. Transparent, so that a slice of
+/// them is the array of `struct page *` that `vm_insert_pages()` reads.
 ///
 /// # Invariants
 ///
 /// `page` is an order-0, refcounted page that is neither anonymous, nor slab, nor a page table,
 /// and stays allocated for `'a`.
 #[derive(Clone, Copy)]
+#[repr(transparent)]
 pub(crate) struct MappablePage<'a> {
     page: NonNull<bindings::page>,
     _owner: PhantomData<&'a bindings::page>,
 }
 
-impl MappablePage<'_> {
+impl<'a> MappablePage<'a> {
+    /// The pages of `pages`, each a `MappablePage`.
+    ///
     /// # Safety
     ///
-    /// `page` must be an order-0 page from the page allocator with a reference held for `'a`,
-    /// neither anonymous, nor slab, nor a page table (for example a page of a `vmalloc()` area).
+    /// Each of `pages` must be an order-0 page from the page allocator with a reference held for
+    /// `'a`, neither anonymous, nor slab, nor a page table (for example a page of a `vmalloc()`
+    /// area).
     #[inline]
-    pub(crate) unsafe fn new(page: NonNull<bindings::page>) -> Self {
-        // INVARIANT: The caller guarantees what the invariants ask.
-        Self {
-            page,
-            _owner: PhantomData,
-        }
+    pub(crate) unsafe fn from_pages(pages: &'a [NonNull<bindings::page>]) -> &'a [Self] {
+        // SAFETY: `Self` is a transparent `NonNull<bindings::page>`, so the two slices have one
+        // layout. INVARIANT: The caller guarantees what the invariants ask of each page.
+        unsafe { core::slice::from_raw_parts(pages.as_ptr().cast(), pages.len()) }
     }
 
     #[inline]
@@ -120,9 +123,12 @@ impl VmFault {
     }
 
     /// Maps the naturally aligned block of `window` file pages around the faulting one, clamped
-    /// to the VMA, with the pages `page_at` gives; offsets without a page and pages mapped
+    /// to the VMA and to `pages`, where `pages[i]` is the page at file offset `i`; pages mapped
     /// already are left alone. This is fault-around done where sleeping is allowed: page tables
     /// are allocated as needed.
+    ///
+    /// The core reads the window's pages from `pages` itself (`vm_insert_pages()` takes an
+    /// array): nothing is copied per page.
     ///
     /// The pages are inserted with `vm_insert_pages()`, which takes the references the mapping
     /// holds: a window of one page is the cheapest way to map a single page too.
@@ -132,10 +138,10 @@ impl VmFault {
     /// the core to copy), and `None` too if the faulting page could not be mapped (return it
     /// then).
     #[inline]
-    pub(crate) fn map_window<'p>(
+    pub(crate) fn map_window(
         &self,
         window: usize,
-        page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
+        pages: &[MappablePage<'_>],
     ) -> Option<Mapped<'_>> {
         let vma = self.vma();
         // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
@@ -145,15 +151,12 @@ impl VmFault {
         }
         let first = vma.pgoff();
         let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
+        let range = window_pages(self.pgoff(), window, first..end.min(pages.len()));
         let fault = FaultState::default();
-        let pages = map_range(
-            self,
-            window_pages(self.pgoff(), window, first..end),
-            page_at,
-            &fault,
-        );
+        // `None` for an empty range: the faulting page is past the end of `pages`.
+        let inserted = insert_pages(self, range.start, pages.get(range)?, &fault);
         fault.mapped.get().then(|| Mapped {
-            pages,
+            pages: inserted,
             fault_page: fault.inserted.get(),
             _fault: PhantomData,
         })
@@ -169,55 +172,14 @@ struct FaultState {
     inserted: Cell<bool>,
 }
 
-/// Maps, in batches of [`INSERT_BATCH`], the page `page_at` gives for each file offset in
-/// `pgoffs` that has one and is not mapped yet; records in `fault` what became of the faulting
-/// page of `vmf`. Returns how many pages it mapped. The VMA must be `VM_MIXEDMAP`, and `pgoffs`
-/// inside it.
-#[inline]
-fn map_range<'p>(
-    vmf: &VmFault,
-    pgoffs: Range<usize>,
-    page_at: impl Fn(usize) -> Option<MappablePage<'p>>,
-    fault: &FaultState,
-) -> usize {
-    let mut mapped = 0;
-    let mut batch = [core::ptr::null_mut(); INSERT_BATCH];
-    let (mut first, mut len) = (0, 0);
-    for pgoff in pgoffs {
-        match page_at(pgoff) {
-            Some(page) => {
-                if len == 0 {
-                    first = pgoff;
-                }
-                batch[len] = page.as_ptr();
-                len += 1;
-                if len < INSERT_BATCH {
-                    continue;
-                }
-            }
-            None if len == 0 => continue,
-            None => {}
-        }
-        mapped += insert_pages(vmf, first, &batch[..len], fault);
-        len = 0;
-    }
-    if len > 0 {
-        mapped += insert_pages(vmf, first, &batch[..len], fault);
-    }
-    mapped
-}
-
-/// At most this many pages go to one `vm_insert_pages()` call (one page-table lock round).
-const INSERT_BATCH: usize = 16;
-
 /// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
-/// mapped already. Returns how many it inserted. Each entry of `pages` is a [`MappablePage`]
-/// that outlives the call.
+/// mapped already; records in `fault` what became of the faulting page of `vmf`. Returns how
+/// many it inserted. The VMA must be `VM_MIXEDMAP`.
 #[inline]
 fn insert_pages(
     vmf: &VmFault,
     first: usize,
-    pages: &[*mut bindings::page],
+    pages: &[MappablePage<'_>],
     fault: &FaultState,
 ) -> usize {
     let vma = vmf.vma();
@@ -239,12 +201,16 @@ fn insert_pages(
         // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by `map_window`), the
         // addresses are inside it (checked above), and this runs in `fault`, in process context,
         // where page tables may be allocated. The pages are mappable pages that outlive this
-        // call; each insertion takes a reference of its own.
+        // call, and a `MappablePage` is a transparent `struct page *`: the array is one
+        // `vm_insert_pages()` only reads. Each insertion takes a reference of its own.
         let ret = unsafe {
             bindings::vm_insert_pages(
                 vma.as_ptr(),
                 (start + (next << PAGE_SHIFT)) as c_ulong,
-                pages[next..].as_ptr().cast_mut(),
+                pages[next..]
+                    .as_ptr()
+                    .cast::<*mut bindings::page>()
+                    .cast_mut(),
                 &mut left,
             )
         };

@@ -17,7 +17,7 @@ impl VmOperations for Pages {
     type Data = VmallocBuffer;
 
     fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> FaultResult<'a> {
-        match vmf.map_window(16, |pgoff| mem.page(pgoff)) {
+        match vmf.map_window(16, mem.pages()) {
             Some(proof) => {
                 keep(proof);
                 FaultResult::SigBus
