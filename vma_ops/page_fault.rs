@@ -9,7 +9,7 @@ use core::{cell::Cell, marker::PhantomData, ops::Range, ptr::NonNull};
 use kernel::{
     bindings,
     mm::virt::{flags, VmaRef},
-    page::{PAGE_SHIFT, PAGE_SIZE},
+    page::PAGE_SHIFT,
     prelude::*,
     types::Opaque,
 };
@@ -152,9 +152,13 @@ impl VmFault {
         let first = vma.pgoff();
         let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
         let range = window_pages(self.pgoff(), window, first..end.min(pages.len()));
-        let fault = FaultState::default();
         // `None` for an empty range: the faulting page is past the end of `pages`.
-        let inserted = insert_pages(self, range.start, pages.get(range)?, &fault);
+        let window_pages = pages.get(range.clone())?;
+        // The range lies in `first..end`, the VMA's pages (`window_pages`), so the address of
+        // its first page is inside the VMA, and so are those of all its pages: no overflow.
+        let start = vma.start() + ((range.start - first) << PAGE_SHIFT);
+        let fault = FaultState::default();
+        let inserted = insert_pages(self, range.start, start, window_pages, &fault);
         fault.mapped.get().then(|| Mapped {
             pages: inserted,
             fault_page: fault.inserted.get(),
@@ -172,34 +176,26 @@ struct FaultState {
     inserted: Cell<bool>,
 }
 
-/// Inserts `pages` at the consecutive file offsets from `first` on, skipping offsets that are
-/// mapped already; records in `fault` what became of the faulting page of `vmf`. Returns how
-/// many it inserted. The VMA must be `VM_MIXEDMAP`.
+/// Inserts `pages` at the consecutive file offsets from `first` on, at the addresses from
+/// `start` on, skipping offsets that are mapped already; records in `fault` what became of the
+/// faulting page of `vmf`. Returns how many it inserted. The VMA must be `VM_MIXEDMAP`, and the
+/// addresses of all the pages inside it.
 #[inline]
 fn insert_pages(
     vmf: &VmFault,
     first: usize,
+    start: usize,
     pages: &[MappablePage<'_>],
     fault: &FaultState,
 ) -> usize {
     let vma = vmf.vma();
-    let Some(start) = first
-        .checked_sub(vma.pgoff())
-        .and_then(|index| index.checked_mul(PAGE_SIZE))
-        .and_then(|offset| vma.start().checked_add(offset))
-    else {
-        return 0;
-    };
-    if pages.len() > (vma.end().saturating_sub(start) >> PAGE_SHIFT) {
-        return 0;
-    }
     let fault_index = vmf.pgoff().checked_sub(first);
     let mut inserted = 0;
     let mut next = 0;
     while next < pages.len() {
         let mut left = (pages.len() - next) as c_ulong;
         // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by `map_window`), the
-        // addresses are inside it (checked above), and this runs in `fault`, in process context,
+        // addresses are inside it (the caller's guarantee), and this runs in `fault`, in process context,
         // where page tables may be allocated. The pages are mappable pages that outlive this
         // call, and a `MappablePage` is a transparent `struct page *`: the array is one
         // `vm_insert_pages()` only reads. Each insertion takes a reference of its own.
