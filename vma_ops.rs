@@ -41,8 +41,15 @@
 //!
 //! - A VMA that is both `VM_PFNMAP` and `VM_MIXEDMAP` (mm `BUG_ON`s on it, and it would let
 //!   `vm_insert_page()` put refcounted pages into a pfnmap): the driver never sees the `&VmaNew`
-//!   whose safe `set_mixedmap()` allows it, only a [`MmapVma`], which the one method that picks
-//!   the backing consumes (`pfn_and_mixed.rs`).
+//!   whose safe `set_mixedmap()` allows it, only a [`MmapVma`] or a [`VmaDesc`], which the one
+//!   method that picks the backing consumes (`pfn_and_mixed.rs`, `prepare_pfn_and_mixed.rs`).
+//! - `mmap_prepare` succeeding without backing the mapping: only a backing makes the [`Prepared`]
+//!   it must return (`prepared_without_backing.rs`).
+//! - Taking a reference in `mmap_prepare`, where the mapping may still fail or merge: the
+//!   backings of a [`VmaDesc`] take no data; `vm_ops->mapped` takes the VMA's reference from the
+//!   file, and operations whose data the file does not hold do not compile
+//!   (`prepare_other_data.rs`). A VMA whose `mapped` never ran (its remap action failed) has a
+//!   null `vm_private_data`, and its `close` gives nothing back (`*.inject_mmap` in the suite).
 //! - A PFN-mapped VMA with a fault handler, whose inserted pages no zap would release:
 //!   [`MmapVma::remap_pfns`] and [`MmapVma::map_pfns_on_fault`] do not compile for operations that
 //!   implement `fault`, and [`MmapVma::map_on_fault`] does not compile for operations that lack
