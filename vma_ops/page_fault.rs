@@ -153,12 +153,12 @@ impl VmFault {
         let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
         let range = window_pages(self.pgoff(), window, first..end.min(pages.len()));
         // `None` for an empty range: the faulting page is past the end of `pages`.
-        let window_pages = pages.get(range.clone())?;
-        // The range lies in `first..end`, the VMA's pages (`window_pages`), so the address of
+        let in_window = pages.get(range.clone())?;
+        // The range lies in `first..end`, the VMA's pages (`window_pages()`), so the address of
         // its first page is inside the VMA, and so are those of all its pages: no overflow.
         let start = vma.start() + ((range.start - first) << PAGE_SHIFT);
         let fault = FaultState::default();
-        let inserted = insert_pages(self, range.start, start, window_pages, &fault);
+        let inserted = insert_pages(self, range.start, start, in_window, &fault);
         fault.mapped.get().then(|| Mapped {
             pages: inserted,
             fault_page: fault.inserted.get(),
