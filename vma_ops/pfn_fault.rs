@@ -4,7 +4,7 @@
 //! sizes of entry that map it ([`EntrySize`]), and the operations of the VMAs that map it
 //! ([`PfnOpsTable`]): PFN faults with huge entries, `access` for debuggers, `may_split`.
 
-use super::{map_nothing, VmFault, VmOperations, VmOpsTable, VmaRefExt};
+use super::{map_nothing, VmFault, VmOperations, VmOpsTable, VmaRefExt, VmaSetup};
 use crate::memory::DeviceMemory;
 use core::{ffi::c_void, marker::PhantomData, ops::Range};
 use kernel::{
@@ -49,6 +49,30 @@ pub(crate) unsafe trait PfnMemory {
 
     /// How many page frames, from [`Self::first_pfn`] on.
     fn page_count(&self) -> usize;
+}
+
+/// `EINVAL` if the mapping `vma` is copy-on-write (private and possibly writable), which a PFN
+/// mapping cannot be: `remap_pfn_range()` would store the physical page number in `vm_pgoff`,
+/// and the huge-entry inserts `BUG_ON` it.
+pub(super) fn refuse_cow(vma: &impl VmaSetup) -> Result {
+    if vma.flags() & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// The frame at which a remap of the whole mapping `vma` of `mem` starts, the one of file page
+/// `vm_pgoff`: `EINVAL` if the mapping is copy-on-write or reaches past the end of `mem`. Both
+/// mapping hooks' `remap_pfns` check it the same way.
+pub(super) fn remap_first_pfn(vma: &impl VmaSetup, mem: &impl PfnMemory) -> Result<usize> {
+    refuse_cow(vma)?;
+    let first_page = vma.pgoff();
+    let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+    let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
+    if end_page > mem.page_count() {
+        return Err(EINVAL);
+    }
+    Ok(mem.first_pfn() + first_page)
 }
 
 /// The size of the page-table entry a fault in a [`MmapVma::map_pfns_on_fault`] VMA inserted.

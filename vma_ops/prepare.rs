@@ -12,14 +12,13 @@
 //! calls `vm_ops->mapped`, where this module takes the VMA's reference to its data (from the
 //! file, [`FileData`]) and calls [`VmOperations::open`].
 
-use super::pfn_fault::PfnOpsTable;
+use super::pfn_fault::{refuse_cow, remap_first_pfn, PfnOpsTable};
 use super::{PfnMemory, VmOperations, VmOpsTable, VmaSetup};
 use crate::memory::DeviceMemory;
 use core::{ffi::c_void, marker::PhantomData};
 use kernel::{
     bindings,
     mm::virt::{flags, vm_flags_t},
-    page::PAGE_SHIFT,
     prelude::*,
     sync::{Arc, ArcBorrow},
     types::ForeignOwnable,
@@ -108,18 +107,12 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
                 "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
             )
         };
-        self.refuse_cow()?;
-        let first_page = self.desc.pgoff;
-        let pages = (self.desc.end - self.desc.start) >> PAGE_SHIFT;
-        let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
         let data = self.file_data::<T::Data>();
         let mem: &M = (*data).as_ref();
-        if end_page > mem.page_count() {
-            return Err(EINVAL);
-        }
-        let pfn = mem.first_pfn() + first_page;
+        let pfn = remap_first_pfn(&self, mem)?;
         // SAFETY: `desc` is the descriptor of this `mmap_prepare` call (invariants). The range is
-        // exactly the VMA, and the frames `pfn..pfn + pages` belong to the file's data
+        // exactly the VMA, and the frames from `pfn` on, one per page of the VMA (checked by
+        // `remap_first_pfn`), belong to the file's data
         // (`PfnMemory`), which every VMA keeps alive from `mapped` to `close` and the file
         // keeps alive before: the core remaps only after this hook returns, with the file open.
         // The entries are special (`VM_PFNMAP`), so the core takes no reference on their pages.
@@ -162,7 +155,7 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
                 "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
             )
         };
-        self.refuse_cow()?;
+        refuse_cow(&self)?;
         self.set(flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP);
         Ok(self.prepared(&MappedPfnOps::<T, M, P>::ON_FAULT))
     }
@@ -175,15 +168,6 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
         // SAFETY: The file is open during `mmap_prepare`, and its private data is a `P`
         // (invariants).
         P::vma_data(unsafe { P::borrow((*self.desc.file).private_data) })
-    }
-
-    /// `EINVAL` if the mapping is copy-on-write (private and possibly writable), which a PFN
-    /// mapping cannot be.
-    fn refuse_cow(&self) -> Result {
-        if self.flags() & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
-            return Err(EINVAL);
-        }
-        Ok(())
     }
 
     fn set(&mut self, set: vm_flags_t) {

@@ -3,7 +3,7 @@
 //! Setting up a VMA in `f_op->mmap()`, the classic hook: [`MmapVma`], whose methods back it one
 //! way, and the [`Backed`] they return, which installs the operations once `mmap()` succeeds.
 
-use super::pfn_fault::PfnOpsTable;
+use super::pfn_fault::{refuse_cow, remap_first_pfn, PfnOpsTable};
 use super::{PfnMemory, VmOperations, VmOpsTable, VmaRefExt, VmaSetup};
 use crate::memory::DeviceMemory;
 use core::{ffi::c_void, mem::ManuallyDrop};
@@ -11,7 +11,6 @@ use kernel::{
     bindings,
     error::to_result,
     mm::virt::{flags, vm_flags_t, VmaNew},
-    page::PAGE_SHIFT,
     prelude::*,
     sync::Arc,
 };
@@ -63,18 +62,12 @@ impl<'a> MmapVma<'a> {
                 "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
             )
         };
-        self.refuse_cow()?;
-        let first_page = self.pgoff();
-        let pages = (self.vma.end() - self.vma.start()) >> PAGE_SHIFT;
-        let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
         let mem: &M = (*data).as_ref();
-        if end_page > mem.page_count() {
-            return Err(EINVAL);
-        }
-        let pfn = mem.first_pfn() + first_page;
+        let pfn = remap_first_pfn(&self, mem)?;
         // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, and it
         // is not `VM_MIXEDMAP` (only `map_on_fault` sets that, and it consumes `self`). The range
-        // is exactly the VMA, and the frames `pfn..pfn + pages` belong to `data` (`PfnMemory`);
+        // is exactly the VMA, and the frames from `pfn` on, one per page of the VMA, belong to
+        // `data` (`PfnMemory`, checked by `remap_first_pfn`);
         // the entries are special (`VM_PFNMAP`), so the core takes no reference on their pages.
         // `data` outlives the mapping: the VMA keeps a reference to it (installed with the
         // `Backed`) until it is closed; if `mmap()` fails instead, the core unmaps the range
@@ -127,23 +120,13 @@ impl<'a> MmapVma<'a> {
                 "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
             )
         };
-        self.refuse_cow()?;
+        refuse_cow(&self)?;
         let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
         // SAFETY: The VMA is being set up and not shared yet (invariants), so this is no data
         // race. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only `map_on_fault`
         // sets that, and it consumes `self`) and not copy-on-write (checked above).
         unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = self.vma.flags() | set };
         Ok(self.backed::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data))
-    }
-
-    /// `EINVAL` if the VMA is a copy-on-write mapping (private and possibly writable), which a
-    /// PFN mapping cannot be.
-    fn refuse_cow(&self) -> Result {
-        let flags = self.vma.flags();
-        if flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
-            return Err(EINVAL);
-        }
-        Ok(())
     }
 
     /// The [`Backed`] that installs `ops`, a table for `T`, and a reference to `data` when
