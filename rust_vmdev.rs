@@ -11,7 +11,7 @@
 //!   one PMD or PUD entry per aligned 2 MiB or 1 GiB where the memory and the mapping allow.
 //! - `/dev/vmdev-fault`: `vmalloc()` memory. `mmap()` maps nothing; the first touch of a page
 //!   faults, and the fault handler maps it (demand paging). With `fault_around`, a fault maps the
-//!   aligned window of pages around it at once.
+//!   aligned window of `fault_around_bytes` around it at once.
 //!
 //! The buffers are device memory: zeroed at load, shared by every open file and process, freed
 //! at unload. docs/design.md follows each path step by step.
@@ -69,7 +69,11 @@ module! {
         },
         fault_around: bool {
             default: true,
-            description: "A fault on /dev/vmdev-fault maps the 64 KiB around it, not one page",
+            description: "A fault on /dev/vmdev-fault maps the fault_around_bytes around it, not one page",
+        },
+        fault_around_bytes: usize {
+            default: 64 << 10,
+            description: "Bytes a fault on /dev/vmdev-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages)",
         },
         phys_base: u64 {
             default: 0,
@@ -115,7 +119,7 @@ const BACKING_REMAP: u32 = 1;
 const BACKING_FAULT: u32 = 2;
 /// `vmdev_info.backing` of `/dev/vmdev-huge`.
 const BACKING_HUGE: u32 = 3;
-/// `vmdev_info.flags`: a fault maps the window of pages around it.
+/// `vmdev_info.flags`: a fault maps the window of pages around it, not one page.
 const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a physical range reserved at boot.
 const FLAG_BOOT_RESERVED: u32 = 1 << 1;
@@ -126,13 +130,9 @@ const FLAG_HUGE_PUD: u32 = 1 << 3;
 /// `vmdev_info.flags`: the node's mapping hook is `f_op->mmap_prepare`.
 const FLAG_MMAP_PREPARE: u32 = 1 << 4;
 
-/// Pages a fault maps at once with `fault_around`: 64 KiB, the kernel's default
-/// `fault_around_bytes` for file mappings (one page where pages are 64 KiB or larger).
-const WINDOW: usize = if PAGE_SIZE >= 64 << 10 {
-    1
-} else {
-    (64 << 10) / PAGE_SIZE
-};
+/// Where `vmdev_info.flags` of `/dev/vmdev-fault` holds log2 of its window's bytes (bits 26-31,
+/// as `MAP_HUGE_SHIFT` in `mmap()`'s flags).
+const FAULT_WINDOW_SHIFT: u32 = 26;
 
 /// One device node: its memory and what it counts. The registration, every open file and
 /// every VMA that maps it hold an `Arc` to it.
@@ -200,6 +200,11 @@ impl<N: Node> Device<N> {
             faults: self.faults.load(Relaxed),
             around_pages: self.around_pages.load(Relaxed),
         }
+    }
+
+    /// The pages one fault on the fault node maps at most: its window, from `flags`.
+    fn window(&self) -> usize {
+        1 << (self.flags >> FAULT_WINDOW_SHIFT).saturating_sub(PAGE_SHIFT as u32)
     }
 
     fn vma_opened(&self) {
@@ -427,15 +432,10 @@ impl VmOperations for Fault {
     // Inlined into the operations' trampoline: one call less per fault.
     #[inline]
     fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
-        // Map the faulting page, and with `fault_around` the window around it, which cuts the
-        // faults of a sequential first touch by `WINDOW`. Not for a write to a private mapping:
-        // the core maps a copy of the one page returned below.
-        let window = if dev.flags & FLAG_FAULT_AROUND != 0 {
-            WINDOW
-        } else {
-            1
-        };
-        if let Some(mapped) = vmf.map_window(window, dev.mem.pages()) {
+        // Map the faulting page and the window around it (one page without `fault_around`),
+        // which divides the faults of a sequential first touch by the window's pages. Not for a
+        // write to a private mapping: the core maps a copy of the one page returned below.
+        if let Some(mapped) = vmf.map_window(dev.window(), dev.mem.pages()) {
             dev.mapped(mapped.pages(), mapped.fault_page());
             return FaultResult::Mapped(mapped);
         }
@@ -492,6 +492,26 @@ fn fault_memory() -> Result<VmallocBuffer> {
             "fault_size={size}: refused ({e:?}): it must be a non-zero multiple of {PAGE_SIZE} \
              that vmalloc can give\n"
         );
+    })
+}
+
+/// log2 of the bytes one fault on the fault node maps at most, from the `fault_around` and
+/// `fault_around_bytes` parameters, saying why on failure. A page table's worth at most: the cap
+/// the core puts on its own `fault_around_bytes`.
+fn fault_window_shift() -> Result<u32> {
+    let bytes = *module_parameters::fault_around_bytes.value_ref();
+    let max = EntrySize::Pmd.bytes();
+    if !bytes.is_power_of_two() || !(PAGE_SIZE..=max).contains(&bytes) {
+        pr_err!(
+            "fault_around_bytes={bytes}: refused (EINVAL): it must be a power of two from \
+             {PAGE_SIZE} (one page) to {max} (what one page table maps)\n"
+        );
+        return Err(EINVAL);
+    }
+    Ok(if *module_parameters::fault_around.value_ref() {
+        bytes.trailing_zeros()
+    } else {
+        PAGE_SHIFT as u32
     })
 }
 
@@ -564,6 +584,7 @@ impl kernel::InPlaceModule for RustVmdev {
         pin_init::pin_init_scope(|| {
             // Every parameter is checked before anything is allocated or registered.
             let mode = node_mode()?;
+            let window_shift = fault_window_shift()?;
             let phys = Arc::new(remap_memory()?, GFP_KERNEL)?;
             let reserved = if phys.is_boot_reserved() {
                 FLAG_BOOT_RESERVED
@@ -579,7 +600,6 @@ impl kernel::InPlaceModule for RustVmdev {
             } else {
                 0
             };
-            let around = *module_parameters::fault_around.value_ref();
             let (hook, hook_flag, hook_name) = if *module_parameters::mmap_prepare.value_ref() {
                 (MmapHook::MmapPrepare, FLAG_MMAP_PREPARE, "mmap_prepare")
             } else {
@@ -588,18 +608,16 @@ impl kernel::InPlaceModule for RustVmdev {
             let remap = Device::<Remap>::new(phys.clone(), reserved | hook_flag)?;
             let huge = Device::<Huge>::new(phys, reserved | huge | hook_flag)?;
             let fault_mem = Arc::new(fault_memory()?, GFP_KERNEL)?;
+            let around = *module_parameters::fault_around.value_ref();
             let around_flag = if around { FLAG_FAULT_AROUND } else { 0 };
-            let fault = Device::<Fault>::new(fault_mem, around_flag | hook_flag)?;
+            let window_flags = around_flag | window_shift << FAULT_WINDOW_SHIFT;
+            let fault = Device::<Fault>::new(fault_mem, window_flags | hook_flag)?;
             let reserved = if reserved != 0 {
                 ", reserved at boot"
             } else {
                 ""
             };
-            let window = if around {
-                "the 64 KiB around"
-            } else {
-                "one page"
-            };
+            let window = fault.window() * PAGE_SIZE;
             pr_info!(
                 "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range; \
                  the nodes' mapping hook is f_op->{hook_name}\n",
@@ -609,7 +627,7 @@ impl kernel::InPlaceModule for RustVmdev {
                 "vmdev-huge: the same memory, mapped on fault with the largest entries that fit\n"
             );
             pr_info!(
-                "vmdev-fault: {} bytes, vmalloc, mapped on fault, {window} at a time\n",
+                "vmdev-fault: {} bytes, vmalloc, mapped on fault, {window} bytes per fault\n",
                 fault.mem.len()
             );
             let view = DebugView {

@@ -21,6 +21,7 @@
 #include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
+#include <linux/log2.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -42,7 +43,10 @@ module_param(fault_size, ulong, 0444);
 MODULE_PARM_DESC(fault_size, "Bytes of /dev/vmdev_c-fault's vmalloc buffer (page multiple)");
 static bool fault_around = true;
 module_param(fault_around, bool, 0444);
-MODULE_PARM_DESC(fault_around, "A fault on /dev/vmdev_c-fault maps the 64 KiB around it, not one page");
+MODULE_PARM_DESC(fault_around, "A fault on /dev/vmdev_c-fault maps the fault_around_bytes around it, not one page");
+static unsigned long fault_around_bytes = SZ_64K;
+module_param(fault_around_bytes, ulong, 0444);
+MODULE_PARM_DESC(fault_around_bytes, "Bytes a fault on /dev/vmdev_c-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages)");
 /* x86 has a global phys_base: the variables get other names than the parameters. */
 static unsigned long long base_param;
 module_param_named(phys_base, base_param, ullong, 0444);
@@ -57,8 +61,8 @@ static bool mmap_prepare = true;
 module_param(mmap_prepare, bool, 0444);
 MODULE_PARM_DESC(mmap_prepare, "Register the nodes' mapping hook as f_op->mmap_prepare (default); 0: the deprecated f_op->mmap");
 
-/* Pages a fault maps at once with fault_around: 64 KiB, the core's default fault_around_bytes. */
-#define WINDOW (PAGE_SIZE >= SZ_64K ? 1UL : SZ_64K / PAGE_SIZE)
+/* Pages a fault on the fault node maps at most: fault_around_bytes, or 1 without fault_around. */
+static unsigned long window_pages;
 
 struct vmdev {
 	struct miscdevice misc;
@@ -191,9 +195,8 @@ static struct page *vmdev_page(struct vmdev *dev, pgoff_t pgoff)
 static bool vmdev_map_window(struct vm_fault *vmf, struct vmdev *dev)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	unsigned long window = fault_around ? WINDOW : 1;
-	pgoff_t first = max(vmf->pgoff - vmf->pgoff % window, vma->vm_pgoff);
-	pgoff_t end = min(first + window, vma->vm_pgoff + vma_pages(vma));
+	pgoff_t first = max(vmf->pgoff - vmf->pgoff % window_pages, vma->vm_pgoff);
+	pgoff_t end = min(first + window_pages, vma->vm_pgoff + vma_pages(vma));
 	/* vm_insert_pages() reads the window's pages from the buffer's own array. */
 	struct page **pages = dev->pages + first;
 	unsigned long n = end - first, next = 0;
@@ -596,6 +599,14 @@ static int __init vmdev_init(void)
 		       mode);
 		return -EINVAL;
 	}
+	/* At most a page table's worth: the cap the core puts on its own fault_around_bytes. */
+	if (!is_power_of_2(fault_around_bytes) || fault_around_bytes < PAGE_SIZE ||
+	    fault_around_bytes > PMD_SIZE) {
+		pr_err("fault_around_bytes=%lu: refused: it must be a power of two from %lu (one page) to %lu (what one page table maps)\n",
+		       fault_around_bytes, PAGE_SIZE, PMD_SIZE);
+		return -EINVAL;
+	}
+	window_pages = fault_around ? fault_around_bytes >> PAGE_SHIFT : 1;
 	ret = remap_memory();
 	if (ret)
 		return ret;
@@ -612,7 +623,8 @@ static int __init vmdev_init(void)
 		goto free_fault;
 	for (i = 0; i < fault_size >> PAGE_SHIFT; i++)
 		fault_dev.pages[i] = vmalloc_to_page(fault_dev.buf + (i << PAGE_SHIFT));
-	fault_dev.flags = (fault_around ? VMDEV_FLAG_FAULT_AROUND : 0) | hook_flag;
+	fault_dev.flags = (fault_around ? VMDEV_FLAG_FAULT_AROUND : 0) | hook_flag |
+		(ilog2(window_pages) + PAGE_SHIFT) << VMDEV_FAULT_WINDOW_SHIFT;
 
 	remap_dev.backing = VMDEV_BACKING_REMAP;
 	remap_dev.flags |= hook_flag;
@@ -642,8 +654,8 @@ static int __init vmdev_init(void)
 	pr_info("vmdev_c-remap: %zu bytes, physically contiguous%s, mapped by remap_pfn_range\n",
 		remap_dev.size, size_param ? ", reserved at boot" : "");
 	pr_info("vmdev_c-huge: the same memory, mapped on fault with the largest entries that fit\n");
-	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault, %s at a time\n", fault_dev.size,
-		fault_around ? "the 64 KiB around" : "one page");
+	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault, %lu bytes per fault\n",
+		fault_dev.size, window_pages << PAGE_SHIFT);
 	vmdev_debugfs_init();
 	return 0;
 

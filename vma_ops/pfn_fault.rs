@@ -107,7 +107,7 @@ impl EntrySize {
     }
 
     /// The bytes one entry maps.
-    pub(super) const fn bytes(self) -> usize {
+    pub(crate) const fn bytes(self) -> usize {
         PAGE_SIZE << self.order()
     }
 

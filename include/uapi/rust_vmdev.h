@@ -60,10 +60,11 @@
 
 /*
  * vmdev_info.flags. With FAULT_AROUND (module parameter fault_around, the default) a fault
- * maps the naturally aligned 64 KiB of the mapping around it (one page where pages are
- * 64 KiB); without it, one page. A write to a private mapping always copies one page.
+ * maps the naturally aligned window of the mapping around it, fault_around_bytes (module
+ * parameter: a power of two from one page to the span of a page table, 2 MiB with 4 KiB pages);
+ * without it, one page. A write to a private mapping always copies one page.
  */
-#define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the 64 KiB around it */
+#define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the window around it */
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
 #define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
 #define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel and the CPU can map PUD entries */
@@ -72,6 +73,15 @@
  * without it, the deprecated f_op->mmap. The ABI is the same either way.
  */
 #define VMDEV_FLAG_MMAP_PREPARE (1U << 4)
+/*
+ * Bits 26-31 of vmdev_info.flags of vmdev-fault: log2 of the bytes one fault maps at most, the
+ * window above (the page size without FAULT_AROUND), as MAP_HUGE_SHIFT puts a page size in
+ * mmap(2)'s flags; 0 on the other nodes.
+ */
+#define VMDEV_FAULT_WINDOW_SHIFT 26
+#define VMDEV_FAULT_WINDOW_MASK 0x3fU
+#define VMDEV_FAULT_WINDOW_BYTES(flags) \
+	(1UL << (((flags) >> VMDEV_FAULT_WINDOW_SHIFT) & VMDEV_FAULT_WINDOW_MASK))
 
 struct vmdev_info {
 	__u64 size;         /* bytes of the buffer */

@@ -15,7 +15,7 @@ pub const BACKING_REMAP: u32 = 1;
 pub const BACKING_FAULT: u32 = 2;
 /// `vmdev_info.backing` of the huge device.
 pub const BACKING_HUGE: u32 = 3;
-/// `vmdev_info.flags`: a fault maps the 64 KiB around it.
+/// `vmdev_info.flags`: a fault maps the window around it (see [`fault_window_bytes`]).
 pub const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a range reserved at boot.
 pub const FLAG_BOOT_RESERVED: u32 = 1 << 1;
@@ -25,6 +25,16 @@ pub const FLAG_HUGE_PMD: u32 = 1 << 2;
 pub const FLAG_HUGE_PUD: u32 = 1 << 3;
 /// `vmdev_info.flags`: the node's mapping hook is `f_op->mmap_prepare`, not `f_op->mmap`.
 pub const FLAG_MMAP_PREPARE: u32 = 1 << 4;
+/// Where `vmdev_info.flags` of the fault device holds log2 of the bytes one fault maps at most.
+pub const FAULT_WINDOW_SHIFT: u32 = 26;
+/// ... and the mask of that field once shifted.
+pub const FAULT_WINDOW_MASK: u32 = 0x3f;
+
+/// `VMDEV_FAULT_WINDOW_BYTES(flags)`: the bytes one fault on the fault device maps at most, its
+/// window (the page size without fault-around); 1 on the other nodes, whose field is 0.
+pub fn fault_window_bytes(flags: u32) -> usize {
+    1 << ((flags >> FAULT_WINDOW_SHIFT) & FAULT_WINDOW_MASK)
+}
 
 /// `struct vmdev_info`.
 #[repr(C)]

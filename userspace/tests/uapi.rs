@@ -17,10 +17,12 @@ int main(void)
 	       offsetof(struct vmdev_info, size), offsetof(struct vmdev_info, backing),
 	       offsetof(struct vmdev_info, flags), offsetof(struct vmdev_info, live_vmas),
 	       offsetof(struct vmdev_info, faults), offsetof(struct vmdev_info, around_pages));
-	printf("%lu %d %d %d %u %u %u %u %s %s %s\n", (unsigned long)VMDEV_IOC_INFO,
+	printf("%lu %d %d %d %u %u %u %u %u %d %u %lu %s %s %s\n", (unsigned long)VMDEV_IOC_INFO,
 	       VMDEV_BACKING_REMAP, VMDEV_BACKING_FAULT, VMDEV_BACKING_HUGE,
 	       VMDEV_FLAG_FAULT_AROUND, VMDEV_FLAG_BOOT_RESERVED, VMDEV_FLAG_HUGE_PMD,
-	       VMDEV_FLAG_HUGE_PUD, VMDEV_REMAP_PATH, VMDEV_FAULT_PATH, VMDEV_HUGE_PATH);
+	       VMDEV_FLAG_HUGE_PUD, VMDEV_FLAG_MMAP_PREPARE, VMDEV_FAULT_WINDOW_SHIFT,
+	       VMDEV_FAULT_WINDOW_MASK, VMDEV_FAULT_WINDOW_BYTES(17U << VMDEV_FAULT_WINDOW_SHIFT | 1),
+	       VMDEV_REMAP_PATH, VMDEV_FAULT_PATH, VMDEV_HUGE_PATH);
 	return 0;
 }
 "#;
@@ -65,7 +67,7 @@ fn mirror_matches_header() {
         "struct vmdev_info layout"
     );
     let constants = format!(
-        "{} {} {} {} {} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
         uapi::VMDEV_IOC_INFO,
         uapi::BACKING_REMAP,
         uapi::BACKING_FAULT,
@@ -74,6 +76,10 @@ fn mirror_matches_header() {
         uapi::FLAG_BOOT_RESERVED,
         uapi::FLAG_HUGE_PMD,
         uapi::FLAG_HUGE_PUD,
+        uapi::FLAG_MMAP_PREPARE,
+        uapi::FAULT_WINDOW_SHIFT,
+        uapi::FAULT_WINDOW_MASK,
+        uapi::fault_window_bytes(17 << uapi::FAULT_WINDOW_SHIFT | 1),
         uapi::REMAP_PATH,
         uapi::FAULT_PATH,
         uapi::HUGE_PATH
