@@ -27,7 +27,9 @@ fn node_is_char_device(_cx: &Context, d: &Device) -> TestResult {
 test!(remap huge fault: info_reports_device);
 /// `VMDEV_IOC_INFO` names the node's backing, only flags of its kind (`FLAG_MMAP_PREPARE` on
 /// every kind), and a size in whole pages; with `--module`, `FLAG_MMAP_PREPARE` says the hook
-/// the module was loaded with (module parameter `mmap_prepare`, default on).
+/// the module was loaded with (module parameter `mmap_prepare`, default on). The fault node's
+/// window is a power of two from one page to a page table's span, one page without
+/// `FLAG_FAULT_AROUND`; the other nodes' window field is 0.
 fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
     let info = d.info()?;
     let backing = d.backing();
@@ -35,7 +37,9 @@ fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
         | match d.kind {
             Kind::Remap => uapi::FLAG_BOOT_RESERVED,
             Kind::Huge => uapi::FLAG_BOOT_RESERVED | uapi::FLAG_HUGE_PMD | uapi::FLAG_HUGE_PUD,
-            Kind::Fault => uapi::FLAG_FAULT_AROUND,
+            Kind::Fault => {
+                uapi::FLAG_FAULT_AROUND | uapi::FAULT_WINDOW_MASK << uapi::FAULT_WINDOW_SHIFT
+            }
         };
     ensure!(
         info.backing == backing,
@@ -49,6 +53,16 @@ fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
         info.flags,
         d.name()
     );
+    if d.kind == Kind::Fault {
+        let window = uapi::fault_window_bytes(info.flags);
+        let around = info.flags & uapi::FLAG_FAULT_AROUND != 0;
+        ensure!(
+            (ps()..=pmd_span()).contains(&window) && (around || window == ps()),
+            "flags {:#x}: a window of {window} bytes{}",
+            info.flags,
+            if around { "" } else { " without FLAG_FAULT_AROUND" }
+        );
+    }
     if let Some(prepare) = cx.mmap_prepare() {
         let has = info.flags & uapi::FLAG_MMAP_PREPARE != 0;
         ensure!(

@@ -14,6 +14,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, getpid};
 use vmdev::mapping::{Mapping, page_size};
 use vmdev::maps::self_smaps_entry;
+use vmdev::uapi;
 
 use crate::harness::{Device, Outcome, diag, ensure};
 
@@ -22,10 +23,17 @@ pub fn ps() -> usize {
     page_size()
 }
 
-/// W: the pages the fault device maps around a fault with fault-around on, a naturally
-/// aligned 64 KiB window (at least one page).
-pub fn window() -> usize {
-    (65536 / ps()).max(1)
+/// The pages one fault on the fault device `d` maps at most: its window, which it reports in
+/// `vmdev_info.flags` (module parameters `fault_around` and `fault_around_bytes`).
+pub fn device_window(d: &Device) -> Result<usize, String> {
+    Ok((uapi::fault_window_bytes(d.info()?.flags) / ps()).max(1))
+}
+
+/// W: the unit of the fault tests' sizes and alignments, in pages: the fault device's window,
+/// or 64 KiB where that is more (fault-around off), so that the tests' mappings still span
+/// several pages.
+pub fn window(d: &Device) -> Result<usize, String> {
+    Ok(device_window(d)?.max((65536 / ps()).max(1)))
 }
 
 /// The span one page table maps (a PMD's: 2 MiB on 4 KiB pages).

@@ -1,13 +1,15 @@
 //! The fault path, counted. `vmdev_info.faults` counts the faults the fault device's handler
 //! answered, one per fault; `around_pages` the neighbouring pages it mapped with them. With
 //! fault-around on, a first touch of a shared mapping (read or write), or a first read of a
-//! private one, maps the naturally aligned window of W pages around the faulting page (see
-//! `common::window`), clamped to the VMA, skipping pages already mapped; a first write to a
-//! private mapping is copy-on-write of one page. With it off, each fault maps one page. So a
-//! fresh range touched once has `faults + around_pages` == the pages it now maps (Rss).
+//! private one, maps the naturally aligned window of w pages around the faulting page (module parameter
+//! `fault_around_bytes`, reported in `vmdev_info.flags`: `common::device_window`), clamped to
+//! the VMA, skipping pages already mapped; a first write to a private mapping is copy-on-write
+//! of one page. With it off, each fault maps one page. So a fresh range touched once has
+//! `faults + around_pages` == the pages it now maps (Rss).
 //!
-//! Mappings here start at a multiple of W pages, in the file and in the address space, so that
-//! windows line up with them whichever of the two the driver aligns to.
+//! Sizes here are in units of W >= w pages (`common::window`). Mappings start at a multiple of
+//! W pages, in the file and in the address space, so that windows line up with them whichever
+//! of the two the driver aligns to.
 
 use std::fs::File;
 use std::path::Path;
@@ -19,15 +21,6 @@ use vmdev::uapi::{self, VmdevInfo};
 use crate::common::*;
 use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
 
-/// The pages one fault maps at most on `d`: W with fault-around, else 1.
-fn device_window(d: &Device) -> Result<usize, String> {
-    Ok(if d.info()?.flags & uapi::FLAG_FAULT_AROUND != 0 {
-        window()
-    } else {
-        1
-    })
-}
-
 /// How far `faults` and `around_pages` moved.
 fn moved(before: &VmdevInfo, after: &VmdevInfo) -> (u64, u64) {
     (
@@ -37,8 +30,14 @@ fn moved(before: &VmdevInfo, after: &VmdevInfo) -> (u64, u64) {
 }
 
 /// A mapping of `pages` pages at file page `first`, its address aligned like its offset.
-fn fresh(f: &File, pages: usize, first: usize, flags: MapFlags) -> Result<Mapping, String> {
-    map_aligned(f, pages * ps(), flags, first * ps(), window() * ps())
+fn fresh(
+    d: &Device,
+    f: &File,
+    pages: usize,
+    first: usize,
+    flags: MapFlags,
+) -> Result<Mapping, String> {
+    map_aligned(f, pages * ps(), flags, first * ps(), window(d)? * ps())
 }
 
 /// First-touches page `page` of `m`, which must take one fault of the driver that maps
@@ -65,10 +64,10 @@ test!(fault: write_touch_counts_pages_mapped);
 /// k first writes into a W-page shared mapping: the first maps the whole window, the others
 /// find their pages mapped (with fault-around off, each takes its own fault).
 fn write_touch_counts_pages_mapped(_cx: &Context, d: &Device) -> TestResult {
-    let (w, big_w) = (device_window(d)?, window());
+    let (w, big_w) = (device_window(d)?, window(d)?);
     let k = (3 * big_w / 4).max(1);
     let f = d.open(true)?;
-    let m = fresh(&f, big_w, big_w, MapFlags::MAP_SHARED)?;
+    let m = fresh(d, &f, big_w, big_w, MapFlags::MAP_SHARED)?;
     let before = d.info()?;
     for i in 0..k {
         m.write(i * ps(), 1);
@@ -97,9 +96,9 @@ test!(fault: read_touch_maps_window);
 /// A first read maps its aligned window: one fault per window; clamped to a VMA shorter than
 /// the window; skipping pages still mapped.
 fn read_touch_maps_window(_cx: &Context, d: &Device) -> TestResult {
-    let (w, big_w) = (device_window(d)?, window());
+    let (w, big_w) = (device_window(d)?, window(d)?);
     let f = d.open(true)?;
-    let m = fresh(&f, 2 * big_w, 2 * big_w, MapFlags::MAP_SHARED)?;
+    let m = fresh(d, &f, 2 * big_w, 2 * big_w, MapFlags::MAP_SHARED)?;
     let touched = [1.min(big_w - 1), big_w + big_w / 2];
     for page in touched {
         one_fault_maps(d, &m, page, false, w as u64)?;
@@ -125,7 +124,7 @@ fn read_touch_maps_window(_cx: &Context, d: &Device) -> TestResult {
     one_fault_maps(d, &short, half - 1, false, half.min(w) as u64)?;
 
     // Zap the first half of a mapped window: a read maps only what is missing.
-    let m = fresh(&f, big_w, 6 * big_w, MapFlags::MAP_SHARED)?;
+    let m = fresh(d, &f, big_w, 6 * big_w, MapFlags::MAP_SHARED)?;
     one_fault_maps(d, &m, 0, false, w as u64)?;
     madvise_range(&m, 0, half * ps(), MmapAdvise::MADV_DONTNEED)
         .map_err(|e| format!("MADV_DONTNEED: {e}"))?;
@@ -137,11 +136,11 @@ test!(fault: private_fault_counts);
 /// A private mapping: a first write copies one page (one fault); a first read maps the window
 /// read-only; a write to a page the window mapped is copied by the core, without the driver.
 fn private_fault_counts(_cx: &Context, d: &Device) -> TestResult {
-    let (w, big_w) = (device_window(d)?, window());
+    let (w, big_w) = (device_window(d)?, window(d)?);
     let f = d.open(true)?;
     let data = pattern(99, 2 * big_w * ps());
     pwrite(&f, &data, 8 * big_w * ps()).map_err(|e| e.to_string())?;
-    let m = fresh(&f, 2 * big_w, 8 * big_w, MapFlags::MAP_PRIVATE)?;
+    let m = fresh(d, &f, 2 * big_w, 8 * big_w, MapFlags::MAP_PRIVATE)?;
     one_fault_maps(d, &m, 0, true, 1)?;
     one_fault_maps(d, &m, big_w, false, w as u64)?;
     if w > 1 {
@@ -184,10 +183,10 @@ test!(fault: window_ignores_fault_around_bytes);
 /// first reads still take one fault per window they touch.
 fn window_ignores_fault_around_bytes(_cx: &Context, d: &Device) -> TestResult {
     without_kernel_fault_around(|| {
-        let (w, big_w) = (device_window(d)?, window());
+        let (w, big_w) = (device_window(d)?, window(d)?);
         let k = big_w + (big_w / 4).max(1);
         let f = d.open(true)?;
-        let m = fresh(&f, 2 * big_w, 2 * big_w, MapFlags::MAP_SHARED)?;
+        let m = fresh(d, &f, 2 * big_w, 2 * big_w, MapFlags::MAP_SHARED)?;
         let before = d.info()?;
         for i in 0..k {
             m.read(i * ps());
@@ -211,10 +210,10 @@ fn around_cuts_read_faults(_cx: &Context, d: &Device) -> TestResult {
     if d.info()?.flags & uapi::FLAG_FAULT_AROUND == 0 {
         return Ok(Outcome::Skip("the device has fault-around off".into()));
     }
-    let w = window();
+    let w = device_window(d)?;
     if w < 2 {
         return Ok(Outcome::Skip(format!(
-            "a {} KiB page is the whole window",
+            "the window is one page ({} KiB)",
             ps() / 1024
         )));
     }
@@ -248,7 +247,7 @@ fn populate_counts(
     populate: impl Fn(&File, usize) -> Result<Mapping, String>,
 ) -> TestResult {
     let f = d.open(true)?;
-    let pages = window() + window() / 2;
+    let pages = window(d)? + window(d)? / 2;
     let before = d.info()?;
     let m = populate(&f, pages)?;
     let after = d.info()?;
@@ -283,7 +282,7 @@ fn map_populate(_cx: &Context, d: &Device) -> TestResult {
             pages * ps(),
             RW,
             MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE,
-            4 * window() * ps(),
+            4 * window(d)? * ps(),
         )
     })
 }
@@ -291,7 +290,7 @@ fn map_populate(_cx: &Context, d: &Device) -> TestResult {
 test!(fault: madv_populate_read);
 fn madv_populate_read(_cx: &Context, d: &Device) -> TestResult {
     populate_counts(d, |f, pages| {
-        let m = shared(f, pages * ps(), 8 * window() * ps())?;
+        let m = shared(f, pages * ps(), 8 * window(d)? * ps())?;
         madvise_errno(&m, MmapAdvise::MADV_POPULATE_READ)
             .map_err(|e| format!("MADV_POPULATE_READ: {e}"))?;
         Ok(m)

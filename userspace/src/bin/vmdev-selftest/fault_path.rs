@@ -160,7 +160,7 @@ fn concurrent_first_touch(_cx: &Context, d: &Device) -> TestResult {
 /// device's mapping starts a page into the buffer and runs to its end: PTE faults for the
 /// pages before the first whole PMD span, PMD faults for the whole spans.
 fn first_touch_all(cx: &Context) -> Result<(), String> {
-    let pages = 4 * window();
+    let pages = 4 * window(&cx.fault)?;
     for d in cx.devices() {
         let f = d.open(true)?;
         let m = match d.kind {

@@ -4,6 +4,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use nix::errno::Errno;
+use nix::sys::mman::MapFlags;
 use nix::unistd::{Uid, setuid};
 use vmdev::maps::self_maps_entry;
 use vmdev::uapi;
@@ -73,6 +74,54 @@ fn param_fault_around_off(cx: &Context, m: &Module) -> TestResult {
             mapped == (k + writes) as u64,
             "Rss {mapped} pages after {k} reads and {writes} writes of single pages"
         );
+        Ok(())
+    })();
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
+test!(module: param_fault_around_bytes, Reload);
+/// Module parameter `fault_around_bytes` sizes the fault node's window, from one page to a page
+/// table's span: the node reports it in `vmdev_info.flags`, and the first read of a fresh
+/// mapping maps exactly the aligned window around the page (clamped to the buffer), with one
+/// fault; `fault_around=0` makes it one page whatever its size.
+fn param_fault_around_bytes(cx: &Context, m: &Module) -> TestResult {
+    let fault = &cx.fault;
+    let result = (|| {
+        for (params, want) in [
+            (format!("fault_around_bytes={}", ps()), ps()),
+            (format!("fault_around_bytes={}", 2 * ps()), 2 * ps()),
+            (format!("fault_around_bytes={}", pmd_span()), pmd_span()),
+            (format!("fault_around=0 fault_around_bytes={}", pmd_span()), ps()),
+        ] {
+            m.reload(&params)?;
+            let info = fault.info()?;
+            let window = uapi::fault_window_bytes(info.flags);
+            ensure!(
+                window == want,
+                "{params}: the node reports a window of {window} bytes, expected {want}"
+            );
+            // A mapping of two windows, or of the whole buffer where that is less; a read of
+            // the second window's first page, or of page 0 where there is no second window.
+            let size = usize::try_from(info.size).map_err(|e| e.to_string())?;
+            let (w, pages) = (want / ps(), (2 * want).min(size) / ps());
+            let page = if 2 * w <= pages { w } else { 0 };
+            let expect = w.min(pages - page) as u64;
+            let f = fault.open(true)?;
+            let map = map_aligned(&f, pages * ps(), MapFlags::MAP_SHARED, 0, want)?;
+            map.read(page * ps());
+            let after = fault.info()?;
+            let mapped = rss_pages(&map)?;
+            ensure!(
+                after.faults - info.faults == 1
+                    && after.around_pages - info.around_pages == expect - 1
+                    && mapped == expect,
+                "{params}: a first read of page {page} took {} faults, mapped {} around, Rss {mapped} \
+                 pages; expected 1 fault mapping {expect} pages",
+                after.faults - info.faults,
+                after.around_pages - info.around_pages
+            );
+        }
         Ok(())
     })();
     m.reload("")?;
@@ -298,6 +347,12 @@ fn bad_params_refused(cx: &Context, m: &Module) -> TestResult {
         format!("fault_size={}", 1u64 << 40),
         format!("fault_size={}", 1u64 << 63),
         "fault_around=maybe".to_string(),
+        "fault_around_bytes=0".to_string(),
+        format!("fault_around_bytes={}", ps() / 2),
+        format!("fault_around_bytes={}", 3 * ps()),
+        format!("fault_around_bytes={}", 2 * pmd_span()),
+        "fault_around_bytes=-1".to_string(),
+        format!("fault_around=0 fault_around_bytes={}", ps() + 1),
     ];
     if m.is_loaded() {
         m.unload().map_err(|e| format!("rmmod: {e}"))?;
