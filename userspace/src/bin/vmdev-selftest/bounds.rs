@@ -60,7 +60,11 @@ fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
             (ps()..=pmd_span()).contains(&window) && (around || window == ps()),
             "flags {:#x}: a window of {window} bytes{}",
             info.flags,
-            if around { "" } else { " without FLAG_FAULT_AROUND" }
+            if around {
+                ""
+            } else {
+                " without FLAG_FAULT_AROUND"
+            }
         );
     }
     if let Some(prepare) = cx.mmap_prepare() {

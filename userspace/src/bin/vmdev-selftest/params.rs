@@ -92,7 +92,10 @@ fn param_fault_around_bytes(cx: &Context, m: &Module) -> TestResult {
             (format!("fault_around_bytes={}", ps()), ps()),
             (format!("fault_around_bytes={}", 2 * ps()), 2 * ps()),
             (format!("fault_around_bytes={}", pmd_span()), pmd_span()),
-            (format!("fault_around=0 fault_around_bytes={}", pmd_span()), ps()),
+            (
+                format!("fault_around=0 fault_around_bytes={}", pmd_span()),
+                ps(),
+            ),
         ] {
             m.reload(&params)?;
             let info = fault.info()?;
