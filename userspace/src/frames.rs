@@ -36,14 +36,28 @@ impl PagemapEntry {
     }
 }
 
-/// The 8-byte record `index` of a `/proc` array file (pagemap, kpagecount, kpageflags).
-fn record(path: &str, index: u64) -> Result<u64, String> {
+/// The 8-byte records `index..index + count` of a `/proc` array file (pagemap, kpagecount,
+/// kpageflags), in one read: a mapping's whole pagemap costs one system call, not one per page.
+fn records(path: &str, index: u64, count: usize) -> Result<Vec<u64>, String> {
     let f = File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut buf = [0u8; 8];
+    let mut buf = vec![0u8; count.checked_mul(8).ok_or("record count overflows")?];
     let at = index.checked_mul(8).ok_or("record index overflows")?;
     f.read_exact_at(&mut buf, at)
-        .map_err(|e| format!("{path}: record {index:#x}: {e}"))?;
-    Ok(u64::from_ne_bytes(buf))
+        .map_err(|e| format!("{path}: records {index:#x}+{count}: {e}"))?;
+    Ok(buf
+        .as_chunks::<8>()
+        .0
+        .iter()
+        .map(|r| u64::from_ne_bytes(*r))
+        .collect())
+}
+
+/// The 8-byte record `index` of a `/proc` array file.
+fn record(path: &str, index: u64) -> Result<u64, String> {
+    records(path, index, 1)?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{path}: no record {index:#x}"))
 }
 
 /// This process's pagemap entry for the page holding `addr`.
@@ -52,12 +66,19 @@ pub fn pagemap(addr: u64) -> Result<PagemapEntry, String> {
     record("/proc/self/pagemap", addr / page).map(PagemapEntry)
 }
 
+/// This process's pagemap entries for `pages` pages from the one holding `addr` on.
+pub fn pagemap_entries(addr: u64, pages: usize) -> Result<Vec<PagemapEntry>, String> {
+    let page = crate::mapping::page_size() as u64;
+    let entries = records("/proc/self/pagemap", addr / page, pages)?;
+    Ok(entries.into_iter().map(PagemapEntry).collect())
+}
+
 /// The frames behind `pages` pages from `addr` on (`None` where nothing is mapped).
 pub fn pagemap_frames(addr: u64, pages: usize) -> Result<Vec<Option<u64>>, String> {
-    let page = crate::mapping::page_size() as u64;
-    (0..pages as u64)
-        .map(|i| Ok(pagemap(addr + i * page)?.pfn()))
-        .collect()
+    Ok(pagemap_entries(addr, pages)?
+        .into_iter()
+        .map(PagemapEntry::pfn)
+        .collect())
 }
 
 /// `/proc/kpagecount` of frame `pfn`: how many page-table entries map its `struct page` (0 for

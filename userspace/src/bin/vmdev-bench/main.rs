@@ -6,7 +6,11 @@
 //! default mapping hook, `f_op->mmap_prepare`, except the last rows: the remap node's `mmap`
 //! with the drivers loaded with `mmap_prepare=0` (the classic `f_op->mmap`), labelled
 //! `rust-remap (f_op->mmap)` and `c-remap (f_op->mmap)`; `hook|label|hook` lines say which hook
-//! each remap source's node reported.
+//! each remap source's node reported. Before those, the fault node's window curve: the drivers
+//! reloaded with each `fault_around_bytes` from one page to a page table's span (`window_64k`
+//! rows: the sequential first read; `sparse_64k` rows and `mapped|` lines: a sparse first touch
+//! and the pages it left mapped, udmabuf's as the reference); `window|label|bytes` lines say each
+//! fault node's default window.
 //!
 //! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
 //! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
@@ -31,6 +35,10 @@ use measure::{Pattern, Probe, Sample, emit, first_touch, map_read_unmap, map_unm
 use sources::Source;
 
 const MIB: usize = 1 << 20;
+/// The sparse touch of the window curve reads one page in each aligned group of this many pages
+/// (256 KiB with 4 KiB pages): a window smaller than that maps a part of each group, a larger one
+/// the whole group.
+const SPARSE_GROUP: usize = 64;
 /// The span of a PMD entry: the huge node's setup touches one byte per this.
 const PMD: usize = 2 * MIB;
 
@@ -211,6 +219,7 @@ fn run(args: &Args) -> Result<(), String> {
     for d in drivers {
         entry_sizes(&d.huge)?;
         hook(&d.remap)?;
+        println!("window|{}|{}", d.fault.label(), window_bytes(&d.fault)?);
     }
     let len = args.len;
     let whole = args.phys_size as usize;
@@ -317,6 +326,52 @@ fn run(args: &Args) -> Result<(), String> {
         }
         Ok(())
     })?;
+
+    // The fault node's window curve: the drivers reloaded with each window W (module parameter
+    // fault_around_bytes), the powers of two from one page to what one page table maps (its
+    // page_size / 8 entries; the drivers refuse more, as a fault never maps across a page table
+    // and the core caps its own fault_around_bytes there). Per W, the sequential first read (one fault per W), and a
+    // sparse touch with the pages it left mapped: the memory a wider window costs a process
+    // that touches little. udmabuf maps its whole VMA on its first fault whatever W: its sparse
+    // touch, measured once per repetition here, is the reference (its sequential first read is
+    // the comparison of every path's).
+    let ps = page_size();
+    let windows: Vec<usize> = std::iter::successors(Some(ps), |w| Some(w * 2))
+        .take_while(|&w| w <= ps * (ps / 8))
+        .collect();
+    let sparse = measure::sparse_offsets(len, SPARSE_GROUP);
+    let udmabuf: Vec<&Source> = peers.iter().filter(|p| p.label() == "udmabuf").collect();
+    step("the fault node's window curve", || {
+        for &w in &windows {
+            for d in drivers {
+                d.load(&format!("fault_around_bytes={w}"))?;
+                let got = window_bytes(&d.fault)?;
+                if got != w {
+                    return Err(format!(
+                        "{}: loaded with fault_around_bytes={w}, reports a {got}-byte window",
+                        d.fault.label()
+                    ));
+                }
+            }
+            let kib = w / 1024;
+            rounds(args.reps, |rep| {
+                for src in in_turn(&[&rust.fault], &[&c.fault], &[], rep) {
+                    first_touch(&format!("window_{kib}k"), src, len, Pattern::SeqRead, None)?;
+                    measure::sparse_touch(&format!("sparse_{kib}k"), src, len, &sparse)?;
+                }
+                Ok(())
+            })?;
+        }
+        rounds(args.reps, |_| {
+            udmabuf
+                .iter()
+                .try_for_each(|src| measure::sparse_touch("sparse", src, len, &sparse))
+        })
+    })?;
+    for d in drivers {
+        d.load("")?;
+    }
+
     // The remap node's mmap with the classic hook: the drivers loaded with mmap_prepare=0, the
     // same rows as in the comparison of every path, under labels of their own. A driver whose
     // node still reports the prepare hook is reported and left out.
@@ -352,6 +407,12 @@ fn hook(src: &Source) -> Result<bool, String> {
     };
     println!("hook|{}|{name}", src.label());
     Ok(prepare)
+}
+
+/// The fault node's window: the bytes one fault maps at most (`vmdev_info.flags`).
+fn window_bytes(fault: &Source) -> Result<usize, String> {
+    let info = fault.info()?.ok_or("not a driver node")?;
+    Ok(uapi::fault_window_bytes(info.flags))
 }
 
 /// Prints `entries|label|sizes`: the entry sizes the huge node says it can map

@@ -3,14 +3,19 @@
 //! (faults begun under the per-VMA lock and redone under mmap_lock), both counted around the
 //! timed parts; and `counters|metric|label|faults|around_pages|bytes` from a driver node's
 //! `vmdev_info` over the sample. A sample repeats its pass until it timed 20 ms (`sample`).
+//! The sparse touch (`sparse_touch`) adds `mapped|metric|label|touched|present|pages|how`: of a
+//! mapping of `pages` pages, `touched` read once, how many were `present` after, counted `how`
+//! (`pagemap` or `faults`, see `present_pages`).
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
-use rand::{SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use vmdev::frames::pagemap_entries;
 use vmdev::mapping::{Mapping, minor_faults, page_size};
+use vmdev::maps::self_smaps_entry;
 use vmdev::uapi::VmdevInfo;
 
 use crate::sources::Source;
@@ -172,6 +177,67 @@ fn touch_every(m: &Mapping, step: usize) {
         sum += u64::from(m.read(off));
     }
     std::hint::black_box(sum);
+}
+
+/// One page offset in each aligned group of `group` pages of `len` bytes, the page in the group
+/// drawn from a generator with a fixed seed, so every source and window gets the same pages: a
+/// touch at a group's first page alone would always land where an aligned window starts.
+pub fn sparse_offsets(len: usize, group: usize) -> Vec<usize> {
+    let ps = page_size();
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    (0..len / ps / group)
+        .map(|g| (g * group + rng.random_range(0..group)) * ps)
+        .collect()
+}
+
+/// How many of a mapping's pages a page-table entry maps, and how that was counted. pagemap
+/// (bit 63) where it can see the mapping; it skips a `VM_PFNMAP` mapping (udmabuf's) as a hole,
+/// so there: the pages less the faults a read of every page then takes, an upper bound, exact
+/// when that read takes no fault (every page was present).
+fn present_pages(m: &Mapping) -> Result<(usize, &'static str), String> {
+    let pages = m.len() / page_size();
+    if !self_smaps_entry(m.addr())?.has_flag("pf") {
+        let entries = pagemap_entries(m.addr(), pages)?;
+        return Ok((entries.iter().filter(|e| e.present()).count(), "pagemap"));
+    }
+    let before = minor_faults()?;
+    touch(m, &order(m.len(), Pattern::SeqRead), Pattern::SeqRead);
+    let faults = usize::try_from(minor_faults()? - before).map_err(|e| e.to_string())?;
+    Ok((pages.saturating_sub(faults), "faults"))
+}
+
+/// The sparse first touch of a fresh mapping: one read at each of `offsets`, timed per page
+/// touched; then, outside the timed part and on the first pass only (every pass touches the
+/// same pages), the pages the touch left mapped, the memory it cost.
+pub fn sparse_touch(
+    metric: &str,
+    src: &Source,
+    len: usize,
+    offsets: &[usize],
+) -> Result<(), String> {
+    let mut present = None;
+    let s = sample(|s| {
+        let m = src.map(len)?;
+        let probe = Probe::start()?;
+        touch(&m, offsets, Pattern::SeqRead);
+        probe.stop(offsets.len() * page_size(), s)?;
+        if present.is_none() {
+            present = Some(present_pages(&m)?);
+        }
+        Ok(())
+    })?;
+    emit(metric, src.label(), &s);
+    if let Some((pages, how)) = present
+        && !QUIET.load(Relaxed)
+    {
+        println!(
+            "mapped|{metric}|{}|{}|{pages}|{}|{how}",
+            src.label(),
+            offsets.len(),
+            len / page_size()
+        );
+    }
+    Ok(())
 }
 
 /// Touches every page of a fresh mapping once (the mapping's `mmap` and `munmap` not timed);

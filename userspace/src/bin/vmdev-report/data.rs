@@ -1,5 +1,6 @@
 //! The lines `vmdev-bench` printed, gathered per metric and source: `bench|` samples (medians
-//! with their spread), `counters|` of the driver's nodes, and `error|` lines.
+//! with their spread), `counters|` of the driver's nodes, `mapped|` pages of the sparse touches,
+//! and `error|` lines.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +46,15 @@ pub fn ns(v: f64) -> String {
     }
 }
 
+/// A size in bytes (a power of two from 1 KiB): "64 KiB", "2 MiB".
+pub fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
+}
+
 /// A ratio, with a precision that suits its size.
 pub fn ratio(x: f64) -> String {
     if x < 0.1 {
@@ -64,6 +74,20 @@ pub struct Counters {
     pub bytes: u64,
 }
 
+/// What a sparse touch left mapped (`mapped|` lines), summed over the repetitions.
+#[derive(Clone, Debug, Default)]
+pub struct Mapped {
+    /// Pages read once.
+    pub touched: u64,
+    /// Pages present afterwards.
+    pub present: u64,
+    /// Pages of the mapping.
+    pub pages: u64,
+    /// How `present` was counted: `pagemap`, or `faults` (a mapping pagemap cannot see: the
+    /// pages less the faults a read of every page then took).
+    pub how: String,
+}
+
 #[derive(Default)]
 pub struct Results {
     pub stats: BTreeMap<String, BTreeMap<String, Stat>>,
@@ -74,6 +98,10 @@ pub struct Results {
     /// The mapping hook each remap source's node registered (`vmdev_info.flags`), e.g.
     /// "f_op->mmap_prepare".
     pub hooks: BTreeMap<String, String>,
+    /// The pages each sparse touch left mapped, by (metric, label).
+    pub mapped: BTreeMap<(String, String), Mapped>,
+    /// Each fault node's default window in bytes, as it reported it at the first load.
+    pub windows: BTreeMap<String, u64>,
 }
 
 impl Results {
@@ -143,6 +171,20 @@ pub fn parse(log: &str) -> Result<Results, String> {
                 c.around_pages += around as u64;
                 c.bytes += bytes as u64;
             }
+            ["mapped", metric, label, touched, present, pages, how] => {
+                let [touched, present, pages] = numbers::<3>(&[touched, present, pages], line)?;
+                let m = r.mapped.entry((metric.into(), label.into())).or_default();
+                m.touched += touched as u64;
+                m.present += present as u64;
+                m.pages += pages as u64;
+                m.how = how.into();
+            }
+            ["window", label, bytes] => {
+                let bytes = bytes
+                    .parse()
+                    .map_err(|_| format!("bad number {bytes:?} in {line:?}"))?;
+                r.windows.insert(label.into(), bytes);
+            }
             ["entries", label, sizes] => {
                 r.entries.insert(label.into(), sizes.into());
             }
@@ -150,7 +192,7 @@ pub fn parse(log: &str) -> Result<Results, String> {
                 r.hooks.insert(label.into(), hook.into());
             }
             ["error", label, ref why @ ..] => r.errors.push((label.into(), why.join("|"))),
-            ["bench" | "counters", ..] => return Err(format!("bad line {line:?}")),
+            ["bench" | "counters" | "mapped", ..] => return Err(format!("bad line {line:?}")),
             _ => {}
         }
     }
@@ -184,5 +226,22 @@ mod tests {
         );
         assert_eq!(r.hooks["rust-remap (f_op->mmap)"], "f_op->mmap");
         assert!(super::parse("bench|m|x|1\n").is_err());
+    }
+
+    #[test]
+    fn parses_windows_and_mapped_pages() {
+        let log = "bench|m|rust-fault|10.0|0.5|0.0\nwindow|rust-fault|65536\n\
+                   mapped|sparse_64k|rust-fault|64|1024|4096|pagemap\n\
+                   mapped|sparse_64k|rust-fault|64|1024|4096|pagemap\n\
+                   mapped|sparse|udmabuf|64|4096|4096|faults\n";
+        let r = super::parse(log).unwrap();
+        assert_eq!(r.windows["rust-fault"], 65536);
+        let m = &r.mapped[&("sparse_64k".to_string(), "rust-fault".to_string())];
+        assert_eq!((m.touched, m.present, m.pages), (128, 2048, 8192));
+        assert_eq!(m.how, "pagemap");
+        let u = &r.mapped[&("sparse".to_string(), "udmabuf".to_string())];
+        assert_eq!((u.present, u.how.as_str()), (4096, "faults"));
+        assert!(super::parse("bench|m|x|1|0|0\nmapped|m|x|64|1024\n").is_err());
+        assert!(super::parse("bench|m|x|1|0|0\nwindow|x|64k\n").is_err());
     }
 }

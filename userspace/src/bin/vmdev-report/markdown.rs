@@ -1,10 +1,10 @@
-//! BENCHMARKS.md: the targets, every path against the peers, per-VMA-lock retries, the huge
-//! node, Rust against C.
+//! BENCHMARKS.md: the targets, every path against the peers, the fault node's window, per-VMA-lock
+//! retries, the huge node, Rust against C.
 
 use std::fmt::Write as _;
 
-use crate::data::{Results, ns, ratio};
-use crate::targets::{TRIED, rust_c_ok, rust_c_rows, targets};
+use crate::data::{Results, Stat, ns, ratio, size};
+use crate::targets::{TRIED, no_slower, rust_c_ok, rust_c_rows, targets};
 
 /// The sources in the order of the tables, with their names in them.
 pub const SOURCES: [(&str, &str); 8] = [
@@ -53,6 +53,10 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn intro(md: &mut String, r: &Results, kernel: &str) {
+    let window = r
+        .windows
+        .get("rust-fault")
+        .map_or("its default window".into(), |&w| format!("the {}", size(w)));
     let _ = write!(
         md,
         "# Benchmarks: rust_vmdev against its C twin and the kernel's peers\n\n\
@@ -68,9 +72,9 @@ fn intro(md: &mut String, r: &Results, kernel: &str) {
          mapping): under `-icount` a timer tick costs tens of microseconds, which a single 1 ms \
          pass takes or misses. An untimed warm-up round comes first.\n\n\
          The sources, all mapped `MAP_SHARED` read-write except anonymous memory:\n\n\
-         - **fault node** (`/dev/vmdev-fault`): a 16 MiB vmalloc buffer, mapped on fault, the \
-         aligned 64 KiB window around each fault (`fault_around`, the default; a no-op \
-         `map_pages` keeps faults under the per-VMA lock).\n\
+         - **fault node** (`/dev/vmdev-fault`): a 16 MiB vmalloc buffer, mapped on fault, \
+         {window} around each fault, aligned (`fault_around_bytes`'s default, as the node \
+         reported it; a no-op `map_pages` keeps faults under the per-VMA lock).\n\
          - **remap node** (`/dev/vmdev-remap`): `remap_pfn_range()` of the whole mapping at \
          `mmap()` time; **huge node** (`/dev/vmdev-huge`): the same memory mapped on fault with \
          PMD entries where aligned, PTEs elsewhere. Both serve 64 MiB reserved at boot, which the \
@@ -234,6 +238,159 @@ fn instruction_table(md: &mut String, r: &Results) {
         (rf - cf) / NS_PER_INSN,
         (rp - cp) / NS_PER_INSN
     );
+}
+
+/// The windows of the fault node's curve, smallest first: bytes, and the metrics of its
+/// sequential first read (`window_64k`) and its sparse touch (`sparse_64k`).
+fn curve(r: &Results) -> Vec<(u64, String, String)> {
+    let mut rows: Vec<(u64, String, String)> = r
+        .stats
+        .keys()
+        .filter_map(|m| {
+            let kib: u64 = m.strip_prefix("window_")?.strip_suffix('k')?.parse().ok()?;
+            Some((kib << 10, m.clone(), format!("sparse_{kib}k")))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn window_table(md: &mut String, r: &Results) {
+    let rows = curve(r);
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\n## The fault node's window\n\nIn the same boot, after the steps above, both drivers reloaded with `fault_around_bytes=W`, for \
+         each power of two W from one page to what one page table maps, each fault node checked \
+         to report W (`vmdev_info.flags`). For each W, Rust and C in turn: the sequential first \
+         read of every page of a fresh 16 MiB mapping (ns per page, as in the comparison of every \
+         path; pages per fault from the Rust node's counters, `(faults + around_pages) / faults`), \
+         and a sparse first touch of a fresh 16 MiB mapping: one read in each aligned group of 64 \
+         pages, the page in the group drawn from a generator with a fixed seed, the same pages \
+         for every source and window (ns per page touched). After it, the mapping's present \
+         pages are counted from `/proc/self/pagemap` (bit 63): pages present per page touched is \
+         the memory a touch costs the process. udmabuf is the reference: its first read is the \
+         comparison of every path's, its sparse touch measured once per repetition in this step \
+         (its first fault maps the whole VMA, whatever W).\n\n\
+         | window | Rust | C | Rust/C | Rust ÷ udmabuf | pages per fault | sparse touch, Rust \
+         | sparse touch, C | pages present per page touched, Rust | pages present per page \
+         touched, C |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let udmabuf = r.get("first_read_seq", "udmabuf");
+    let cell = |s: Option<&Stat>| s.map_or("–".into(), |s| s.short());
+    for (bytes, metric, sparse) in &rows {
+        let (rust, c) = (r.get(metric, "rust-fault"), r.get(metric, "c-fault"));
+        let over = |a: Option<&Stat>, b: Option<&Stat>, f: fn(f64) -> String| match (a, b) {
+            (Some(a), Some(b)) if b.median > 0.0 => f(a.median / b.median),
+            _ => "–".into(),
+        };
+        let per_fault = r
+            .counters
+            .get(&(metric.clone(), "rust-fault".into()))
+            .filter(|c| c.faults > 0)
+            .map_or("–".into(), |c| {
+                ns((c.faults + c.around_pages) as f64 / c.faults as f64)
+            });
+        let present = |label: &str| {
+            r.mapped
+                .get(&(sparse.clone(), label.into()))
+                .filter(|m| m.touched > 0)
+                .map_or("–".into(), |m| ns(m.present as f64 / m.touched as f64))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {per_fault} | {} | {} | {} | {} |",
+            size(*bytes),
+            cell(rust),
+            cell(c),
+            over(rust, c, |x| format!("{x:.3}")),
+            over(rust, udmabuf, ratio),
+            cell(r.get(sparse, "rust-fault")),
+            cell(r.get(sparse, "c-fault")),
+            present("rust-fault"),
+            present("c-fault"),
+        );
+    }
+    let sparse = r.get("sparse", "udmabuf");
+    if let (Some(u), Some(m)) = (
+        udmabuf,
+        r.mapped.get(&("sparse".to_string(), "udmabuf".to_string())),
+    ) && m.touched > 0
+        && m.pages > 0
+    {
+        let how = if m.how == "pagemap" {
+            "counted from pagemap".to_string()
+        } else {
+            format!(
+                "its mapping is `VM_PFNMAP`, which pagemap skips: counted as the mapping's pages \
+                 less the faults a read of every page then took, {}",
+                if m.present == m.pages {
+                    "none"
+                } else {
+                    "some (an upper bound)"
+                }
+            )
+        };
+        let _ = write!(
+            md,
+            "\nudmabuf: first read {} ns/page; sparse touch {} ns per page touched, after which \
+             {:.0}% of its mapping was present, {} pages per page touched ({how}).\n",
+            u.short(),
+            cell(sparse),
+            m.present as f64 / m.pages as f64 * 100.0,
+            ns(m.present as f64 / m.touched as f64),
+        );
+    }
+    if let Some(u) = udmabuf {
+        let rust = |m: &String| r.get(m, "rust-fault");
+        let first = rows
+            .iter()
+            .find_map(|(b, m, _)| Some((b, rust(m)?)).filter(|(_, s)| no_slower(s, u)));
+        let fastest = rows
+            .iter()
+            .filter_map(|(b, m, _)| Some((b, rust(m)?)))
+            .min_by(|a, b| a.1.median.total_cmp(&b.1.median));
+        match (first, fastest) {
+            (Some((b, s)), _) => {
+                let _ = write!(
+                    md,
+                    "\nThe smallest window at which the Rust fault node's first touch is no slower \
+                     than udmabuf's (a median at most udmabuf's, or spreads that overlap), where it \
+                     overtakes: {}, {} against {} ns/page.\n",
+                    size(*b),
+                    s.short(),
+                    u.short()
+                );
+            }
+            (None, Some((b, s))) => {
+                let _ = write!(
+                    md,
+                    "\nThe Rust fault node's first touch is slower than udmabuf's at every window: \
+                     at its fastest, {}, {} against {} ns/page ({}x).\n",
+                    size(*b),
+                    s.short(),
+                    u.short(),
+                    ratio(s.median / u.median)
+                );
+            }
+            (None, None) => {}
+        }
+    }
+    if !r.windows.is_empty() {
+        let each: Vec<String> = r
+            .windows
+            .iter()
+            .map(|(label, &w)| format!("{label} {}", size(w)))
+            .collect();
+        let _ = write!(
+            md,
+            "\nThe default window each fault node reported at the first load \
+             (`vmdev_info.flags`, bits 26-31): {}.\n",
+            each.join(", ")
+        );
+    }
 }
 
 fn retry_table(md: &mut String, r: &Results) {
@@ -436,6 +593,7 @@ pub fn report(r: &Results, kernel: &str) -> String {
     peer_tables(&mut md, r);
     around_off_table(&mut md, r);
     instruction_table(&mut md, r);
+    window_table(&mut md, r);
     retry_table(&mut md, r);
     huge_table(&mut md, r);
     hook_table(&mut md, r);
@@ -469,5 +627,33 @@ mod tests {
         let nodes: Vec<&str> = rows.iter().map(|row| row.1).collect();
         assert_eq!(nodes, ["remap", "remap (f_op->mmap)"]);
         assert!(md.contains("| mmap | remap (f_op->mmap) |"));
+    }
+
+    #[test]
+    fn the_window_curve_names_where_it_overtakes() {
+        let log = "window|rust-fault|65536\nwindow|c-fault|65536\n\
+                   bench|first_read_seq|udmabuf|100.0|0|0\n\
+                   bench|first_read_seq|rust-fault|104.0|0|0\n\
+                   bench|window_4k|rust-fault|400.0|0|0\nbench|window_4k|c-fault|400.0|0|0\n\
+                   bench|window_64k|rust-fault|104.0|0|0\nbench|window_64k|c-fault|104.0|0|0\n\
+                   bench|window_128k|rust-fault|99.0|0|0\nbench|window_128k|c-fault|100.0|0|0\n\
+                   bench|window_2048k|rust-fault|90.0|0|0\n\
+                   counters|window_64k|rust-fault|256|3840|16777216\n\
+                   mapped|sparse_64k|rust-fault|64|1024|4096|pagemap\n\
+                   mapped|sparse|udmabuf|64|4096|4096|faults\n";
+        let r = crate::data::parse(log).unwrap();
+        let md = super::report(&r, "7.3");
+        // Smallest first, by size, not by name.
+        let at = |w: &str| md.find(&format!("\n| {w} |")).unwrap();
+        assert!(at("4 KiB") < at("64 KiB") && at("64 KiB") < at("128 KiB"));
+        assert!(at("128 KiB") < at("2 MiB"), "{md}");
+        assert!(md.contains("| 64 KiB | 104 | 104 | 1.000 | 1.04 | 16.0 | – | – | 16.0 | – |"));
+        assert!(md.contains("where it overtakes: 128 KiB, 99.0 against 100 ns/page"));
+        assert!(md.contains("100% of its mapping was present, 64.0 pages per page touched"));
+        assert!(md.contains("rust-fault 64 KiB"));
+        assert!(md.contains("the 64 KiB around each fault"));
+        let t = crate::targets::targets(&r);
+        assert!(t[0].what.contains("at its default window, 64 KiB"));
+        assert!(!t[0].met);
     }
 }
