@@ -44,9 +44,10 @@ MODULE_PARM_DESC(fault_size, "Bytes of /dev/vmdev_c-fault's vmalloc buffer (page
 static bool fault_around = true;
 module_param(fault_around, bool, 0444);
 MODULE_PARM_DESC(fault_around, "A fault on /dev/vmdev_c-fault maps the fault_around_bytes around it, not one page");
-static unsigned long fault_around_bytes = SZ_64K;
+/* 32 pages: where the first touch of the node overtakes udmabuf's (README). */
+static unsigned long fault_around_bytes = 32 * PAGE_SIZE;
 module_param(fault_around_bytes, ulong, 0444);
-MODULE_PARM_DESC(fault_around_bytes, "Bytes a fault on /dev/vmdev_c-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages)");
+MODULE_PARM_DESC(fault_around_bytes, "Bytes a fault on /dev/vmdev_c-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages");
 /* x86 has a global phys_base: the variables get other names than the parameters. */
 static unsigned long long base_param;
 module_param_named(phys_base, base_param, ullong, 0444);
