@@ -142,6 +142,11 @@ struct Device<N: Node> {
     mem: Arc<N::Mem>,
     /// `vmdev_info.flags`.
     flags: u32,
+    /// log2 of the pages one fault maps at most: the fault node's window from `flags`, 0 on the
+    /// other nodes. Kept apart, so that a fault reads it instead of working it out from `flags`,
+    /// and an order, so that the compiler sees the window is a power of two and aligns with a
+    /// mask, not a division.
+    window_order: u32,
     /// VMAs that map this device now, in every process: each counted from its
     /// `VmOperations::open` to its `close`.
     live_vmas: Atomic<u64>,
@@ -174,6 +179,7 @@ impl<N: Node> Device<N> {
             Self {
                 mem,
                 flags,
+                window_order: (flags >> FAULT_WINDOW_SHIFT).saturating_sub(PAGE_SHIFT as u32),
                 live_vmas: Atomic::new(0),
                 faults: Atomic::new(0),
                 around_pages: Atomic::new(0),
@@ -201,11 +207,6 @@ impl<N: Node> Device<N> {
             faults: self.faults.load(Relaxed),
             around_pages: self.around_pages.load(Relaxed),
         }
-    }
-
-    /// The pages one fault on the fault node maps at most: its window, from `flags`.
-    fn window(&self) -> usize {
-        1 << (self.flags >> FAULT_WINDOW_SHIFT).saturating_sub(PAGE_SHIFT as u32)
     }
 
     fn vma_opened(&self) {
@@ -436,7 +437,7 @@ impl VmOperations for Fault {
         // Map the faulting page and the window around it (one page without `fault_around`),
         // which divides the faults of a sequential first touch by the window's pages. Not for a
         // write to a private mapping: the core maps a copy of the one page returned below.
-        if let Some(mapped) = vmf.map_window(dev.window(), dev.mem.pages()) {
+        if let Some(mapped) = vmf.map_window(1 << dev.window_order, dev.mem.pages()) {
             dev.mapped(mapped.pages(), mapped.fault_page());
             return FaultResult::Mapped(mapped);
         }
@@ -618,7 +619,7 @@ impl kernel::InPlaceModule for RustVmdev {
             } else {
                 ""
             };
-            let window = fault.window() * PAGE_SIZE;
+            let window = PAGE_SIZE << fault.window_order;
             pr_info!(
                 "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range; \
                  the nodes' mapping hook is f_op->{hook_name}\n",
