@@ -249,6 +249,7 @@ fn run(args: &Args) -> Result<(), String> {
         rounds(args.reps, |rep| {
             for src in in_turn(&rust.nodes(), &c.nodes(), &peer_refs, rep) {
                 map_unmap(("mmap_munmap", Some("mmap")), src, len, None)?;
+                measure::open_close(src)?;
                 for pattern in [Pattern::SeqRead, Pattern::SeqWrite, Pattern::RandRead] {
                     first_touch(pattern.name(), src, len, pattern, None)?;
                 }

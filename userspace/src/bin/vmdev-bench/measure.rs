@@ -2,7 +2,9 @@
 //! where faults are this process's minor faults and retries `vma_lock_retry` of /proc/vmstat
 //! (faults begun under the per-VMA lock and redone under mmap_lock), both counted around the
 //! timed parts; and `counters|metric|label|faults|around_pages|bytes` from a driver node's
-//! `vmdev_info` over the sample. A sample repeats its pass until it timed 20 ms (`sample`).
+//! `vmdev_info` over the sample. A sample repeats its pass until it timed 20 ms (`sample`), on
+//! a file opened once per sample (`Source::open`): no timed part opens or closes one, but
+//! `open_close`, which times just that, in ns per call.
 //! The sparse touch (`sparse_touch`) adds `mapped|metric|label|touched|present|pages|how`: of a
 //! mapping of `pages` pages, `touched` read once, how many were `present` after, counted `how`
 //! (`pagemap` or `faults`, see `present_pages`).
@@ -216,8 +218,9 @@ pub fn sparse_touch(
     offsets: &[usize],
 ) -> Result<(), String> {
     let mut present = None;
+    let opened = src.open()?;
     let s = sample(|s| {
-        let m = src.map(len)?;
+        let m = opened.map(len)?;
         let probe = Probe::start()?;
         touch(&m, offsets, Pattern::SeqRead);
         probe.stop(offsets.len() * page_size(), s)?;
@@ -251,8 +254,9 @@ pub fn first_touch(
 ) -> Result<(), String> {
     let offsets = order(len, pattern);
     let info = src.info()?;
+    let opened = src.open()?;
     let s = sample(|s| {
-        let m = src.map(len)?;
+        let m = opened.map(len)?;
         if let Some(step) = prefault {
             touch_every(&m, step);
         }
@@ -275,9 +279,10 @@ pub fn map_unmap(
 ) -> Result<(), String> {
     let info = src.info()?;
     let mut mmap = Sample::default();
+    let opened = src.open()?;
     let s = sample(|s| {
         let probe = Probe::start()?;
-        let m = src.map(len)?;
+        let m = opened.map(len)?;
         mmap.ns += probe.start.elapsed().as_nanos() as f64;
         mmap.pages += (len / page_size()) as f64;
         if let Some(step) = step {
@@ -294,12 +299,28 @@ pub fn map_unmap(
     Ok(())
 }
 
+/// `open()` + `close()` of a driver's node, as `open_close`, in ns per call (the sample's
+/// "page"): the part of mapping a node that the other rows leave out.
+pub fn open_close(src: &Source) -> Result<(), String> {
+    let Some(dev) = src.device() else {
+        return Ok(());
+    };
+    let s = sample(|s| {
+        let probe = Probe::start()?;
+        drop(dev.open(true)?);
+        probe.stop(page_size(), s)
+    })?;
+    emit("open_close", src.label(), &s);
+    Ok(())
+}
+
 /// The whole job: `mmap`, a sequential first read of every page, `munmap`.
 pub fn map_read_unmap(src: &Source, len: usize) -> Result<(), String> {
     let offsets = order(len, Pattern::SeqRead);
+    let opened = src.open()?;
     let s = sample(|s| {
         let probe = Probe::start()?;
-        let m = src.map(len)?;
+        let m = opened.map(len)?;
         touch(&m, &offsets, Pattern::SeqRead);
         drop(m);
         probe.stop(len, s)

@@ -2,7 +2,7 @@
 //! each through its own UAPI: udmabuf, the dma-buf system heap, /dev/mem over the range reserved
 //! at boot, and the kernel's own anonymous and tmpfs memory.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -140,41 +140,28 @@ impl Source {
         Ok(src)
     }
 
-    /// Maps `len` bytes of the source, shared and read-write (anonymous memory: private).
-    pub fn map(&self, len: usize) -> Result<Mapping, String> {
-        let label = self.label();
-        let fail = |e: nix::errno::Errno| format!("{label}: mmap of {len} bytes: {e}");
-        match self {
-            Source::Node { dev, .. } => Mapping::shared(dev.open(true)?.as_fd(), len, 0)
-                .map_err(|e| format!("{}: mmap: {e}", dev.path.display())),
-            Source::Udmabuf { buf, .. } | Source::Heap { buf } => {
-                Mapping::shared(buf.as_fd(), len, 0).map_err(fail)
-            }
-            Source::DevMem { phys } => {
-                let f = OpenOptions::new()
+    /// Opens the file the source's mappings map, where each needs one: a driver's node or
+    /// `/dev/mem`. The timed steps open it before their timing, so that a row of `mmap()` times
+    /// `mmap()`, not `open()` and `close()` too (a dma-buf's file is open for the source's life).
+    pub fn open(&self) -> Result<Opened<'_>, String> {
+        let file = match self {
+            Source::Node { dev, .. } => Some(dev.open(true)?),
+            Source::DevMem { .. } => Some(
+                OpenOptions::new()
                     .read(true)
                     .write(true)
                     .open(DEVMEM)
-                    .map_err(|e| format!("open {DEVMEM}: {e} (CONFIG_DEVMEM)"))?;
-                Mapping::shared(f.as_fd(), len, *phys as i64).map_err(fail)
-            }
-            Source::Tmpfs => {
-                let fd = memfd_create("vmdev-bench", MFdFlags::empty())
-                    .map_err(errno("memfd_create"))?;
-                nix::unistd::ftruncate(&fd, len as i64).map_err(errno("ftruncate(memfd)"))?;
-                Mapping::shared(fd.as_fd(), len, 0).map_err(fail)
-            }
-            Source::Anon => {
-                let nz = std::num::NonZeroUsize::new(len).ok_or("empty mapping")?;
-                let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-                // SAFETY: A new anonymous mapping touches nothing else.
-                let ptr =
-                    unsafe { nix::sys::mman::mmap_anonymous(None, nz, rw, MapFlags::MAP_PRIVATE) }
-                        .map_err(fail)?;
-                // SAFETY: The mapping was just made and is owned from now on.
-                Ok(unsafe { Mapping::from_raw(ptr, len) })
-            }
-        }
+                    .map_err(|e| format!("open {DEVMEM}: {e} (CONFIG_DEVMEM)"))?,
+            ),
+            _ => None,
+        };
+        Ok(Opened { src: self, file })
+    }
+
+    /// Maps `len` bytes of the source, shared and read-write (anonymous memory: private),
+    /// opening its file for this mapping alone.
+    pub fn map(&self, len: usize) -> Result<Mapping, String> {
+        self.open()?.map(len)
     }
 
     /// The node's `vmdev_info` (its fault counters), for the driver's nodes.
@@ -196,4 +183,47 @@ impl Source {
 
 fn page() -> usize {
     vmdev::mapping::page_size()
+}
+
+/// A source with its file open (see [`Source::open`]).
+pub struct Opened<'a> {
+    src: &'a Source,
+    file: Option<File>,
+}
+
+impl Opened<'_> {
+    /// Maps `len` bytes of the source, shared and read-write (anonymous memory: private).
+    pub fn map(&self, len: usize) -> Result<Mapping, String> {
+        let label = self.src.label();
+        let fail = |e: nix::errno::Errno| format!("{label}: mmap of {len} bytes: {e}");
+        let offset = match self.src {
+            Source::DevMem { phys } => *phys as i64,
+            _ => 0,
+        };
+        if let Some(f) = &self.file {
+            return Mapping::shared(f.as_fd(), len, offset).map_err(fail);
+        }
+        match self.src {
+            Source::Udmabuf { buf, .. } | Source::Heap { buf } => {
+                Mapping::shared(buf.as_fd(), len, 0).map_err(fail)
+            }
+            Source::Tmpfs => {
+                let fd = memfd_create("vmdev-bench", MFdFlags::empty())
+                    .map_err(errno("memfd_create"))?;
+                nix::unistd::ftruncate(&fd, len as i64).map_err(errno("ftruncate(memfd)"))?;
+                Mapping::shared(fd.as_fd(), len, 0).map_err(fail)
+            }
+            Source::Anon => {
+                let nz = std::num::NonZeroUsize::new(len).ok_or("empty mapping")?;
+                let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+                // SAFETY: A new anonymous mapping touches nothing else.
+                let ptr =
+                    unsafe { nix::sys::mman::mmap_anonymous(None, nz, rw, MapFlags::MAP_PRIVATE) }
+                        .map_err(fail)?;
+                // SAFETY: The mapping was just made and is owned from now on.
+                Ok(unsafe { Mapping::from_raw(ptr, len) })
+            }
+            Source::Node { .. } | Source::DevMem { .. } => Err(format!("{label}: not open")),
+        }
+    }
 }

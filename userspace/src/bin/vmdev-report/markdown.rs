@@ -70,7 +70,10 @@ fn intro(md: &mut String, r: &Results, kernel: &str) {
          goes first alternates (Rust, C, C, Rust, ...), the peers follow in a rotating order. Each \
          repetition times at least 20 ms of work, repeating a short pass (each time on a fresh \
          mapping): under `-icount` a timer tick costs tens of microseconds, which a single 1 ms \
-         pass takes or misses. An untimed warm-up round comes first.\n\n\
+         pass takes or misses. An untimed warm-up round comes first. The file a source maps (a \
+         node, `/dev/mem`) is opened once per repetition, outside the timing; the one row that \
+         times `open()` + `close()` of a node, `open_close` (in the table of Rust against C), is \
+         in nanoseconds per call.\n\n\
          The sources, all mapped `MAP_SHARED` read-write except anonymous memory:\n\n\
          - **fault node** (`/dev/vmdev-fault`): a 16 MiB vmalloc buffer, mapped on fault, \
          {window} around each fault, aligned (`fault_around_bytes`'s default, as the node \
