@@ -113,6 +113,7 @@ use kernel::{
     mm::virt::{vm_flags_t, VmaRef},
     prelude::*,
     sync::{Arc, ArcBorrow},
+    types::ForeignOwnable,
 };
 
 // Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
@@ -171,7 +172,7 @@ impl Mapped<'_> {
 #[vtable]
 pub(crate) trait VmOperations: Sized {
     /// What every VMA of this kind refers to, e.g. the device and its memory.
-    type Data: Send + Sync;
+    type Data: Send + Sync + 'static;
 
     /// A VMA got these operations: when `mmap()` succeeds (from `f_op->mmap` once it returns,
     /// from `vm_ops->mapped` with `f_op->mmap_prepare`), or as a copy of another (`fork()`, a
@@ -222,25 +223,33 @@ impl<T: VmOperations> VmOpsTable<T> {
 
     /// # Safety
     ///
-    /// `vma` must carry these operations, with `vm_private_data` from [`Arc::into_raw`] of an
-    /// `Arc<T::Data>` whose reference is held by a live VMA, and be at least read-locked.
+    /// `vma` must carry these operations, with `vm_private_data` from
+    /// [`ForeignOwnable::into_foreign`] of an `Arc<T::Data>` whose reference is held by a live
+    /// VMA, and be at least read-locked.
+    ///
+    /// The VMA keeps the `Arc` in its foreign form, a pointer to the `Arc`'s allocation, not to
+    /// the data ([`Arc::into_raw`]): getting back from the data to the allocation needs layout
+    /// arithmetic that calls out of the module (`core`'s `Layout`, not inlined), at every
+    /// `close`.
+    #[inline]
     unsafe fn data<'a>(vma: *mut bindings::vm_area_struct) -> ArcBorrow<'a, T::Data> {
-        // SAFETY: The caller guarantees the pointer comes from `Arc::into_raw` and that a
+        // SAFETY: The caller guarantees the pointer comes from `into_foreign` and that a
         // reference is held for at least 'a.
-        unsafe { ArcBorrow::from_raw((*vma).vm_private_data.cast()) }
+        unsafe { <Arc<T::Data> as ForeignOwnable>::borrow((*vma).vm_private_data) }
     }
 
-    /// The data of `vma`, for the fault paths: a plain reference, which needs none of the
-    /// layout arithmetic of an [`ArcBorrow`] (the `kernel` crate's, not inlined into modules).
+    /// The data of `vma` as a plain reference, for the fault paths.
     ///
     /// # Safety
     ///
     /// As for [`Self::data`].
     #[inline]
     unsafe fn data_ref<'a>(vma: *mut bindings::vm_area_struct) -> &'a T::Data {
-        // SAFETY: `Arc::into_raw` returned a pointer to the data, which the VMA's reference keeps
-        // alive for 'a (the caller's guarantee); an `Arc`'s data is only ever shared.
-        unsafe { &*(*vma).vm_private_data.cast::<T::Data>() }
+        // SAFETY: As for `Self::data`, which the caller guarantees.
+        let data: *const T::Data = &*unsafe { Self::data(vma) };
+        // SAFETY: The VMA's reference keeps the data alive for 'a (the caller's guarantee); an
+        // `Arc`'s data is only ever shared.
+        unsafe { &*data }
     }
 
     /// # Safety
@@ -252,7 +261,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         let data = unsafe { Self::data(vma) };
         T::open(&data);
         // The copy owns a reference of its own, released in `close`.
-        let _ = Arc::into_raw(Arc::from(data));
+        let _ = Arc::from(data).into_foreign();
     }
 
     /// # Safety
@@ -268,7 +277,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         }
         // SAFETY: The VMA owns one reference to the `Arc` in `vm_private_data` (taken when the
         // operations were installed, in `mapped`, or in `open`), which it gives up here, once.
-        let data = unsafe { Arc::<T::Data>::from_raw(private.cast()) };
+        let data = unsafe { Arc::<T::Data>::from_foreign(private) };
         T::close(&data);
     }
 

@@ -263,7 +263,7 @@ impl<T: VmOperations, P: FileData<T::Data>> MappedOps<T, P> {
         T::open(&data);
         // SAFETY: `vm_private_data` points to the new VMA's private data, which the core stores.
         // The VMA owns this reference from now on, and gives it back in `close`.
-        unsafe { *vm_private_data = Arc::into_raw(data).cast_mut().cast() };
+        unsafe { *vm_private_data = data.into_foreign() };
         0
     }
 }

@@ -13,6 +13,7 @@ use kernel::{
     mm::virt::{flags, vm_flags_t, VmaNew},
     prelude::*,
     sync::Arc,
+    types::ForeignOwnable,
 };
 
 /// A VMA being set up by `f_op->mmap()`, before the driver has chosen how it is backed.
@@ -141,7 +142,7 @@ impl<'a> MmapVma<'a> {
         Backed {
             vma: self.vma,
             ops,
-            data: Arc::into_raw(data).cast(),
+            data: data.into_foreign(),
             open: open_data::<T>,
             release: release_data::<T>,
         }
@@ -160,15 +161,15 @@ impl<'a> MmapVma<'a> {
 /// # Invariants
 ///
 /// `vma` is a VMA being set up in `mmap()`; `ops` is a table built for some
-/// `T: VmOperations`, `data` a pointer from `Arc::into_raw` of an `Arc<T::Data>` that this
+/// `T: VmOperations`, `data` a pointer from `into_foreign` of an `Arc<T::Data>` that this
 /// object owns, and `open` and `release` are [`open_data::<T>`] and [`release_data::<T>`].
 #[must_use = "return it from mmap(): dropped, it installs nothing and the mapping fails"]
 pub(crate) struct Backed<'a> {
     vma: &'a VmaNew,
     ops: &'static bindings::vm_operations_struct,
-    data: *const c_void,
-    open: unsafe fn(*const c_void),
-    release: unsafe fn(*const c_void),
+    data: *mut c_void,
+    open: unsafe fn(*mut c_void),
+    release: unsafe fn(*mut c_void),
 }
 
 impl Backed<'_> {
@@ -192,7 +193,7 @@ impl Backed<'_> {
         // expects. The reference moves from this object (not dropped) to the VMA.
         unsafe {
             let vma = this.vma.as_ptr();
-            (*vma).vm_private_data = this.data.cast_mut();
+            (*vma).vm_private_data = this.data;
             (*vma).vm_ops = this.ops;
         }
     }
@@ -209,21 +210,22 @@ impl Drop for Backed<'_> {
 ///
 /// # Safety
 ///
-/// `data` must come from `Arc::into_raw` of an `Arc<T::Data>` whose reference is held.
-unsafe fn open_data<T: VmOperations>(data: *const c_void) {
-    // SAFETY: The caller guarantees that `data` points to a live `T::Data`, only ever shared.
-    T::open(unsafe { &*data.cast::<T::Data>() });
+/// `data` must come from `into_foreign` of an `Arc<T::Data>` whose reference is held.
+unsafe fn open_data<T: VmOperations>(data: *mut c_void) {
+    // SAFETY: The caller guarantees that `data` is a live `Arc<T::Data>` in its foreign form.
+    let data = unsafe { <Arc<T::Data> as ForeignOwnable>::borrow(data) };
+    T::open(&data);
 }
 
 /// Gives back the reference of a [`Backed`] that was never installed.
 ///
 /// # Safety
 ///
-/// `data` must come from `Arc::into_raw` of an `Arc<T::Data>`, whose reference the caller owns
+/// `data` must come from `into_foreign` of an `Arc<T::Data>`, whose reference the caller owns
 /// and gives up.
-unsafe fn release_data<T: VmOperations>(data: *const c_void) {
-    // SAFETY: The caller gives up a reference from `Arc::into_raw` of this type.
-    drop(unsafe { Arc::<T::Data>::from_raw(data.cast()) });
+unsafe fn release_data<T: VmOperations>(data: *mut c_void) {
+    // SAFETY: The caller gives up a reference from `into_foreign` of this type.
+    drop(unsafe { Arc::<T::Data>::from_foreign(data) });
 }
 
 impl VmaSetup for MmapVma<'_> {
