@@ -40,6 +40,17 @@ fn fresh(
     map_aligned(f, pages * ps(), flags, first * ps(), window(d)? * ps())
 }
 
+/// File page `k * W` for a mapping of `pages` pages, or the last multiple of W that leaves room
+/// for them in the buffer of `d`: with a wide window (a page table's span is 2 MiB, an eighth of
+/// the default buffer) `k * W` may lie past its end.
+fn place(d: &Device, k: usize, pages: usize) -> Result<usize, String> {
+    let (w, size) = (window(d)?, d.size()? / ps());
+    let last = size
+        .checked_sub(pages)
+        .ok_or_else(|| format!("{pages} pages do not fit in the {size}-page buffer"))?;
+    Ok((k * w).min(last - last % w))
+}
+
 /// First-touches page `page` of `m`, which must take one fault of the driver that maps
 /// `want` pages in all (the faulting one and `want - 1` around it).
 fn one_fault_maps(d: &Device, m: &Mapping, page: usize, write: bool, want: u64) -> TestResult {
@@ -139,8 +150,9 @@ fn private_fault_counts(_cx: &Context, d: &Device) -> TestResult {
     let (w, big_w) = (device_window(d)?, window(d)?);
     let f = d.open(true)?;
     let data = pattern(99, 2 * big_w * ps());
-    pwrite(&f, &data, 8 * big_w * ps()).map_err(|e| e.to_string())?;
-    let m = fresh(d, &f, 2 * big_w, 8 * big_w, MapFlags::MAP_PRIVATE)?;
+    let at = place(d, 8, 2 * big_w)?;
+    pwrite(&f, &data, at * ps()).map_err(|e| e.to_string())?;
+    let m = fresh(d, &f, 2 * big_w, at, MapFlags::MAP_PRIVATE)?;
     one_fault_maps(d, &m, 0, true, 1)?;
     one_fault_maps(d, &m, big_w, false, w as u64)?;
     if w > 1 {
@@ -158,7 +170,7 @@ fn private_fault_counts(_cx: &Context, d: &Device) -> TestResult {
         "the private mapping does not show the device's bytes"
     );
     ensure!(
-        pread(&f, 2 * big_w * ps(), 8 * big_w * ps())? == data,
+        pread(&f, 2 * big_w * ps(), at * ps())? == data,
         "private writes reached the device"
     );
     Ok(Outcome::Pass)
@@ -282,7 +294,7 @@ fn map_populate(_cx: &Context, d: &Device) -> TestResult {
             pages * ps(),
             RW,
             MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE,
-            4 * window(d)? * ps(),
+            place(d, 4, pages)? * ps(),
         )
     })
 }
@@ -290,7 +302,7 @@ fn map_populate(_cx: &Context, d: &Device) -> TestResult {
 test!(fault: madv_populate_read);
 fn madv_populate_read(_cx: &Context, d: &Device) -> TestResult {
     populate_counts(d, |f, pages| {
-        let m = shared(f, pages * ps(), 8 * window(d)? * ps())?;
+        let m = shared(f, pages * ps(), place(d, 8, pages)? * ps())?;
         madvise_errno(&m, MmapAdvise::MADV_POPULATE_READ)
             .map_err(|e| format!("MADV_POPULATE_READ: {e}"))?;
         Ok(m)
