@@ -330,8 +330,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     // The fault node's window curve: the drivers reloaded with each window W (module parameter
     // fault_around_bytes), the powers of two from one page to what one page table maps (its
-    // page_size / 8 entries; the drivers refuse more, as a fault never maps across a page table
-    // and the core caps its own fault_around_bytes there). Per W, the sequential first read (one fault per W), and a
+    // page_size / 8 entries; the drivers refuse more, as the core caps its own
+    // fault_around_bytes there). Per W, the sequential first read (one fault per W), and a
     // sparse touch with the pages it left mapped: the memory a wider window costs a process
     // that touches little. udmabuf maps its whole VMA on its first fault whatever W: its sparse
     // touch, measured once per repetition here, is the reference (its sequential first read is
