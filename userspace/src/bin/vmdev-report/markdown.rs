@@ -201,11 +201,14 @@ fn around_off_table(md: &mut String, r: &Results) {
 const NS_PER_INSN: f64 = 16.0;
 
 /// The cost of a fault of the fault node split into what each fault pays once and what each page
-/// it maps pays, from the sequential first read with and without the window: with `f` faults
-/// per page, ns/page = per_fault * f + per_page, two rows, two unknowns.
+/// it maps pays, from the sequential first read at the narrowest and the widest window of the
+/// curve: with `f` faults per page, ns/page = per_fault * f + per_page, two rows, two unknowns.
+/// Those rows come from one step, with the drivers loaded alike, and their spreads are the
+/// tightest of the fault node's.
 fn fault_split(r: &Results, label: &str) -> Option<(f64, f64)> {
-    let on = r.get("first_read_seq", label)?;
-    let off = r.get("first_read_seq_around_off", label)?;
+    let windows = curve(r);
+    let off = r.get(&windows.first()?.1, label)?;
+    let on = r.get(&windows.last()?.1, label)?;
     let per_fault = (off.median - on.median) / (off.faults - on.faults);
     (per_fault.is_finite() && off.faults > on.faults)
         .then_some((per_fault, on.median - per_fault * on.faults))
@@ -220,8 +223,8 @@ fn instruction_table(md: &mut String, r: &Results) {
     md.push_str(
         "\n### Instructions per fault and per page\n\nUnder `-icount shift=4` every guest \
          instruction takes 16 ns of guest time, so the medians count instructions. The sequential \
-         first read of the fault node, with its window and without (`fault_around=0`), gives two \
-         equations in two unknowns: what a fault costs once (the exception, the core's fault \
+         first read of the fault node at the narrowest and the widest window of its curve (below: \
+         one page and a page table's span per fault) gives two equations in two unknowns: what a fault costs once (the exception, the core's fault \
          path, the driver's handler) and what each page costs (the core's insertion of it, the \
          reference and rmap it takes, the touching loop). Both drivers share everything but the \
          handler, so the difference between them is the handlers'.\n\n\
