@@ -199,9 +199,9 @@ fn insert_pages(
     while next < pages.len() {
         let mut left = (pages.len() - next) as c_ulong;
         // SAFETY: The VMA is read-locked and `VM_MIXEDMAP` (checked by `map_window`), the
-        // addresses are inside it (the caller's guarantee), and this runs in `fault`, in process context,
-        // where page tables may be allocated. The pages are mappable pages that outlive this
-        // call, and a `MappablePage` is a transparent `struct page *`: the array is one
+        // addresses are inside it (the caller's guarantee), and this runs in `fault`, in process
+        // context, where page tables may be allocated. The pages are mappable pages that outlive
+        // this call, and a `MappablePage` is a transparent `struct page *`: the array is one
         // `vm_insert_pages()` only reads. Each insertion takes a reference of its own.
         let ret = unsafe {
             bindings::vm_insert_pages(

@@ -62,7 +62,8 @@
  * vmdev_info.flags. With FAULT_AROUND (module parameter fault_around, the default) a fault
  * maps the naturally aligned window of the mapping around it, fault_around_bytes (module
  * parameter: a power of two from one page to the span of a page table, 2 MiB with 4 KiB pages;
- * default 32 pages, 128 KiB with 4 KiB pages); without it, one page. A write to a private mapping always copies one page.
+ * default 32 pages, 128 KiB with 4 KiB pages); without it, one page. A write to a private
+ * mapping always copies one page.
  */
 #define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the window around it */
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
