@@ -224,7 +224,8 @@ fn instruction_table(md: &mut String, r: &Results) {
         "\n### Instructions per fault and per page\n\nUnder `-icount shift=4` every guest \
          instruction takes 16 ns of guest time, so the medians count instructions. The sequential \
          first read of the fault node at the narrowest and the widest window of its curve (below: \
-         one page and a page table's span per fault) gives two equations in two unknowns: what a fault costs once (the exception, the core's fault \
+         one page and a page table's span per fault) gives two equations in two unknowns: what \
+         a fault costs once (the exception, the core's fault \
          path, the driver's handler) and what each page costs (the core's insertion of it, the \
          reference and rmap it takes, the touching loop). Both drivers share everything but the \
          handler, so the difference between them is the handlers'.\n\n\
@@ -267,7 +268,8 @@ fn window_table(md: &mut String, r: &Results) {
         return;
     }
     md.push_str(
-        "\n## The fault node's window\n\nIn the same boot, after the steps above, both drivers reloaded with `fault_around_bytes=W`, for \
+        "\n## The fault node's window\n\nIn the same boot, after the steps above, both drivers \
+         reloaded with `fault_around_bytes=W`, for \
          each power of two W from one page to what one page table maps, each fault node checked \
          to report W (`vmdev_info.flags`). For each W, Rust and C in turn: the sequential first \
          read of every page of a fresh 16 MiB mapping (ns per page, as in the comparison of every \

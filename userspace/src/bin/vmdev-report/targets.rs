@@ -42,7 +42,8 @@ pub const TRIED: &[(&str, &str)] = &[
          no copy into a zeroed batch), and the window's first address computed once from the \
          window's bounds: the fault rows at 1.00-1.02, about 25 more instructions per fault. \
          Then the window kept in the device as an order (one load per fault, and a power of two \
-         the compiler sees: a mask, not a division), `VM_MIXEDMAP` tested as a flag (`as_mixedmap_vma()`'s `Option` cost a null \
+         the compiler sees: a mask, not a division), `VM_MIXEDMAP` tested as a flag \
+         (`as_mixedmap_vma()`'s `Option` cost a null \
          test), the PFN insertion inlined into `huge_fault`, and the VMA's `Arc` kept in its \
          foreign form (`close` no longer calls out to `core`'s `Layout` to find the allocation): \
          about 20 more per fault, counted in `objdump -d` of both handlers as the `VM_MIXEDMAP` \

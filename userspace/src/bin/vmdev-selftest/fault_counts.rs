@@ -1,11 +1,11 @@
 //! The fault path, counted. `vmdev_info.faults` counts the faults the fault device's handler
 //! answered, one per fault; `around_pages` the neighbouring pages it mapped with them. With
 //! fault-around on, a first touch of a shared mapping (read or write), or a first read of a
-//! private one, maps the naturally aligned window of w pages around the faulting page (module parameter
-//! `fault_around_bytes`, reported in `vmdev_info.flags`: `common::device_window`), clamped to
-//! the VMA, skipping pages already mapped; a first write to a private mapping is copy-on-write
-//! of one page. With it off, each fault maps one page. So a fresh range touched once has
-//! `faults + around_pages` == the pages it now maps (Rss).
+//! private one, maps the naturally aligned window of w pages around the faulting page (module
+//! parameter `fault_around_bytes`, reported in `vmdev_info.flags`: `common::device_window`),
+//! clamped to the VMA, skipping pages already mapped; a first write to a private mapping is
+//! copy-on-write of one page. With it off, each fault maps one page. So a fresh range touched
+//! once has `faults + around_pages` == the pages it now maps (Rss).
 //!
 //! Sizes here are in units of W >= w pages (`common::window`). Mappings start at a multiple of
 //! W pages, in the file and in the address space, so that windows line up with them whichever

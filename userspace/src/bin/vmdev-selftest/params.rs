@@ -119,8 +119,8 @@ fn param_fault_around_bytes(cx: &Context, m: &Module) -> TestResult {
                 after.faults - info.faults == 1
                     && after.around_pages - info.around_pages == expect - 1
                     && mapped == expect,
-                "{params}: a first read of page {page} took {} faults, mapped {} around, Rss {mapped} \
-                 pages; expected 1 fault mapping {expect} pages",
+                "{params}: a first read of page {page} took {} faults, mapped {} around, Rss \
+                 {mapped} pages; expected 1 fault mapping {expect} pages",
                 after.faults - info.faults,
                 after.around_pages - info.around_pages
             );
