@@ -430,12 +430,12 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // `fdget_pos`.
         let file = unsafe { File::from_raw_file(file) };
         match T::mmap(device, file, vma) {
-            Ok(backed) => {
-                // SAFETY: This is the trampoline, with what the driver's `mmap` returned, and it
-                // returns success to the core.
-                unsafe { backed.install() };
-                0
-            }
+            // SAFETY: This is the trampoline, with what the driver's `mmap` returned, and it
+            // returns what `install` returns to the core.
+            Ok(backed) => match unsafe { backed.install() } {
+                Ok(()) => 0,
+                Err(err) => err.to_errno(),
+            },
             Err(err) => err.to_errno(),
         }
     }

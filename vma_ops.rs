@@ -59,23 +59,38 @@
 //!   against the memory and aligned by this module, never by the driver.
 //! - Handing the core a page it cannot map: the fault path takes only [`MappablePage`], which
 //!   memory types create (unsafely, with the proof) for their order-0, refcounted pages
-//!   (`unmappable_page.rs`).
+//!   (`unmappable_page.rs`), and a fault handler has no other way to map one: its
+//!   [`FaultVma`](page_fault::FaultVma) is not a `VmaRef`, so it has no `as_mixedmap_vma()`
+//!   (`page_from_fault_vma.rs`).
 //! - Mapping into a VMA from `open` (before a copy's page tables exist) or `close` (after they
 //!   are gone, which would leave an entry no VMA owns): they get the data, not the VMA
 //!   (`insert_from_close.rs`).
-//! - Failing `mmap()` after backing the VMA (the core frees it without `close`, and its reference
-//!   to the data would leak): backing returns a [`Backed`], which installs the operations only
-//!   when `mmap()` returns it and gives the reference back if dropped; it must be used
-//!   (`err_after_backing.rs`).
+//! - Freeing mapped frames from `f_op->mmap` (fail `mmap()` or drop the [`Backed`] after
+//!   remapping, and the VMA's reference to the memory is gone while the entries stay until the
+//!   core unmaps): [`MmapVma::remap_pfns`] maps nothing itself; the [`Backed`] it returns maps
+//!   the frames once `mmap()` has returned it, and the VMA owns the reference from that moment.
+//!   Dropping the `Backed` is also flagged (`#[must_use]`: `err_after_backing.rs`), since the
+//!   mapping then fails.
+//! - Deadlocking a fault against a writer of `mmap_lock`: a fault may hold only its VMA's lock,
+//!   and what it gets, [`VmFault`] and its [`FaultVma`](page_fault::FaultVma), leads to no `mm`
+//!   and so to no `mmap_read_lock()` (`deadlock_in_fault.rs`). (A handler can still reach
+//!   upstream's `current!().mm()`; this module cannot take that away.)
+//! - Using a VMA whose setup failed half way: when the remap of `mmap_prepare` fails and the
+//!   core cannot unmap the VMA (`mmap_action_finish()` ignores `do_munmap()`'s error), the VMA
+//!   lives on with these operations and no data; every callback gets the data as an `Option`
+//!   and answers such a VMA as one that maps nothing (`remap.half_set_up` in the suite).
 //! - Telling the core that a fault mapped its page when it did not: [`Mapped`], the proof
 //!   [`VmFault::map_window`] gives, borrows the fault it proves and cannot be kept for another
 //!   (`replayed_mapped.rs`).
 //! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages`, see
 //!   [`VmOpsTable`].
-//! - A split of a VMA across a PUD entry, which the 7.3 core cannot do (it oopses): the VMAs of
-//!   [`MmapVma::map_pfns_on_fault`] remove such an entry before any split (`may_split`, see
-//!   [`PfnOpsTable`]), and map PUD entries only where the CPU can walk them
-//!   ([`EntrySize::mappable`]).
+//! - A split of a VMA across a PUD entry, which the 7.3.4 core cannot do (it oopses), or a move
+//!   of one by `mremap()`, which it turns into a stale translation: the VMAs of
+//!   [`MmapVma::map_pfns_on_fault`] remove such an entry before any split (`may_split`) and
+//!   before a move (the copy's `open`; see [`PfnOpsTable`]), and map PUD entries only where the
+//!   CPU can walk them ([`EntrySize::mappable`]). With `kernel-patches/` in the kernel the core
+//!   does both itself: a build with `--cfg vmdev_core_fixed` (the suite's, never the default)
+//!   leaves them out.
 //!
 //! The arithmetic on what user space chooses (offsets, addresses, lengths) is in pure functions
 //! with KUnit cases (`mod tests`; `module.kunit` runs them in the test VM).
@@ -221,9 +236,16 @@ impl<T: VmOperations> VmOpsTable<T> {
         ..pin_init::zeroed()
     };
 
+    /// The data of `vma`, or `None` for a VMA that holds none: one whose setup by
+    /// `mmap_prepare` failed after the core had installed its operations, and that the core then
+    /// could not unmap (`mmap_action_finish()` ignores an error of its `do_munmap()`, which can
+    /// fail with `-ENOMEM`). Such a VMA lives on with these operations and a null
+    /// `vm_private_data`: every callback must cope with it (`open` on `fork()`, `access` from
+    /// `/proc/<pid>/mem`, a fault), and the `Option` makes each one say how.
+    ///
     /// # Safety
     ///
-    /// `vma` must carry these operations, with `vm_private_data` from
+    /// `vma` must carry these operations, with a `vm_private_data` that is null or from
     /// [`ForeignOwnable::into_foreign`] of an `Arc<T::Data>` whose reference is held by a live
     /// VMA, and be at least read-locked.
     ///
@@ -232,10 +254,15 @@ impl<T: VmOperations> VmOpsTable<T> {
     /// arithmetic that calls out of the module (`core`'s `Layout`, not inlined), at every
     /// `close`.
     #[inline]
-    unsafe fn data<'a>(vma: *mut bindings::vm_area_struct) -> ArcBorrow<'a, T::Data> {
-        // SAFETY: The caller guarantees the pointer comes from `into_foreign` and that a
-        // reference is held for at least 'a.
-        unsafe { <Arc<T::Data> as ForeignOwnable>::borrow((*vma).vm_private_data) }
+    unsafe fn data<'a>(vma: *mut bindings::vm_area_struct) -> Option<ArcBorrow<'a, T::Data>> {
+        // SAFETY: The VMA is at least read-locked, so `vm_private_data` does not change.
+        let private = unsafe { (*vma).vm_private_data };
+        if private.is_null() {
+            return None;
+        }
+        // SAFETY: The caller guarantees that a non-null pointer comes from `into_foreign` and
+        // that a reference is held for at least 'a.
+        Some(unsafe { <Arc<T::Data> as ForeignOwnable>::borrow(private) })
     }
 
     /// The data of `vma` as a plain reference, for the fault paths.
@@ -244,12 +271,12 @@ impl<T: VmOperations> VmOpsTable<T> {
     ///
     /// As for [`Self::data`].
     #[inline]
-    unsafe fn data_ref<'a>(vma: *mut bindings::vm_area_struct) -> &'a T::Data {
+    unsafe fn data_ref<'a>(vma: *mut bindings::vm_area_struct) -> Option<&'a T::Data> {
         // SAFETY: As for `Self::data`, which the caller guarantees.
-        let data: *const T::Data = &*unsafe { Self::data(vma) };
+        let data: *const T::Data = &*unsafe { Self::data(vma) }?;
         // SAFETY: The VMA's reference keeps the data alive for 'a (the caller's guarantee); an
         // `Arc`'s data is only ever shared.
-        unsafe { &*data }
+        Some(unsafe { &*data })
     }
 
     /// # Safety
@@ -257,8 +284,12 @@ impl<T: VmOperations> VmOpsTable<T> {
     /// Called by the core for a new VMA copied from one with these operations.
     unsafe extern "C" fn open(vma: *mut bindings::vm_area_struct) {
         // SAFETY: The new VMA was copied from a live one, so `vm_private_data` is that VMA's
-        // `Arc` pointer, still referenced by it; the mmap lock is held for writing.
-        let data = unsafe { Self::data(vma) };
+        // `Arc` pointer (or null), still referenced by it; the mmap lock is held for writing.
+        let Some(data) = (unsafe { Self::data(vma) }) else {
+            // A copy of a VMA that holds no data (see `data`) holds none either, and its
+            // `close` gives nothing back.
+            return;
+        };
         T::open(&data);
         // The copy owns a reference of its own, released in `close`.
         let _ = Arc::from(data).into_foreign();
@@ -270,8 +301,8 @@ impl<T: VmOperations> VmOpsTable<T> {
     unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
         // SAFETY: The core passes a live VMA, which only it and this table's callbacks use.
         let private = unsafe { (*vma).vm_private_data };
-        // A VMA prepared by `mmap_prepare` whose `mapped` never ran (the core unmaps it when its
-        // action fails) holds no reference, and was never opened.
+        // A VMA prepared by `mmap_prepare` whose `mapped` never ran (its action failed) holds no
+        // reference, and was never opened: see `data`.
         if private.is_null() {
             return;
         }
@@ -288,8 +319,11 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: The core passes a valid `vm_fault` of a VMA with these operations, read-locked
         // during the call.
         let fault = unsafe { VmFault::from_raw(vmf) };
-        // SAFETY: The VMA has these operations and holds a reference to its data.
-        let data = unsafe { Self::data_ref(fault.vma().as_ptr()) };
+        // SAFETY: The VMA has these operations and holds a reference to its data, if any.
+        let Some(data) = (unsafe { Self::data_ref(fault.vma().as_ptr()) }) else {
+            // A VMA whose setup failed half way (see `data`) maps nothing.
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        };
         match T::fault(data, fault) {
             FaultResult::Page(page) => {
                 // SAFETY: `page` is a mappable page that outlives this call. The core locks and

@@ -146,6 +146,9 @@ static void vmdev_vma_open(struct vm_area_struct *vma)
 {
 	struct vmdev *dev = vma->vm_private_data;
 
+	/* A copy of a VMA that was never mapped (see VMDEV_VM_OPS) is not counted either. */
+	if (!dev)
+		return;
 	atomic64_inc(&dev->live_vmas);
 }
 
@@ -174,8 +177,7 @@ static void vmdev_vma_close(struct vm_area_struct *vma)
 	 * failed (a page table could not be allocated, say), so mmap_action_finish() skipped
 	 * ->mapped and do_munmap()s the new VMA, which calls ->close. Decrementing here would
 	 * drop a count never taken, the imbalance drivers/hwtracing/stm/core.c has (its ->close
-	 * puts a runtime-PM reference its ->mapped never got). ->open needs no such check: the
-	 * core copies a VMA (fork, split, mremap) only after it was mapped.
+	 * puts a runtime-PM reference its ->mapped never got).
 	 */
 	if (!dev)
 		return;
@@ -233,7 +235,7 @@ static vm_fault_t vmdev_fault(struct vm_fault *vmf)
 	bool cow = (vmf->flags & FAULT_FLAG_WRITE) && !(vma->vm_flags & VM_SHARED);
 	struct page *page;
 
-	if (vmf->pgoff >= dev->size >> PAGE_SHIFT)
+	if (!dev || vmf->pgoff >= dev->size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
 	/* A write to a private mapping: the core maps a copy of the one page returned below. */
 	if (!cow && vmdev_map_window(vmf, dev))
@@ -281,6 +283,9 @@ static vm_fault_t vmdev_huge_fault(struct vm_fault *vmf, unsigned int order)
 	pgoff_t pgoff;
 	vm_fault_t ret;
 
+	if (!dev)
+		return VM_FAULT_SIGBUS;
+
 	if (addr < vma->vm_start || addr + (PAGE_SIZE << order) > vma->vm_end)
 		return VM_FAULT_FALLBACK;
 	pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
@@ -313,7 +318,53 @@ static vm_fault_t vmdev_huge_pte_fault(struct vm_fault *vmf)
 	return vmdev_huge_fault(vmf, 0);
 }
 
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+#if defined(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && !defined(VMDEV_CORE_FIXED)
+/*
+ * Ways around two 7.3.4 core bugs with PUD leaves of PFN maps, which kernel-patches/ fixes at
+ * their source; VMDEV_CORE_FIXED (Kbuild: the suite's build for a kernel with those patches)
+ * leaves them out.
+ */
+/*
+ * ->open of the huge node's VMAs. mremap() moving a VMA calls it on the copy, from copy_vma(),
+ * before move_page_tables(), which in 7.3.4 cannot move a PUD leaf of a PFN map: get_old_pud()
+ * clears it as a bad entry without a TLB flush, and the old address stays mapped onto the
+ * buffer through the TLB. So zap the PUD spans of the VMAs of this mm with the copy's file and
+ * operations that map any of its pages (the one being moved is among them), write-locked first
+ * so that no fault maps them again before the move. For a split's copy and fork's (whose mm has
+ * no entries yet; its tree still holds the parent's VMAs, skipped by their vm_mm) that costs a
+ * refault at most.
+ */
+static void vmdev_huge_open(struct vm_area_struct *copy)
+{
+	pgoff_t first = copy->vm_pgoff, end = first + vma_pages(copy);
+	VMA_ITERATOR(vmi, copy->vm_mm, 0);
+	struct vm_area_struct *vma;
+
+	if (!pud_leaf_supported())
+		goto open;
+	mmap_assert_write_locked(copy->vm_mm);
+	for_each_vma(vmi, vma) {
+		pgoff_t from, to;
+		unsigned long addr, stop;
+
+		if (vma == copy || vma->vm_mm != copy->vm_mm || vma->vm_ops != copy->vm_ops ||
+		    vma->vm_file != copy->vm_file)
+			continue;
+		from = max(first, vma->vm_pgoff);
+		to = min(end, vma->vm_pgoff + vma_pages(vma));
+		if (from >= to)
+			continue;
+		addr = ALIGN_DOWN(vma->vm_start + ((from - vma->vm_pgoff) << PAGE_SHIFT), PUD_SIZE);
+		stop = vma->vm_start + ((to - vma->vm_pgoff) << PAGE_SHIFT);
+		vma_start_write(vma);
+		for (; addr < stop; addr += PUD_SIZE)
+			if (range_in_vma(vma, addr, addr + PUD_SIZE))
+				zap_special_vma_range(vma, addr, PUD_SIZE);
+	}
+open:
+	vmdev_vma_open(copy);
+}
+
 /*
  * The core is about to split the VMA at addr. In 7.3.4 its split (__split_vma() ->
  * vma_adjust_trans_huge()) breaks up a PMD entry across the boundary but not a PUD entry, which
@@ -349,7 +400,7 @@ static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void
 	unsigned long offset = ((vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT)) << PAGE_SHIFT) +
 			       offset_in_page(addr);
 
-	if (len <= 0 || offset >= dev->size || (write && !(vma->vm_flags & VM_WRITE)))
+	if (!dev || len <= 0 || offset >= dev->size || (write && !(vma->vm_flags & VM_WRITE)))
 		return -EINVAL;
 	len = min3((unsigned long)len, PAGE_SIZE - offset_in_page(addr), dev->size - offset);
 	if (write)
@@ -364,10 +415,12 @@ static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void
 #else
 #define HUGE_FAULT NULL
 #endif
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+#if defined(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && !defined(VMDEV_CORE_FIXED)
 #define HUGE_MAY_SPLIT vmdev_huge_may_split
+#define HUGE_OPEN vmdev_huge_open
 #else
 #define HUGE_MAY_SPLIT NULL
+#define HUGE_OPEN vmdev_vma_open
 #endif
 
 /*
@@ -376,12 +429,12 @@ static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void
  * ->mapped is valid only from f_op->mmap_prepare (include/linux/mm.h): the 7.3 core calls it
  * only after a mmap_prepare hook, so one installed by f_op->mmap would never run.
  *
- * The callbacks other than ->mapped and ->close (->open, ->fault, ->huge_fault, ->map_pages,
- * ->access, ->may_split) read vm_private_data only on VMAs that were mapped, so never NULL:
- * none can run on a VMA before its ->mapped, since the core write-locks the new VMA and holds
- * mmap_lock for writing from its creation through ->mapped, and each of them runs under one of
- * the two (a fault under the VMA lock, else under mmap_lock; ->access and ->may_split under
- * mmap_lock).
+ * None of the callbacks can run on a VMA before its ->mapped (the core write-locks the new VMA
+ * and holds mmap_lock for writing from its creation through ->mapped), but a VMA whose remap
+ * action failed may never get one and still live on: mmap_action_finish() ignores the error of
+ * the do_munmap() that should remove it, and that can fail with -ENOMEM. So every callback that
+ * reads vm_private_data (->open on fork, ->fault, ->huge_fault, ->access from /proc/<pid>/mem,
+ * ->close) takes NULL as a VMA that maps nothing.
  */
 #define VMDEV_VM_OPS(mmap_name, prepare_name, ...)					\
 	static const struct vm_operations_struct mmap_name = { __VA_ARGS__ };		\
@@ -389,7 +442,7 @@ static int vmdev_pfn_access(struct vm_area_struct *vma, unsigned long addr, void
 								  .mapped = vmdev_vma_mapped }
 
 VMDEV_VM_OPS(huge_vm_ops, huge_prepare_vm_ops,
-	     .open = vmdev_vma_open,
+	     .open = HUGE_OPEN,
 	     .close = vmdev_vma_close,
 	     .access = vmdev_pfn_access,
 	     .fault = vmdev_huge_pte_fault,

@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
-# build-kernel.sh [FRAGMENT...]: builds (once) a test-VM kernel from Debian's 7.3 source,
-# tinyconfig + the fragments in order (default scripts/vm.config, the debug kernel).
-# The build directory is keyed by the source, the fragments and the toolchain versions, so a
+# build-kernel.sh [FRAGMENT...]: builds (once) a test-VM kernel from Debian's 7.3 source with the
+# project's fixes to the core (kernel-patches/), tinyconfig + the fragments in order (default
+# scripts/vm.config, the debug kernel).
+# The build directory is keyed by the source, the patches, the fragments and the toolchain versions, so a
 # change to any of them builds a fresh tree and an unchanged one is reused.
 # Prints the build directory (the KDIR for the module) on stdout; progress goes to stderr.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 fragments=("${@:-$VMDEV_ROOT/scripts/vm.config}")
-src=$(echo "$VMDEV_CACHE"/src/linux-source-*)
-[ -f "$src/Makefile" ] || die "no kernel source in $VMDEV_CACHE/src (run scripts/install-deps.sh)"
+pristine=$(echo "$VMDEV_CACHE"/src/linux-source-*)
+[ -f "$pristine/Makefile" ] || die "no kernel source in $VMDEV_CACHE/src (run scripts/install-deps.sh)"
+
+# Every kernel built here carries the project's fixes to the core, kernel-patches/*.patch (Debian's
+# stock kernel, stock-kernel.sh, does not): a copy of the source with them applied, one per set
+# of patches. The copy hard-links the files the patches leave alone.
+patches=("$VMDEV_ROOT"/kernel-patches/*.patch)
+patched=$(cat "${patches[@]}" | sha256sum | cut -c1-16)
+src=$VMDEV_CACHE/src-patched/$patched/$(basename "$pristine")
+mkdir -p "$(dirname "$src")"
+exec 8>"$src.lock"
+flock 8
+if [ ! -f "$src/.vmdev-patched" ]; then
+  say "kernel source: $(basename "$pristine") with ${#patches[@]} patches from kernel-patches/ in $src"
+  rm -rf "$src"
+  cp -al "$pristine" "$src"
+  # A patched file gets a copy of its own first: patching a hard link would change the pristine
+  # source too.
+  sed -n 's|^+++ b/||p' "${patches[@]}" | sort -u | while read -r f; do
+    cp --remove-destination "$pristine/$f" "$src/$f"
+  done
+  for p in "${patches[@]}"; do
+    patch -s -p1 -d "$src" <"$p" || die "$(basename "$p") does not apply to $(basename "$pristine")"
+  done
+  touch "$src/.vmdev-patched"
+fi
+exec 8>&-
 
 # (The architecture joins the key only when it is not x86_64, so x86 keys stay as they were.)
-key=$( { basename "$src"; [ "$VMDEV_ARCH" = x86_64 ] || echo "ARCH=$VMDEV_ARCH"
+key=$( { basename "$src"; echo "patches $patched"; [ "$VMDEV_ARCH" = x86_64 ] || echo "ARCH=$VMDEV_ARCH"
          cat "${fragments[@]}"; "$RUSTC" -vV; "$BINDGEN" --version; clang --version; } |
        sha256sum | cut -c1-16)
 out=$VMDEV_CACHE/kernel/$key

@@ -84,5 +84,5 @@ kmake_flags() {
 
 # Prints the lines of a guest console log that show a kernel splat (empty when clean).
 kernel_splats() {
-  grep -E 'BUG:|kernel BUG at|WARNING:|KASAN:|Oops|possible circular locking|panicked at|suspected memory leak|Kernel panic|blocked for more than|detected stall' "$1" || true
+  grep -E 'BUG:|kernel BUG at|bad p(te|md|ud|4d|gd) |WARNING:|KASAN:|Oops|possible circular locking|panicked at|suspected memory leak|Kernel panic|blocked for more than|detected stall' "$1" || true
 }

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # compile-fail.sh: the misuse of the abstraction that must not compile (tests/compile-fail/).
-# Each snippet is built as the driver side of a small module, with the real chardev.rs,
-# memory.rs and vma_ops.rs (with vma_ops/), against the test VM's kernel (make's KDIR, as the module is); the
-# build must fail with the message on the snippet's first line (`// expect: ...`), or, for
-# `// expect: (builds)` (the control), succeed. Each snippet has a `used()`, called at module
-# init, that names the functions a driver would reach from its tables. One line per snippet, then
+# Each snippet is the driver side of a small module, built with the real chardev.rs, memory.rs
+# and vma_ops.rs (with vma_ops/) against the test VM's kernel (make's KDIR, as the module is).
+#
+# A snippet's first line says what rustc must answer: `// expect: error[CODE]: MESSAGE` (the
+# start of the error's first line, code included where rustc gives one), or `// expect: (builds)`
+# for the control; an optional second line `// detail: TEXT` names text the error's explanation
+# must hold (for errors such as E0308 whose first line says little). A misuse must fail with that error and no other (warnings are errors, as in
+# the module's Kbuild). Each misuse has a twin that must build: the same snippet with each line
+# that ends in `// twin: CODE` replaced by CODE (`\n` starts a new line; an empty CODE drops the
+# line), so the twin differs from the misuse only there. The twins and the control build
+# together, as one module. One line per snippet and one for the twins, then
 # `N passed, N failed, 0 skipped`.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -13,12 +19,12 @@ kdir=$(kernel_dir)
 out=$VMDEV_ROOT/build/compile-fail
 pass=0 fail=0
 
-# The crate root of every snippet's module: the abstraction files, the snippet, and the `Dev`
-# the PFN snippets map (a driver's device holding its memory).
+# root MODULE...: the crate root of a module made of the abstraction files and the snippet
+# modules named, and the `Dev` the PFN snippets map (a driver's device holding its memory).
 root() {
-  cat <<'EOF'
+  cat <<'END'
 // SPDX-License-Identifier: GPL-2.0
-//! Written by scripts/compile-fail.sh: the abstraction files and one snippet of driver code.
+//! Written by scripts/compile-fail.sh: the abstraction files and snippets of driver code.
 // The abstraction's items a snippet does not use, and its `#[expect]`s for the driver's use.
 #![allow(dead_code, unused_imports, unfulfilled_lint_expectations)]
 
@@ -26,7 +32,6 @@ use kernel::prelude::*;
 
 mod chardev;
 mod memory;
-mod snippet;
 mod vma_ops;
 
 module! {
@@ -47,47 +52,98 @@ impl AsRef<memory::PhysBuffer> for Dev {
         &self.0
     }
 }
+END
+  printf 'mod %s;\n' "$@"
+  cat <<'END'
 
 impl kernel::Module for CompileFail {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // What a driver reaches through its operations tables: rustc instantiates (and checks)
         // only generic code that something uses.
-        snippet::used();
+END
+  printf '        %s::used();\n' "$@"
+  cat <<'END'
         Ok(CompileFail)
     }
 }
-EOF
+END
 }
 
+# twin SNIPPET: the snippet with its `// twin:` lines in place.
+twin() {
+  awk '{
+    i = index($0, "// twin:")
+    if (!i) { print; next }
+    match($0, /^[ \t]*/); indent = substr($0, 1, RLENGTH)
+    code = substr($0, i + 8); sub(/^ +/, "", code)
+    if (code == "") next
+    gsub(/\\n/, "\n" indent, code)
+    print indent code
+  }' "$1"
+}
+
+# build DIR MODULE...: builds the module of the snippets DIR/MODULE.rs into DIR, its output in
+# DIR/build.log; succeeds if it builds.
+build() {
+  local dir=$1
+  shift
+  cp -rp "$VMDEV_ROOT"/{chardev,memory,vma_ops}.rs "$VMDEV_ROOT"/{vma_ops,vmdev_helpers.c,include} "$dir/"
+  root "$@" >"$dir/cf_root.rs"
+  # shellcheck disable=SC2016 # $(src) is for make
+  printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o vmdev_helpers.o' \
+    'ccflags-y += -I$(src)/include/uapi' "rustflags-y += -Dwarnings --check-cfg='cfg(vmdev_core_fixed)'" >"$dir/Kbuild"
+  # shellcheck disable=SC2046 # kmake_flags is a list of words
+  make -s -C "$kdir" M="$dir" $(kmake_flags) modules >"$dir/build.log" 2>&1
+}
+
+# The errors of a build log: rustc's `error:` and `error[CODE]:` lines, without its summary.
+errors() {
+  grep -E '^error(\[E[0-9]+\])?: ' "$1" | grep -vE '^error: (aborting due to|could not compile)' || true
+}
+
+verdict() { # verdict OK NAME WHY
+  if [ "$1" = true ]; then echo "ok compile_fail.$2: $3"; pass=$((pass + 1))
+  else echo "not ok compile_fail.$2: $3"; fail=$((fail + 1)); fi
+}
+
+rm -rf "$out"
+mkdir -p "$out/twins"
+twins=()
 for snippet in "$VMDEV_ROOT"/tests/compile-fail/*.rs; do
   name=$(basename "$snippet" .rs)
   expect=$(sed -n '1s|^// expect: ||p' "$snippet")
-  [ -n "$expect" ] || die "$snippet: the first line must be '// expect: MESSAGE'"
+  detail=$(sed -n '2s|^// detail: ||p' "$snippet")
+  [ -n "$expect" ] || die "$snippet: the first line must be '// expect: error...' or '// expect: (builds)'"
+  twins+=("$name")
+  if [ "$expect" = "(builds)" ]; then
+    cp -p "$snippet" "$out/twins/$name.rs"
+    continue
+  fi
+  grep -q '// twin:' "$snippet" || die "$snippet: a misuse needs a twin (a line ending in '// twin: CODE')"
+  twin "$snippet" >"$out/twins/$name.rs"
   dir=$out/$name
-  rm -rf "$dir"
   mkdir -p "$dir"
-  cp -rp "$VMDEV_ROOT"/{chardev,memory,vma_ops}.rs "$VMDEV_ROOT"/{vma_ops,vmdev_helpers.c,include} "$dir/"
-  cp -p "$snippet" "$dir/snippet.rs"
-  root >"$dir/cf_root.rs"
-  # As the module's Kbuild: warnings are errors (an unused `#[must_use]` value among them).
-  # shellcheck disable=SC2016 # $(src) is for make
-  printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o vmdev_helpers.o' \
-    'ccflags-y += -I$(src)/include/uapi' 'rustflags-y += -Dwarnings' >"$dir/Kbuild"
-  # shellcheck disable=SC2046 # kmake_flags is a list of words
-  if make -s -C "$kdir" M="$dir" $(kmake_flags) modules >"$dir/build.log" 2>&1; then built=true; else built=false; fi
-  case $expect,$built in
-    "(builds)",true) verdict=ok why="builds" ;;
-    "(builds)",false) verdict="not ok" why="the control does not build: see ${dir#"$VMDEV_ROOT"/}/build.log" ;;
-    *,true) verdict="not ok" why="it builds: the misuse is not refused" ;;
-    *,false)
-      if grep -qF -- "$expect" "$dir/build.log"; then
-        verdict=ok why="refused: $expect"
-      else
-        verdict="not ok" why="refused, but not with '$expect': see ${dir#"$VMDEV_ROOT"/}/build.log"
-      fi ;;
-  esac
-  echo "$verdict compile_fail.$name: $why"
-  if [ "$verdict" = ok ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+  cp -p "$snippet" "$dir/$name.rs"
+  log=${dir#"$VMDEV_ROOT"/}/build.log
+  if build "$dir" "$name"; then
+    verdict false "$name" "it builds: the misuse is not refused"
+    continue
+  fi
+  found=$(errors "$dir/build.log")
+  if [ "$(grep -c . <<<"$found")" != 1 ]; then
+    verdict false "$name" "refused with $(grep -c . <<<"$found") errors, not one: see $log"
+  elif [[ $found != "$expect"* ]]; then
+    verdict false "$name" "refused with '$found', not '$expect': see $log"
+  elif [ -n "$detail" ] && ! grep -qF -- "$detail" "$dir/build.log"; then
+    verdict false "$name" "refused with '$found', but without '$detail': see $log"
+  else
+    verdict true "$name" "refused: $found"
+  fi
 done
+if build "$out/twins" "${twins[@]}"; then
+  verdict true twins "the ${#twins[@]} twins and the control build"
+else
+  verdict false twins "a twin or the control does not build: see ${out#"$VMDEV_ROOT"/}/twins/build.log"
+fi
 echo "$pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]

@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-debs=(clang-22 lld-22 llvm-22 libclang-22-dev bc flex bison libelf-dev libssl-dev cpio
+debs=(clang-22 lld-22 llvm-22 libclang-22-dev bc flex bison libelf-dev libssl-dev cpio patch
       qemu-system-x86 busybox-static rustc-web rust-web-src rust-web-clippy make kmod debootstrap shellcheck)
 install_debs "Debian packages" "${debs[@]}"
 

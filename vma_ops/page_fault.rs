@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Page faults of a VMA mapped by [`MmapVma::map_on_fault`]: the pages the core may map
-//! ([`MappablePage`]), the fault being handled ([`VmFault`]) and the window of pages it maps
-//! around the faulting one.
+//! ([`MappablePage`]), the fault being handled ([`VmFault`]) and what a fault handler may see of
+//! its VMA ([`FaultVma`]), and the window of pages it maps around the faulting one.
 
 use super::{Mapped, VmaRefExt};
 use core::{cell::Cell, marker::PhantomData, ops::Range, ptr::NonNull};
 use kernel::{
     bindings,
-    mm::virt::{flags, VmaRef},
+    mm::virt::{flags, vm_flags_t, VmaRef},
     page::PAGE_SHIFT,
     prelude::*,
     types::Opaque,
@@ -94,10 +94,12 @@ impl VmFault {
         unsafe { &*self.inner.get() }
     }
 
-    /// The VMA the fault is in.
-    pub(crate) fn vma(&self) -> &VmaRef {
+    /// The VMA the fault is in, as a fault handler may see it.
+    pub(crate) fn vma(&self) -> &FaultVma {
         // SAFETY: The VMA of a fault in progress is read-locked for its duration (invariants).
-        unsafe { VmaRef::from_raw(self.raw().__bindgen_anon_1.vma) }
+        let vma = unsafe { VmaRef::from_raw(self.raw().__bindgen_anon_1.vma) };
+        // SAFETY: `FaultVma` is a transparent `VmaRef`.
+        unsafe { &*core::ptr::from_ref(vma).cast::<FaultVma>() }
     }
 
     /// The offset in the mapped file, in pages, of the faulting address: `vm_pgoff` plus the
@@ -144,9 +146,7 @@ impl VmFault {
         pages: &[MappablePage<'_>],
     ) -> Option<Mapped<'_>> {
         let vma = self.vma();
-        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets. The flag itself,
-        // not `as_mixedmap_vma()`, whose `Option` costs a null test of a pointer the compiler
-        // cannot see is not null, on every fault.
+        // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
         if vma.flags() & flags::MIXEDMAP == 0 {
             return None;
         }
@@ -168,6 +168,54 @@ impl VmFault {
             fault_page: fault.inserted.get(),
             _fault: PhantomData,
         })
+    }
+}
+
+/// The VMA of a fault in progress, as its handler may see it: where it lies, how it maps the
+/// file, and its flags.
+///
+/// Not a [`VmaRef`], on purpose. A fault may run under the VMA's own read lock alone (the
+/// per-VMA lock, `lock_vma_under_rcu()`), while a writer holds `mmap_lock` for writing and
+/// waits in `vma_start_write()` for that very lock: `VmaRef::mm()` leads to
+/// `mmap_read_lock()`, which would then wait for the writer, a deadlock. Nor does a handler
+/// need `VmaRef`'s other ways in (`as_mixedmap_vma()` and its `vm_insert_page()`, zapping):
+/// it maps pages by returning them or through [`VmFault::map_window`].
+/// (`deadlock_in_fault.rs` in `tests/compile-fail/` checks that `mm()` is out of reach.)
+///
+/// # Invariants
+///
+/// The VMA is read-locked for as long as the fault that lends it runs.
+#[repr(transparent)]
+pub(crate) struct FaultVma(VmaRef);
+
+impl FaultVma {
+    /// The first address of the VMA.
+    #[inline]
+    pub(crate) fn start(&self) -> usize {
+        self.0.start()
+    }
+
+    /// The address just past the VMA.
+    #[inline]
+    pub(crate) fn end(&self) -> usize {
+        self.0.end()
+    }
+
+    /// The offset in the mapped file, in pages, of the VMA's first page (`vm_pgoff`).
+    #[inline]
+    pub(crate) fn pgoff(&self) -> usize {
+        self.0.pgoff()
+    }
+
+    /// The VMA's `VM_*` flags.
+    #[inline]
+    pub(crate) fn flags(&self) -> vm_flags_t {
+        self.0.flags()
+    }
+
+    #[inline]
+    pub(super) fn as_ptr(&self) -> *mut bindings::vm_area_struct {
+        self.0.as_ptr()
     }
 }
 

@@ -16,7 +16,7 @@ use kernel::{
 
 // Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
 #[cfg_attr(
-    CONFIG_ARCH_SUPPORTS_PUD_PFNMAP,
+    all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)),
     expect(
         improper_ctypes,
         reason = "`struct vm_area_struct` holds zero-sized C structs; only pointers to it are passed"
@@ -24,8 +24,10 @@ use kernel::{
 )]
 extern "C" {
     fn vmdev_helper_pud_leaf_supported() -> bool;
-    #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+    #[cfg(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)))]
     fn vmdev_helper_vma_start_write(vma: *mut bindings::vm_area_struct);
+    #[cfg(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)))]
+    fn vmdev_helper_zap_pud_spans_of_sources(copy: *mut bindings::vm_area_struct);
 }
 
 /// Physical memory that may be mapped into user space by page frame number.
@@ -205,6 +207,9 @@ where
 
     /// Operations of a VMA set up by [`MmapVma::map_pfns_on_fault`].
     pub(super) const ON_FAULT: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        #[cfg(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)))]
+        open: Some(Self::open),
+        #[cfg(not(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed))))]
         open: Some(VmOpsTable::<T>::open),
         close: Some(VmOpsTable::<T>::close),
         access: Some(Self::access),
@@ -215,7 +220,7 @@ where
         // because `Self::fault` and `Self::huge_fault` only read the VMA and the data, and
         // insert entries into the faulting VMA alone: nothing they do needs `mmap_lock`.
         map_pages: Some(map_nothing),
-        #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+        #[cfg(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)))]
         may_split: Some(Self::may_split),
         ..pin_init::zeroed()
     };
@@ -244,8 +249,11 @@ where
         let einval = -(bindings::EINVAL as c_int);
         // SAFETY: The core passes a live VMA and holds the mmap lock during the call.
         let vma_ref = unsafe { VmaRef::from_raw(vma) };
-        // SAFETY: The VMA has these operations and holds a reference to its data.
-        let data = unsafe { VmOpsTable::<T>::data_ref(vma) };
+        // SAFETY: The VMA has these operations and holds a reference to its data, if any.
+        let Some(data) = (unsafe { VmOpsTable::<T>::data_ref(vma) }) else {
+            // A VMA whose setup failed half way (see `VmOpsTable::data`) maps nothing.
+            return einval;
+        };
         let mem: &M = data.as_ref();
         let len = usize::try_from(len).unwrap_or(0);
         let Some((offset, len)) = access_span(addr, vma_ref.start(), vma_ref.pgoff(), len) else {
@@ -285,7 +293,7 @@ where
     ///
     /// Called by the core, with the mmap lock held for writing, for a VMA with these operations
     /// that is about to be split at `addr`.
-    #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+    #[cfg(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)))]
     unsafe extern "C" fn may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
         // SAFETY: The core passes a live VMA and holds the mmap lock for writing during the call.
         let vma_ref = unsafe { VmaRef::from_raw(vma) };
@@ -297,6 +305,29 @@ where
             vma_ref.zap_vma_range(start, EntrySize::Pud.bytes());
         }
         0
+    }
+
+    /// Called by the core for a new VMA copied from one with these operations: before the copy
+    /// of `mremap()` moves the page tables, removes the PUD entries of the VMA it is copied
+    /// from (`vmdev_helpers.c` says why and how), then does what [`VmOpsTable`]'s `open` does.
+    ///
+    /// The core's `move_page_tables()` (7.3.4) cannot move a PUD leaf of a PFN map: it clears
+    /// it as a bad entry without flushing the TLB, which leaves the old address mapped onto the
+    /// memory, and an anonymous mapping placed there later reads and writes the device through
+    /// it. `may_split` runs only where a move splits the VMA, and `vm_ops->mremap` only after
+    /// the move, so this is the one callback that runs before it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`VmOpsTable`]'s `open`: called by the core, with the copy's mm write-locked.
+    #[cfg(all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)))]
+    unsafe extern "C" fn open(vma: *mut bindings::vm_area_struct) {
+        if EntrySize::Pud.mappable() {
+            // SAFETY: The core passes the new VMA, holding its mm's mmap lock for writing.
+            unsafe { vmdev_helper_zap_pud_spans_of_sources(vma) };
+        }
+        // SAFETY: The caller's guarantee.
+        unsafe { VmOpsTable::<T>::open(vma) };
     }
 
     /// # Safety
@@ -350,8 +381,11 @@ where
         // read-locked during the call.
         let fault = unsafe { VmFault::from_raw(vmf) };
         let vma = fault.vma();
-        // SAFETY: The VMA has `T`'s operations and holds a reference to its data.
-        let data = unsafe { VmOpsTable::<T>::data_ref(vma.as_ptr()) };
+        // SAFETY: The VMA has `T`'s operations and holds a reference to its data, if any.
+        let Some(data) = (unsafe { VmOpsTable::<T>::data_ref(vma.as_ptr()) }) else {
+            // A VMA whose setup failed half way (see `VmOpsTable::data`) maps nothing.
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        };
         let mem: &M = data.as_ref();
         let addr = fault.address() & !(size.bytes() - 1);
         let span = vma.start()..vma.end();

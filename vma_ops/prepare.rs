@@ -31,12 +31,10 @@ use kernel::{
 )]
 extern "C" {
     fn vmdev_helper_mmap_action_remap_full(desc: *mut bindings::vm_area_desc, pfn: c_ulong);
+    fn vmdev_helper_vma_desc_flags(desc: *const bindings::vm_area_desc) -> vm_flags_t;
+    fn vmdev_helper_vma_desc_set_flags(desc: *mut bindings::vm_area_desc, set: vm_flags_t);
+    fn vmdev_helper_vma_desc_clear_flags(desc: *mut bindings::vm_area_desc, clear: vm_flags_t);
 }
-
-// The VMA flags of a `vm_area_desc` are a bitmap of `NUM_VMA_FLAG_BITS`; in 7.3 that is one
-// word, with the bits of the `VM_*` flags (`VM_PFNMAP` is `BIT(VMA_PFNMAP_BIT)`), which this
-// module reads and writes as a `vm_flags_t`.
-const _: () = assert!(size_of::<bindings::vma_flags_t>() == size_of::<vm_flags_t>());
 
 /// A file's private data, from which the VMAs that map the file take their reference to `D`.
 ///
@@ -170,8 +168,10 @@ impl<'a, P: ForeignOwnable> VmaDesc<'a, P> {
         P::vma_data(unsafe { P::borrow((*self.desc.file).private_data) })
     }
 
+    /// Sets the `VM_*` flags `set` in the descriptor's flag bitmap.
     fn set(&mut self, set: vm_flags_t) {
-        self.desc.vma_flags.__vma_flags[0] |= set;
+        // SAFETY: `desc` is this call's descriptor, which only this object writes (invariants).
+        unsafe { vmdev_helper_vma_desc_set_flags(self.desc, set) };
     }
 
     /// Installs `ops`, a table of [`MappedOps`] or [`MappedPfnOps`] whose `mapped` takes the
@@ -197,14 +197,16 @@ impl<P: ForeignOwnable> VmaSetup for VmaDesc<'_, P> {
     }
 
     fn flags(&self) -> vm_flags_t {
-        self.desc.vma_flags.__vma_flags[0]
+        // SAFETY: `desc` is this call's descriptor, valid for reads (invariants).
+        unsafe { vmdev_helper_vma_desc_flags(self.desc) }
     }
 
     fn try_clear_maywrite(&mut self) -> Result {
         if self.flags() & flags::WRITE != 0 {
             return Err(EINVAL);
         }
-        self.desc.vma_flags.__vma_flags[0] &= !flags::MAYWRITE;
+        // SAFETY: `desc` is this call's descriptor, which only this object writes (invariants).
+        unsafe { vmdev_helper_vma_desc_clear_flags(self.desc, flags::MAYWRITE) };
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Setting up a VMA in `f_op->mmap()`, the classic hook: [`MmapVma`], whose methods back it one
-//! way, and the [`Backed`] they return, which installs the operations once `mmap()` succeeds.
+//! way, and the [`Backed`] they return, which maps the frames of a remap and installs the
+//! operations once the driver's `mmap()` has returned it.
 
 use super::pfn_fault::{refuse_cow, remap_first_pfn, PfnOpsTable};
 use super::{PfnMemory, VmOperations, VmOpsTable, VmaRefExt, VmaSetup};
@@ -15,6 +16,15 @@ use kernel::{
     sync::Arc,
     types::ForeignOwnable,
 };
+
+// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+#[expect(
+    improper_ctypes,
+    reason = "`struct vm_area_struct` holds zero-sized C structs; only pointers to it are passed"
+)]
+extern "C" {
+    fn vmdev_helper_vma_set_flags_unlocked(vma: *mut bindings::vm_area_struct, set: vm_flags_t);
+}
 
 /// A VMA being set up by `f_op->mmap()`, before the driver has chosen how it is backed.
 ///
@@ -44,8 +54,13 @@ impl<'a> MmapVma<'a> {
 
     /// Maps the whole VMA onto the page frames of `data`'s memory `M` from its page `vm_pgoff` on,
     /// with `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
-    /// and returns the [`Backed`] that installs `T`'s operations, which must not have a `fault`
-    /// handler (checked at compile time).
+    /// once the driver's `mmap()` has returned the [`Backed`] this returns, which then also
+    /// installs `T`'s operations; they must not have a `fault` handler (checked at compile time).
+    ///
+    /// The frames are mapped only then, after the last line of driver code, and the VMA owns
+    /// its reference to `data` from that moment: no driver code can run while an entry maps the
+    /// frames and nothing but the entry keeps them, so nothing it does (failing `mmap()`,
+    /// dropping the `Backed`) can free them under a live mapping.
     ///
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
     /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
@@ -65,24 +80,7 @@ impl<'a> MmapVma<'a> {
         };
         let mem: &M = (*data).as_ref();
         let pfn = remap_first_pfn(&self, mem)?;
-        // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, and it
-        // is not `VM_MIXEDMAP` (only `map_on_fault` sets that, and it consumes `self`). The range
-        // is exactly the VMA, and the frames from `pfn` on, one per page of the VMA, belong to
-        // `data` (`PfnMemory`, checked by `remap_first_pfn`);
-        // the entries are special (`VM_PFNMAP`), so the core takes no reference on their pages.
-        // `data` outlives the mapping: the VMA keeps a reference to it (installed with the
-        // `Backed`) until it is closed; if `mmap()` fails instead, the core unmaps the range
-        // before the `Backed` drops the reference.
-        to_result(unsafe {
-            bindings::remap_pfn_range(
-                self.vma.as_ptr(),
-                self.vma.start() as c_ulong,
-                pfn as c_ulong,
-                self.vma.end() - self.vma.start(),
-                (*self.vma.as_ptr()).vm_page_prot,
-            )
-        })?;
-        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::REMAPPED, data))
+        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::REMAPPED, data, Some(pfn)))
     }
 
     /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
@@ -97,7 +95,7 @@ impl<'a> MmapVma<'a> {
             )
         };
         self.vma.set_mixedmap();
-        self.backed::<T>(&VmOpsTable::<T>::ON_FAULT, data)
+        self.backed::<T>(&VmOpsTable::<T>::ON_FAULT, data, None)
     }
 
     /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` and
@@ -123,66 +121,97 @@ impl<'a> MmapVma<'a> {
         };
         refuse_cow(&self)?;
         let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
-        // SAFETY: The VMA is being set up and not shared yet (invariants), so this is no data
-        // race. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only `map_on_fault`
-        // sets that, and it consumes `self`) and not copy-on-write (checked above).
-        unsafe { (*self.vma.as_ptr()).__bindgen_anon_2.vm_flags = self.vma.flags() | set };
-        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data))
+        // SAFETY: The VMA is being set up, not in the VMA tree yet and not shared (invariants),
+        // so it needs no lock. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only
+        // `map_on_fault` sets that, and it consumes `self`) and not copy-on-write (checked above).
+        unsafe { vmdev_helper_vma_set_flags_unlocked(self.vma.as_ptr(), set) };
+        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data, None))
     }
 
-    /// The [`Backed`] that installs `ops`, a table for `T`, and a reference to `data` when
-    /// `mmap()` returns it.
+    /// The [`Backed`] that remaps the VMA from `remap_pfn` on, if given, and installs `ops`, a
+    /// table for `T`, and a reference to `data` when `mmap()` returns it.
     fn backed<T: VmOperations>(
         self,
         ops: &'static bindings::vm_operations_struct,
         data: Arc<T::Data>,
+        remap_pfn: Option<usize>,
     ) -> Backed<'a> {
         // INVARIANT: `ops` is a table built for `T`, `data` the `Arc` of a `T::Data` turned into a
-        // pointer, and `open` and `release` the functions for `T`; the VMA is being set up.
+        // pointer, and `open` and `release` the functions for `T`; the VMA is being set up. The
+        // callers pass a `remap_pfn` only for a VMA that `remap_first_pfn()` checked against
+        // `data`'s memory.
         Backed {
             vma: self.vma,
             ops,
             data: data.into_foreign(),
+            remap_pfn,
             open: open_data::<T>,
             release: release_data::<T>,
         }
     }
 }
 
-/// A VMA that [`MmapVma`] backed, waiting for `mmap()` to succeed: `mmap()` returns it, and then
-/// (only then) its operations and their reference to the data are installed, and
-/// [`VmOperations::open`] is called for it.
+/// A VMA that [`MmapVma`] backed, waiting for the driver's `mmap()` to return it: then (only
+/// then) the frames of [`MmapVma::remap_pfns`] are mapped, the operations and their reference to
+/// the data are installed, and [`VmOperations::open`] is called for it.
 ///
-/// A driver that fails `mmap()` after backing the VMA leaks nothing: dropped, this gives the
-/// reference back and installs nothing (the core frees a VMA whose `mmap()` failed without
-/// calling `close`). Dropping it by mistake does not compile (`#[must_use]`, with the module's
-/// `-D warnings`).
+/// Nothing is mapped before that, so a driver that fails `mmap()` after backing the VMA leaves
+/// nothing behind: dropped, this gives the reference back and installs nothing (the core frees a
+/// VMA whose `mmap()` failed without calling `close`). Dropping it by mistake is flagged all the
+/// same (`#[must_use]`, with the module's `-D warnings`): the mapping would fail.
 ///
 /// # Invariants
 ///
 /// `vma` is a VMA being set up in `mmap()`; `ops` is a table built for some
 /// `T: VmOperations`, `data` a pointer from `into_foreign` of an `Arc<T::Data>` that this
 /// object owns, and `open` and `release` are [`open_data::<T>`] and [`release_data::<T>`].
+/// `remap_pfn`, if any, is the first of the frames, one per page of the VMA, of the memory
+/// that `data` owns (`PfnMemory`), at the VMA's `vm_pgoff`; the VMA is then not `VM_MIXEDMAP`
+/// and not copy-on-write.
 #[must_use = "return it from mmap(): dropped, it installs nothing and the mapping fails"]
 pub(crate) struct Backed<'a> {
     vma: &'a VmaNew,
     ops: &'static bindings::vm_operations_struct,
     data: *mut c_void,
+    remap_pfn: Option<usize>,
     open: unsafe fn(*mut c_void),
     release: unsafe fn(*mut c_void),
 }
 
 impl Backed<'_> {
-    /// Installs the operations and the reference to the data in the VMA, and calls
-    /// [`VmOperations::open`] for it: the VMA is now mapped, and its `close` will give the
-    /// reference back.
+    /// Maps the frames of a remap, installs the operations and the reference to the data in the
+    /// VMA, and calls [`VmOperations::open`] for it: the VMA is now mapped, and its `close` will
+    /// give the reference back. On an error (`remap_pfn_range()` could not allocate a page
+    /// table), nothing is mapped (`remap_pfn_range()` zaps what it mapped before it fails) or
+    /// installed, and the reference is given back.
     ///
     /// # Safety
     ///
     /// Only `f_op->mmap`'s trampoline may call it, with the `Backed` that the driver's `mmap`
-    /// returned, and must then return success to the core: a VMA whose `mmap()` fails is freed
-    /// without `close`, which would leak the reference.
-    pub(crate) unsafe fn install(self) {
+    /// returned, and must then return what this returns to the core, running no driver code in
+    /// between: a VMA whose `mmap()` fails is freed without `close`, which would leak the
+    /// reference, and a frame mapped here must stay owned by the VMA.
+    pub(crate) unsafe fn install(self) -> Result {
+        if let Some(pfn) = self.remap_pfn {
+            let vma = self.vma;
+            // SAFETY: The VMA is being set up in `mmap()` with the mmap lock held for writing, and
+            // it is not `VM_MIXEDMAP` nor copy-on-write (invariants). The range is exactly the
+            // VMA, and the frames from `pfn` on, one per page of the VMA, belong to `data`
+            // (invariants); the entries are special (`VM_PFNMAP`), so the core takes no
+            // reference on their pages. On success the VMA owns the reference to `data` from
+            // here on (installed below, with no driver code in between), so the memory outlives
+            // the entries; on failure `remap_pfn_range()` has zapped its partial remap, and the
+            // reference is dropped with `self` after that.
+            to_result(unsafe {
+                bindings::remap_pfn_range(
+                    vma.as_ptr(),
+                    vma.start() as c_ulong,
+                    pfn as c_ulong,
+                    vma.end() - vma.start(),
+                    (*vma.as_ptr()).vm_page_prot,
+                )
+            })?;
+        }
         let this = ManuallyDrop::new(self);
         // SAFETY: `data` is an `Arc<T::Data>` pointer of the `T` that `open` is for
         // (invariants), alive: this object owns its reference.
@@ -196,6 +225,7 @@ impl Backed<'_> {
             (*vma).vm_private_data = this.data;
             (*vma).vm_ops = this.ops;
         }
+        Ok(())
     }
 }
 

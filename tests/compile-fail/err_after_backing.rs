@@ -1,8 +1,7 @@
-// expect: unused `Backed` that must be used
-//! Failing `mmap()` after backing the VMA: the core frees the VMA without `close`, so an
-//! installed reference would leak. Backing returns a `Backed` that installs the operations only
-//! when `mmap()` returns it; dropping it unused is refused (and, dropped explicitly, it installs
-//! nothing and gives its reference back).
+// expect: error: unused `Backed` that must be used
+//! Dropping a `Backed` by mistake: the mapping would fail. A lint, not a rule of the types:
+//! dropped (explicitly, or on this lint's `allow`), a `Backed` maps nothing, installs nothing
+//! and gives its reference back, so failing `mmap()` after backing is sound either way.
 
 use crate::memory::VmallocBuffer;
 use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
@@ -20,8 +19,8 @@ impl VmOperations for Pages {
 }
 
 pub(crate) fn mmap(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Result<Backed<'_>> {
-    vma.map_on_fault::<Pages>(mem);
-    Err(EINVAL)
+    vma.map_on_fault::<Pages>(mem); // twin: let backed = vma.map_on_fault::<Pages>(mem);
+    Err(EINVAL) // twin: Ok(backed)
 }
 
 /// What the driver's tables reach.

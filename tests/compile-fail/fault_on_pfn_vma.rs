@@ -1,4 +1,4 @@
-// expect: a VMA mapped by remap_pfns() has no fault handler
+// expect: error[E0080]: evaluation panicked: a VMA mapped by remap_pfns() has no fault handler
 //! A fault handler on a PFN-mapped VMA, whose inserted pages no zap would release.
 
 use crate::memory::PhysBuffer;
@@ -18,7 +18,7 @@ impl VmOperations for Remap {
 }
 
 pub(crate) fn remap(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
-    vma.remap_pfns::<Remap, PhysBuffer>(dev)
+    vma.remap_pfns::<Remap, PhysBuffer>(dev) // twin: Ok(vma.map_on_fault::<Remap>(dev))
 }
 
 /// What the driver's tables reach.

@@ -1,8 +1,8 @@
-// expect: a VMA mapped by map_on_fault() needs a fault handler
+// expect: error[E0080]: evaluation panicked: a VMA mapped by map_on_fault() needs a fault handler
 //! A VMA mapped on fault whose operations cannot answer a fault.
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{Backed, MmapVma, VmOperations};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Pages;
@@ -12,8 +12,20 @@ impl VmOperations for Pages {
     type Data = VmallocBuffer;
 }
 
+/// The same operations with a fault handler.
+pub(crate) struct Handled;
+
+#[vtable]
+impl VmOperations for Handled {
+    type Data = VmallocBuffer;
+
+    fn fault<'a>(_mem: &'a VmallocBuffer, _vmf: &'a VmFault) -> FaultResult<'a> {
+        FaultResult::SigBus
+    }
+}
+
 pub(crate) fn on_fault(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
-    vma.map_on_fault::<Pages>(mem)
+    vma.map_on_fault::<Pages>(mem) // twin: vma.map_on_fault::<Handled>(mem)
 }
 
 /// What the driver's tables reach.

@@ -1,4 +1,4 @@
-// expect: use of moved value: `vma`
+// expect: error[E0382]: use of moved value: `vma`
 //! A VMA both VM_PFNMAP and VM_MIXEDMAP: backing it consumes the `MmapVma`, so it cannot be
 //! backed a second way.
 
@@ -26,7 +26,7 @@ impl VmOperations for Pages {
 }
 
 pub(crate) fn both(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
-    let _remapped = vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?;
+    let _remapped = vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?; // twin:
     Ok(vma.map_on_fault::<Pages>(dev))
 }
 

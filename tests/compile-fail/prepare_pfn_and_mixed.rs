@@ -1,4 +1,4 @@
-// expect: use of moved value: `desc`
+// expect: error[E0382]: use of moved value: `desc`
 //! In `mmap_prepare` too, a mapping both VM_PFNMAP and VM_MIXEDMAP: backing it consumes the
 //! `VmaDesc`, so it cannot be backed a second way.
 
@@ -26,7 +26,7 @@ impl VmOperations for Pages {
 }
 
 pub(crate) fn both(desc: VmaDesc<'_, Arc<Dev>>) -> Result<Prepared<'_>> {
-    let _remapped = desc.remap_pfns::<Remap, PhysBuffer>()?;
+    let _remapped = desc.remap_pfns::<Remap, PhysBuffer>()?; // twin:
     Ok(desc.map_on_fault::<Pages>())
 }
 

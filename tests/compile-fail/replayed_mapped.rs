@@ -1,4 +1,5 @@
-// expect: argument requires that `'a` must outlive `'static`
+// expect: error[E0521]: borrowed data escapes outside of associated function
+// detail: argument requires that `'a` must outlive `'static`
 //! Keeping the proof that a fault mapped its page, to return it from a later fault: the core
 //! would be told a page is mapped when nothing is, and the access would fault forever.
 //! `Mapped` borrows the fault it proves.
@@ -19,7 +20,7 @@ impl VmOperations for Pages {
     fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> FaultResult<'a> {
         match vmf.map_window(16, mem.pages()) {
             Some(proof) => {
-                keep(proof);
+                keep(proof); // twin: drop(proof);
                 FaultResult::SigBus
             }
             None => FaultResult::SigBus,

@@ -1,16 +1,18 @@
 //! Abuse: allocation failures injected into load, mmap and faults; seeded random stress;
 //! MADV_DONTNEED racing read faults.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::mman::{MapFlags, MmapAdvise};
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags};
+use nix::sys::signal::Signal;
 use vmdev::mapping::Mapping;
 use vmdev::stress;
+use vmdev::uapi;
 
 use crate::common::*;
 use crate::harness::{Context, Device, Module, Outcome, TestResult, diag, ensure, test};
@@ -234,6 +236,129 @@ fn inject_mmap(_cx: &Context, d: &Device) -> TestResult {
         },
     )?;
     diag!("{injected} mmaps with an allocation failing: {refused} refused, the rest absorbed");
+    Ok(Outcome::Pass)
+}
+
+/// The text of kernel function `name`: from its address in /proc/kallsyms to the next
+/// symbol's.
+fn kallsyms_span(name: &str) -> Result<(u64, u64), String> {
+    let start = kallsyms(name)?;
+    let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("kallsyms: {e}"))?;
+    let end = text
+        .lines()
+        .filter_map(|l| u64::from_str_radix(l.split(' ').next()?, 16).ok())
+        .filter(|&a| a > start)
+        .min()
+        .ok_or(format!("no symbol after {name} in /proc/kallsyms"))?;
+    Ok((start, end))
+}
+
+/// While it lives, every slab and page allocation with code in the filter's range on its stack
+/// fails, in every task (probability 100, no limit); dropping it stops that.
+struct FailEverything {
+    _filter: StackFilter,
+}
+
+impl FailEverything {
+    fn start(filter: StackFilter) -> Result<Self, String> {
+        let this = Self { _filter: filter };
+        for attr in ["failslab", "fail_page_alloc"] {
+            for (file, value) in [("interval", "1"), ("times", "-1"), ("probability", "100")] {
+                let path = format!("/sys/kernel/debug/{attr}/{file}");
+                std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
+            }
+        }
+        Ok(this)
+    }
+}
+
+impl Drop for FailEverything {
+    fn drop(&mut self) {
+        for attr in ["failslab", "fail_page_alloc"] {
+            let path = format!("/sys/kernel/debug/{attr}/probability");
+            if let Err(e) = std::fs::write(&path, "0") {
+                diag!("{path}: {e}");
+            }
+        }
+    }
+}
+
+test!(remap: half_set_up, Abuse);
+/// A VMA whose setup failed half way: the remap action of `mmap_prepare` fails (a page table
+/// cannot be allocated), and the core's `do_munmap()` of the new VMA fails too (every
+/// allocation under `mmap_action_complete()` fails), an error `mmap_action_finish()` ignores.
+/// The VMA lives on with the node's operations and no data. `fork()` (`open`),
+/// `/proc/self/mem` (`access`), a touch and `munmap()` (`close`) must each treat it as a VMA
+/// that maps nothing: no oops, nothing counted, nothing read.
+fn half_set_up(_cx: &Context, d: &Device) -> TestResult {
+    if d.info()?.flags & uapi::FLAG_MMAP_PREPARE == 0 {
+        return Ok(Outcome::Skip("f_op->mmap: no remap action to fail".into()));
+    }
+    if !fault_injection_ready()? {
+        return Ok(Outcome::Skip("no fault injection".into()));
+    }
+    let f = d.open(true)?;
+    let live = d.live_vmas()?;
+    let (start, end) = kallsyms_span("mmap_action_complete")?;
+    // At a 1 GiB boundary, in a span with no page tables yet: the remap must allocate one.
+    let failing = FailEverything::start(StackFilter::require(start, end)?)?;
+    let res = Mapping::aligned(
+        f.as_fd(),
+        4 * ps(),
+        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        MapFlags::MAP_SHARED,
+        0,
+        1 << 30,
+    );
+    drop(failing);
+    match res {
+        Ok(_) => return Err("mmap succeeded with every allocation of its remap failing".into()),
+        Err(e) => ensure!(e == Errno::ENOMEM, "mmap failed with {e}, expected ENOMEM"),
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    let path = d.path.to_string_lossy();
+    let Some(left) = maps
+        .lines()
+        .filter(|l| l.ends_with(path.as_ref()))
+        .find_map(vmdev::maps::MapsEntry::parse)
+    else {
+        // The core could unmap it after all: nothing to check.
+        return Ok(Outcome::Skip("the core's do_munmap() did not fail".into()));
+    };
+    diag!("left behind: {:#x}-{:#x}", left.start, left.end);
+    let addr = left.start as usize;
+    // `open` on the copy, then a touch in the child: SIGBUS, never the memory.
+    child_killed_by(Signal::SIGBUS, || {
+        // SAFETY: A read of an address the process maps; a SIGBUS ends the child.
+        let _ = unsafe { std::ptr::read_volatile(addr as *const u8) };
+    })?;
+    // `access`: refused.
+    let mem = File::open("/proc/self/mem").map_err(|e| e.to_string())?;
+    let mut byte = [0u8; 1];
+    ensure!(
+        nix::sys::uio::pread(&mem, &mut byte, addr as i64).is_err(),
+        "/proc/self/mem read the half set up VMA"
+    );
+    ensure!(
+        d.live_vmas()? == live,
+        "live_vmas changed: {}, {live} before",
+        d.live_vmas()?
+    );
+    // `close`: gives nothing back.
+    // SAFETY: The range is the left-behind VMA, which nothing in this process uses.
+    unsafe {
+        nix::sys::mman::munmap(
+            std::ptr::NonNull::new(addr as *mut std::ffi::c_void).ok_or("null")?,
+            (left.end - left.start) as usize,
+        )
+    }
+    .map_err(|e| format!("munmap: {e}"))?;
+    ensure!(!device_mapped(d)?, "the VMA is still there after munmap");
+    ensure!(
+        d.live_vmas()? == live,
+        "live_vmas {}, {live} before",
+        d.live_vmas()?
+    );
     Ok(Outcome::Pass)
 }
 

@@ -16,6 +16,7 @@ mod fault_counts;
 mod fault_path;
 mod frames;
 mod harness;
+mod huge_mremap;
 mod huge_path;
 mod huge_split;
 mod lifecycle;
