@@ -196,9 +196,10 @@ fn old_range_is_gone(
     probes: &[usize],
 ) -> Result<(), String> {
     let nz = NonZeroUsize::new(len).ok_or("empty range")?;
+    let at = NonZeroUsize::new(old).ok_or("the old address is null")?;
     let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_FIXED_NOREPLACE;
     // SAFETY: The range has no mapping (checked by the caller); the new one is unmapped below.
-    let anon = unsafe { mmap_anonymous(Some(nz), nz, RW, flags) }
+    let anon = unsafe { mmap_anonymous(Some(at), nz, RW, flags) }
         .map_err(|e| format!("an anonymous mapping at the old address {old:#x}: {e}"))?;
     let result = (|| {
         ensure!(
