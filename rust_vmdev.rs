@@ -26,7 +26,6 @@ mod chardev;
 mod memory;
 mod vma_ops;
 
-#[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
 use chardev::{
     fixed_size_llseek, MiscDevice, MiscDeviceOptions, MiscDeviceRegistration, MmapHook, NodeMode,
     Placement, SeekingFile,

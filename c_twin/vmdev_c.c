@@ -278,7 +278,6 @@ static vm_fault_t vmdev_huge_fault(struct vm_fault *vmf, unsigned int order)
 	struct vm_area_struct *vma = vmf->vma;
 	struct vmdev *dev = vma->vm_private_data;
 	unsigned long nr = 1UL << order, addr = ALIGN_DOWN(vmf->address, PAGE_SIZE << order);
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	unsigned long pfn;
 	pgoff_t pgoff;
 	vm_fault_t ret;
@@ -298,11 +297,11 @@ static vm_fault_t vmdev_huge_fault(struct vm_fault *vmf, unsigned int order)
 		ret = vmf_insert_pfn(vma, addr, pfn);
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 	else if (order == PMD_ORDER)
-		ret = vmf_insert_pfn_pmd(vmf, pfn, write);
+		ret = vmf_insert_pfn_pmd(vmf, pfn, vmf->flags & FAULT_FLAG_WRITE);
 #endif
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
 	else if (order == PUD_ORDER && pud_leaf_supported())
-		ret = vmf_insert_pfn_pud(vmf, pfn, write);
+		ret = vmf_insert_pfn_pud(vmf, pfn, vmf->flags & FAULT_FLAG_WRITE);
 #endif
 	else
 		return VM_FAULT_FALLBACK;

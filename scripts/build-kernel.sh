@@ -4,11 +4,14 @@
 # scripts/vm.config, the debug kernel).
 # The build directory is keyed by the source, the patches, the fragments and the toolchain versions, so a
 # change to any of them builds a fresh tree and an unchanged one is reused.
+# VMDEV_KERNEL_TARGETS: what to make (default: the image, modules_prepare and modules);
+# `modules_prepare` alone gives a tree modules compile against, without Module.symvers.
 # Prints the build directory (the KDIR for the module) on stdout; progress goes to stderr.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 fragments=("${@:-$VMDEV_ROOT/scripts/vm.config}")
+read -ra targets <<<"${VMDEV_KERNEL_TARGETS:-$KIMAGE modules_prepare modules}"
 pristine=$(echo "$VMDEV_CACHE"/src/linux-source-*)
 [ -f "$pristine/Makefile" ] || die "no kernel source in $VMDEV_CACHE/src (run scripts/install-deps.sh)"
 
@@ -39,6 +42,7 @@ exec 8>&-
 
 # (The architecture joins the key only when it is not x86_64, so x86 keys stay as they were.)
 key=$( { basename "$src"; echo "patches $patched"; [ "$VMDEV_ARCH" = x86_64 ] || echo "ARCH=$VMDEV_ARCH"
+         [ -z "${VMDEV_KERNEL_TARGETS:-}" ] || echo "targets ${targets[*]}"
          cat "${fragments[@]}"; "$RUSTC" -vV; "$BINDGEN" --version; clang --version; } |
        sha256sum | cut -c1-16)
 out=$VMDEV_CACHE/kernel/$key
@@ -80,7 +84,7 @@ configure() {
     esac
   done <<<"$wanted")
   [ -z "$dropped" ] || die "kernel config lost these lines of ${fragments[*]##*/}:"$'\n'"$dropped"
-  timed "kernel: make $KIMAGE modules_prepare modules" "${kmake[@]}" -s "$KIMAGE" modules_prepare modules
+  timed "kernel: make ${targets[*]}" "${kmake[@]}" -s "${targets[@]}"
 } >&2
 touch "$out/.vmdev-built"
 echo "$out"

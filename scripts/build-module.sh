@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Builds rust-vmdev.ko, and its C twin, against $KDIR or the cached test-VM kernel (built if needed).
 # CLIPPY=1 builds it through clippy; warnings are errors either way (Kbuild).
-# --core-fixed: the build for a kernel with kernel-patches/ only (Kbuild's VMDEV_CORE_FIXED=y,
-# without the driver's ways around the core's PUD bugs), from a copy of the sources in
-# build/core-fixed/, so that the default build stays as it is: make check's run that proves the
-# patches alone close those bugs.
+#
+# Two variants build from a copy of the sources in build/VARIANT/, so the default build stays:
+# --core-fixed  for a kernel with kernel-patches/ only (Kbuild's VMDEV_CORE_FIXED=y, without the
+#               driver's ways around the core's PUD bugs): make check's run that proves the
+#               patches alone close those bugs.
+# --cfg-off     compile only, against a kernel prepared with every option the module's cfgs name
+#               turned off (scripts/cfg-off.config): the code without them must build too.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 "$VMDEV_ROOT/scripts/install-deps.sh"
-kdir=$(kernel_dir)
 dir=$VMDEV_ROOT variant=() what=
-if [ "${1:-}" = --core-fixed ]; then
-  dir=$VMDEV_ROOT/build/core-fixed variant=(VMDEV_CORE_FIXED=y) what=" (VMDEV_CORE_FIXED=y)"
+case ${1:-} in
+  "") kdir=$(kernel_dir) ;;
+  --core-fixed) kdir=$(kernel_dir) variant=(VMDEV_CORE_FIXED=y) what=" (VMDEV_CORE_FIXED=y)" ;;
+  # No Module.symvers without a kernel build: modpost warns of the symbols it cannot check.
+  --cfg-off) kdir=$(VMDEV_KERNEL_TARGETS=modules_prepare "$VMDEV_ROOT/scripts/build-kernel.sh" \
+                      "$VMDEV_ROOT/scripts/cfg-off.config")
+             variant=(KBUILD_MODPOST_WARN=1) what=" (cfg-off.config, compile only)" ;;
+  *) die "usage: build-module.sh [--core-fixed | --cfg-off]" ;;
+esac
+if [ -n "${1:-}" ]; then
+  dir=$VMDEV_ROOT/build/${1#--}
   rm -rf "$dir"
   mkdir -p "$dir"
   cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,vmdev_helpers.c,include,c_twin} "$dir/"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make check`: lints, the host-side unit tests, the misuse of the abstraction that must not
-# compile (compile-fail.sh), then the kselftest-style suite in the test VM,
+# compile (compile-fail.sh), the build with the options the module's cfgs name turned off
+# (build-module.sh --cfg-off), then the kselftest-style suite in the test VM,
 # whose kernel log must show no splat, then `make shell` fed from a pipe (test-shell.sh).
 # Ends with `N passed, N failed, N skipped` over all of it.
 set -euo pipefail
@@ -21,6 +22,15 @@ cf_log=$VMDEV_ROOT/build/compile-fail.log
 cf_ok=true
 timed "host: compile-fail" "$VMDEV_ROOT/scripts/compile-fail.sh" >"$cf_log" || cf_ok=false
 cat "$cf_log"
+# One more test: the module and its twin build with every option their cfgs name turned off.
+# (Its output, modpost's warnings of the symbols it cannot check among them, in build/cfg-off.log.)
+cfg_off_log=$VMDEV_ROOT/build/cfg-off.log
+if timed "host: build with cfg-off.config" "$VMDEV_ROOT/scripts/build-module.sh" --cfg-off >"$cfg_off_log" 2>&1; then
+  o_pass=1 o_fail=0
+else
+  o_pass=0 o_fail=1
+  grep -E '^(error|warning)|error:' -A8 "$cfg_off_log" | head -40
+fi
 vm_ok=true
 # vmdev_hooks=both: the nodes' tests once more with the classic f_op->mmap hook (guest-init.sh).
 VM_APPEND="vmdev_hooks=both" "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
@@ -59,7 +69,7 @@ for log in "$vm_log" "$nopud_log" "$fixed_log"; do
 done
 $vm_ok || [ $((v_fail + k_fail)) -gt 0 ] || v_fail=$((v_fail + 1))
 
-say "host unit tests: $h_pass passed, $h_fail failed; compile-fail: $c_pass passed, $c_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
-failed=$((h_fail + c_fail + v_fail + k_fail + s_fail))
-echo "$((h_pass + c_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
+say "host unit tests: $h_pass passed, $h_fail failed; compile-fail: $c_pass passed, $c_fail failed; cfg-off build: $o_pass passed, $o_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
+failed=$((h_fail + c_fail + o_fail + v_fail + k_fail + s_fail))
+echo "$((h_pass + c_pass + o_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
 [ "$failed" -eq 0 ]

@@ -163,6 +163,11 @@ pub(super) fn entry_pfn(
 /// The start of the PUD span that a split of the VMA spanning `vma` at `addr` would cut: the
 /// naturally aligned span around `addr` when `addr` is not its start and the span lies wholly
 /// in the VMA (only such a span can hold a PUD entry, which lies wholly in its VMA).
+// Used by `may_split` only where it exists, and by the KUnit cases.
+#[cfg(any(
+    all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)),
+    CONFIG_KUNIT
+))]
 pub(super) fn pud_span_across(addr: usize, vma: Range<usize>) -> Option<usize> {
     let span = EntrySize::Pud.bytes();
     let start = addr & !(span - 1);
@@ -392,7 +397,6 @@ where
         let Some(pfn) = entry_pfn(size, addr, span, vma.pgoff(), mem) else {
             return fallback;
         };
-        let write = fault.is_write();
         // SAFETY: The VMA is `VM_PFNMAP`, never `VM_MIXEDMAP`, and not a copy-on-write mapping
         // (`map_pfns_on_fault` made it so, and no one changes those flags later), and it is
         // read-locked. The entry covers `[addr, addr + bytes)` inside the VMA, the one that holds
@@ -405,9 +409,13 @@ where
                     bindings::vmf_insert_pfn(vma.as_ptr(), addr as c_ulong, pfn as c_ulong)
                 }
                 #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
-                EntrySize::Pmd => bindings::vmf_insert_pfn_pmd(vmf, pfn as c_ulong, write),
+                EntrySize::Pmd => {
+                    bindings::vmf_insert_pfn_pmd(vmf, pfn as c_ulong, fault.is_write())
+                }
                 #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
-                EntrySize::Pud => bindings::vmf_insert_pfn_pud(vmf, pfn as c_ulong, write),
+                EntrySize::Pud => {
+                    bindings::vmf_insert_pfn_pud(vmf, pfn as c_ulong, fault.is_write())
+                }
                 // Sizes this kernel cannot map (`huge_fault` never asks for them).
                 #[allow(unreachable_patterns)]
                 _ => return fallback,

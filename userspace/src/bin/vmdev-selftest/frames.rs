@@ -307,3 +307,50 @@ fn pagemap_read_keeps_pud(cx: &Context, m: &Module) -> TestResult {
     m.reload("")?;
     result.map(|()| Outcome::Pass)
 }
+
+/// Whether every frame of the remap node's buffer, as its debug view lists them, is `PG_reserved`
+/// or has no `struct page` (`Some(true)`), none is (`Some(false)`), or some are (`None`).
+fn frames_reserved(remap: &Device) -> Result<Option<bool>, String> {
+    let view = KernelView::read(&remap.path)?;
+    let mut reserved = 0;
+    for &(_, pfn) in &view.pages {
+        let flags = kpageflags(pfn)?;
+        reserved += usize::from(flags.has(32) || flags.nopage());
+    }
+    Ok(match reserved {
+        0 => Some(false),
+        n if n == view.pages.len() => Some(true),
+        _ => None,
+    })
+}
+
+test!(module: frames_reserved_by_kind, Reload);
+/// What docs/design.md says of each kind of buffer's frames (and so of what VFIO's type-1 driver
+/// may pin without a reference): the allocated buffer's are ordinary pages, never `PG_reserved`;
+/// those of a range reserved at boot are all `PG_reserved` or have no `struct page`, whatever the
+/// driver does. Restores the default load.
+fn frames_reserved_by_kind(cx: &Context, m: &Module) -> TestResult {
+    let remap = &cx.remap;
+    m.reload("")?;
+    ensure!(
+        remap.info()?.flags & uapi::FLAG_BOOT_RESERVED == 0,
+        "the default load is not an allocated buffer"
+    );
+    ensure!(
+        frames_reserved(remap)? == Some(false),
+        "some frames of the allocated buffer are PG_reserved or have no struct page"
+    );
+    let Some(&(base, size)) = boot_reserved()?.first() else {
+        return Ok(Outcome::Skip(
+            "no vmdev_reserved=BASE,SIZE on the kernel command line".into(),
+        ));
+    };
+    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    let reserved = frames_reserved(remap);
+    m.reload("")?;
+    ensure!(
+        reserved? == Some(true),
+        "not every frame of the boot reservation is PG_reserved or without a struct page"
+    );
+    Ok(Outcome::Pass)
+}
