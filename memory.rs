@@ -139,6 +139,9 @@ enum PhysSource {
     /// A range reserved at boot, claimed in the resource tree (`iomem_resource`) for as long as
     /// the buffer lives, and mapped with `memremap()`.
     Reserved(#[expect(dead_code, reason = "held for its Drop: the claim")] Region),
+    /// RAM that `reserve_mem=SIZE:ALIGN:NAME` on the kernel command line reserved in memblock
+    /// under this buffer's name, mapped with `memremap()`: the name is the claim.
+    ReserveMem,
 }
 
 /// Physically contiguous memory, mapped into user space by page frame number.
@@ -152,6 +155,9 @@ enum PhysSource {
 /// - With [`PhysSource::Reserved`], `buf.ptr` is what `memremap()` returned for the range, which
 ///   was reserved at boot, is disjoint from the System RAM the kernel manages, and is claimed
 ///   by the source's [`Region`].
+/// - With [`PhysSource::ReserveMem`], `buf.ptr` is what `memremap()` returned for the range
+///   `reserve_mem=` reserved under the name the buffer was made for, which the page allocator
+///   never gets.
 pub(crate) struct PhysBuffer {
     buf: KernelBuffer,
     first_pfn: usize,
@@ -234,9 +240,47 @@ impl PhysBuffer {
         })
     }
 
+    /// Takes over the RAM that `reserve_mem=SIZE:ALIGN:NAME` on the kernel command line
+    /// reserved under `name` (7.3's named boot reservation, on every architecture: memblock
+    /// keeps it from the page allocator, and `reserve_mem_find_by_name()` finds it), maps it for
+    /// the kernel and zeroes it. No address to guess, and no range that firmware or a device
+    /// might share: the name says the range was reserved for this buffer.
+    ///
+    /// `ENOENT` if the command line reserved nothing under `name`; `EINVAL` if the range is
+    /// not page-aligned; `ENOMEM` if it cannot be mapped.
+    pub(crate) fn reserve_mem(name: &CStr) -> Result<Self> {
+        let (mut phys, mut size): (bindings::phys_addr_t, bindings::phys_addr_t) = (0, 0);
+        // SAFETY: `name` is a NUL-terminated string, and `phys` and `size` are valid for
+        // writes; the function takes its own lock.
+        if unsafe { bindings::reserve_mem_find_by_name(name.as_char_ptr(), &mut phys, &mut size) }
+            == 0
+        {
+            return Err(ENOENT);
+        }
+        let len = usize::try_from(size).map_err(|_| EINVAL)?;
+        size_to_pages(len)?;
+        if phys % PAGE_SIZE as u64 != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The range is RAM that memblock reserved for `name` at boot and never gave to
+        // the page allocator: nothing else in the kernel uses it, and a write-back mapping of
+        // RAM has no side effects (`memremap()` returns its linear-map address).
+        let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+        // SAFETY: `ptr` maps `len` bytes that no one else uses.
+        unsafe { ptr.as_ptr().write_bytes(0, len) };
+        let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
+        // INVARIANT: `ptr` is the `memremap()` of the range reserved under `name`.
+        Ok(Self {
+            buf: KernelBuffer { ptr, len },
+            first_pfn,
+            source: PhysSource::ReserveMem,
+        })
+    }
+
     /// Whether the memory is a range reserved at boot (rather than allocated at load).
     pub(crate) fn is_boot_reserved(&self) -> bool {
-        matches!(self.source, PhysSource::Reserved(_))
+        !matches!(self.source, PhysSource::Allocated)
     }
 }
 
@@ -250,8 +294,9 @@ fn iomem() -> &'static Resource {
 
 // SAFETY: The frames `first_pfn..first_pfn + len / PAGE_SIZE` belong to this object for its whole
 // life (type invariants): the pages of an allocated buffer are held by its allocation until
-// `drop`, and a boot-reserved range is not System RAM and is claimed by this object. Both are
-// ordinary memory, which the default cached protection fits.
+// `drop`, a boot-reserved range is not System RAM and is claimed by this object, and a
+// `reserve_mem=` range is RAM reserved under this object's name that the allocator never gets.
+// All are ordinary memory, which the default cached protection fits.
 unsafe impl PfnMemory for PhysBuffer {
     fn first_pfn(&self) -> usize {
         self.first_pfn
@@ -277,8 +322,9 @@ impl Drop for PhysBuffer {
             // to the owner of this buffer (see `MmapVma::remap_pfns`).
             PhysSource::Allocated => unsafe { bindings::free_pages_exact(addr, self.buf.len) },
             // SAFETY: `addr` came from `memremap()`, by the invariants; no mapping is left, as
-            // above. The claim goes after this, when the `Region` is dropped.
-            PhysSource::Reserved(_) => unsafe { bindings::memunmap(addr) },
+            // above. The claim of a `Reserved` range goes after this, when the `Region` is
+            // dropped; a `reserve_mem=` range stays reserved under its name for the next load.
+            PhysSource::Reserved(_) | PhysSource::ReserveMem => unsafe { bindings::memunmap(addr) },
         }
     }
 }

@@ -75,6 +75,10 @@ module! {
             default: 32 * kernel::page::PAGE_SIZE,
             description: "Bytes a fault on /dev/vmdev-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages",
         },
+        reserve_mem: bool {
+            default: false,
+            description: "Serve /dev/vmdev-remap and /dev/vmdev-huge from the RAM reserved by reserve_mem=SIZE:ALIGN:rust_vmdev on the kernel command line",
+        },
         phys_base: u64 {
             default: 0,
             description: "Serve /dev/vmdev-remap from this boot-reserved physical address (memmap=, DT no-map)",
@@ -453,12 +457,29 @@ impl VmOperations for Fault {
     }
 }
 
+/// The name under which `reserve_mem=SIZE:ALIGN:NAME` reserves the memory of `reserve_mem=1`.
+const RESERVE_MEM_NAME: &CStr = c"rust_vmdev";
+
 /// Allocates the remap device's memory from the module parameters, saying why on failure.
 fn remap_memory() -> Result<PhysBuffer> {
     let (base, size) = (
         *module_parameters::phys_base.value_ref(),
         *module_parameters::phys_size.value_ref(),
     );
+    if *module_parameters::reserve_mem.value_ref() {
+        if base != 0 || size != 0 {
+            pr_err!("reserve_mem=1 with phys_base or phys_size: refused (EINVAL): choose one\n");
+            return Err(EINVAL);
+        }
+        return PhysBuffer::reserve_mem(RESERVE_MEM_NAME).inspect_err(|e| {
+            pr_err!(
+                "reserve_mem=1: refused ({e:?}): the kernel command line must reserve a \
+                 page-aligned range as reserve_mem=SIZE:ALIGN:{} (an ALIGN of 2M or more lets \
+                 the huge node map it with PMD entries)\n",
+                RESERVE_MEM_NAME.to_str().unwrap_or("?")
+            );
+        });
+    }
     if base != 0 || size != 0 {
         return PhysBuffer::reserved(base, size, c"rust_vmdev").inspect_err(|e| {
             if *e == EBUSY {

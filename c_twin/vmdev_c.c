@@ -48,6 +48,10 @@ MODULE_PARM_DESC(fault_around, "A fault on /dev/vmdev_c-fault maps the fault_aro
 static unsigned long fault_around_bytes = 32 * PAGE_SIZE;
 module_param(fault_around_bytes, ulong, 0444);
 MODULE_PARM_DESC(fault_around_bytes, "Bytes a fault on /dev/vmdev_c-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages");
+static bool reserve_mem;
+module_param(reserve_mem, bool, 0444);
+MODULE_PARM_DESC(reserve_mem, "Serve /dev/vmdev_c-remap and -huge from the RAM reserved by reserve_mem=SIZE:ALIGN:vmdev_c on the kernel command line");
+
 /* x86 has a global phys_base: the variables get other names than the parameters. */
 static unsigned long long base_param;
 module_param_named(phys_base, base_param, ullong, 0444);
@@ -580,6 +584,30 @@ static bool boot_reserved(phys_addr_t base, size_t size)
 
 static int remap_memory(void)
 {
+	phys_addr_t start, size;
+
+	if (reserve_mem) {
+		if (base_param || size_param) {
+			pr_err("reserve_mem=1 with phys_base or phys_size: refused: choose one\n");
+			return -EINVAL;
+		}
+		/* The name is the claim: memblock keeps the range from the page allocator for it. */
+		if (!reserve_mem_find_by_name(KBUILD_MODNAME, &start, &size) ||
+		    !PAGE_ALIGNED(start) || !size || !PAGE_ALIGNED(size)) {
+			pr_err("reserve_mem=1: refused: the kernel command line must reserve a page-aligned range as reserve_mem=SIZE:ALIGN:" KBUILD_MODNAME "\n");
+			return -ENOENT;
+		}
+		remap_dev.buf = memremap(start, size, MEMREMAP_WB);
+		if (!remap_dev.buf) {
+			pr_err("reserve_mem=1: refused: memremap failed\n");
+			return -ENOMEM;
+		}
+		memset(remap_dev.buf, 0, size);
+		remap_dev.size = size;
+		remap_dev.first_pfn = PHYS_PFN(start);
+		remap_dev.flags = VMDEV_FLAG_BOOT_RESERVED;
+		return 0;
+	}
 	if (base_param || size_param) {
 		if (!size_param || !PAGE_ALIGNED(base_param) || !PAGE_ALIGNED(size_param) ||
 		    base_param + size_param < base_param ||
@@ -630,7 +658,9 @@ static void remap_memory_free(void)
 {
 	if (remap_dev.flags & VMDEV_FLAG_BOOT_RESERVED) {
 		memunmap(remap_dev.buf);
-		release_mem_region(base_param, size_param);
+		/* A reserve_mem= range stays reserved under its name for the next load. */
+		if (!reserve_mem)
+			release_mem_region(base_param, size_param);
 		return;
 	}
 	free_pages_exact(remap_dev.buf, remap_dev.size);

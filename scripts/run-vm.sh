@@ -77,10 +77,13 @@ rm -f "$log"
 # terminal is another serial port, not because the kernel says less.
 # One vmdev_reserved=BASE,SIZE word per range tells the suite where they are, in the same order
 # (on arm64 too, which reserves them in its device tree instead: arm64-vm.sh).
+# And 4 MiB of RAM for each driver reserved by name (reserve_mem=SIZE:ALIGN:NAME, any
+# architecture), which its reserve_mem=1 parameter serves: the recommended boot reservation.
 cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
          "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
          "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
          "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode"
+         reserve_mem=4M:2M:rust_vmdev reserve_mem=4M:2M:vmdev_c
          # KUnit suites run when the suite asks (module.kunit, through debugfs), not at boot or
          # at each module load: their KTAP would come before the suite's and kunit.py parse
          # reads the first document of a log.

@@ -179,6 +179,94 @@ fn param_boot_reserved(cx: &Context, m: &Module) -> TestResult {
     result.map(|()| Outcome::Pass)
 }
 
+/// The size of the range `reserve_mem=SIZE:ALIGN:NAME` on the kernel command line reserves
+/// under `name` (SIZE with an optional K, M or G), or `None` when it reserves none.
+fn reserve_mem_size(name: &str) -> Result<Option<u64>, String> {
+    let cmdline =
+        std::fs::read_to_string("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
+    let Some(size) = cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("reserve_mem="))
+        .filter_map(|r| r.rsplit_once(':'))
+        .find(|(_, n)| *n == name)
+        .and_then(|(rest, _)| rest.split(':').next())
+    else {
+        return Ok(None);
+    };
+    let (digits, shift) = match size.as_bytes().last() {
+        Some(b'K' | b'k') => (&size[..size.len() - 1], 10),
+        Some(b'M' | b'm') => (&size[..size.len() - 1], 20),
+        Some(b'G' | b'g') => (&size[..size.len() - 1], 30),
+        _ => (size, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|e| format!("reserve_mem={size}:...:{name}: {e}"))?;
+    Ok(Some(n << shift))
+}
+
+test!(module: param_reserve_mem, Reload);
+/// `reserve_mem=1`: the remap and huge nodes serve the RAM that `reserve_mem=SIZE:ALIGN:NAME`
+/// reserved at boot under the module's name, zeroed at load, mapped and read back through both
+/// nodes, its frames `PG_reserved` (memblock's); with `phys_base` as well, the load is refused
+/// with `EINVAL` and leaves no node. Restores the default load.
+fn param_reserve_mem(cx: &Context, m: &Module) -> TestResult {
+    let Some(size) = reserve_mem_size(&m.name)? else {
+        return Ok(Outcome::Skip(format!(
+            "no reserve_mem=SIZE:ALIGN:{} on the kernel command line",
+            m.name
+        )));
+    };
+    m.reload("reserve_mem=1")?;
+    let result = (|| {
+        for d in [&cx.remap, &cx.huge] {
+            let info = d.info()?;
+            ensure!(
+                info.size == size && info.flags & uapi::FLAG_BOOT_RESERVED != 0,
+                "{}: info {info:?} for the {size:#x}-byte reserve_mem= range",
+                d.name()
+            );
+        }
+        let f = cx.remap.open(true)?;
+        ensure!(
+            pread(&f, ps(), 0)?.iter().all(|&b| b == 0),
+            "the reserve_mem= range is not zeroed at load"
+        );
+        let data = pattern(91, 2 * ps());
+        let map = shared(&f, 2 * ps(), ps())?;
+        map.write_bytes(0, &data);
+        ensure!(
+            pread(&f, 2 * ps(), ps())? == data,
+            "read() misses the mapping's writes"
+        );
+        let huge = shared(&cx.huge.open(true)?, 2 * ps(), ps())?;
+        ensure!(
+            huge.read_bytes(0, 2 * ps()) == data,
+            "the huge node's mapping misses the remap mapping's writes"
+        );
+        let view = vmdev::frames::KernelView::read(&cx.remap.path)?;
+        for &(_, pfn) in &view.pages {
+            let flags = vmdev::frames::kpageflags(pfn)?;
+            ensure!(
+                flags.has(32),
+                "frame {pfn:#x} of the reserve_mem= range is not PG_reserved: {}",
+                flags.names()
+            );
+        }
+        Ok(())
+    })();
+    m.unload().map_err(|e| format!("rmmod: {e}"))?;
+    let params = "reserve_mem=1 phys_base=0x40000000 phys_size=0x400000";
+    expect_errno(
+        &format!("loading with {params}"),
+        m.load(params),
+        Errno::EINVAL,
+    )?;
+    ensure!(!cx.nodes_exist(), "{params}: refused, but a node is left");
+    m.reload("")?;
+    result.map(|()| Outcome::Pass)
+}
+
 test!(module: param_boot_reserved_refuses_others, Reload);
 fn param_boot_reserved_refuses_others(_cx: &Context, m: &Module) -> TestResult {
     let Some(&(base, size)) = boot_reserved()?.first() else {
