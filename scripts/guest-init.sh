@@ -86,7 +86,7 @@ case $mode in
     # Last, with vmdev_hooks=both (make check's first boot), each driver once more with its
     # nodes on the classic f_op->mmap hook (module parameter mmap_prepare=0; the runs above use
     # the default, f_op->mmap_prepare), over the tests that reach the hook and the VMA
-    # operations: every node's, between the load and the unload, but the minute-long race of
+    # operations: every node's, between the load and the unload, but the half-minute race of
     # MADV_DONTNEED against faults, whose path the hook does not change.
     classic=
     if tr ' ' '\n' </proc/cmdline | grep -qx 'vmdev_hooks=both'; then

@@ -539,11 +539,11 @@ fn race_word(offset: usize) -> u64 {
 }
 
 /// How long the DONTNEED race runs.
-const RACE: Duration = Duration::from_secs(60);
+const RACE: Duration = Duration::from_secs(30);
 
 test!(fault: dontneed_vs_read_faults, Abuse);
 /// MADV_DONTNEED of whole PMD-span ranges (naturally aligned) of a shared mapping, in one
-/// thread, against read faults of the same ranges in three others, for a minute. The memory is
+/// thread, against read faults of the same ranges in three others, for 30 seconds. The memory is
 /// the device's, so DONTNEED only drops page table entries: every DONTNEED must succeed and
 /// every word read must be the one written before with pwrite().
 fn dontneed_vs_read_faults(cx: &Context, d: &Device) -> TestResult {
