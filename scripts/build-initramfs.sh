@@ -20,5 +20,6 @@ mkdir -p "$out"
   echo "file /lib/modules/rust-vmdev.ko $module 0644 0 0"
   [ -z "$twin" ] || echo "file /lib/modules/vmdev_c.ko $twin 0644 0 0"
   for b in vmdev-selftest vmdev-demo vmdev-stress vmdev-bench; do echo "file /bin/$b $bins/$b 0755 0 0"; done
+  [ ! -x "$bins/pud_pfnmap" ] || echo "file /bin/pud_pfnmap $bins/pud_pfnmap 0755 0 0"
 } >"$out/initramfs.list"
 "$gen" "$out/initramfs.list" >"$out/initramfs.cpio"

@@ -21,3 +21,7 @@ fi
 # RUSTC may name the kernel's rustc (it does in make's environment); userspace uses rustup's.
 timed "userspace: static release build" env -u RUSTC RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --quiet --release --locked --target x86_64-unknown-linux-gnu
+# The reproducer of kernel-patches/ (kselftest_harness.h from the kernel's source), beside the
+# programs: x86_64 only, where 7.3 maps PUD entries of PFNs.
+clang -static -O2 -Wall -Werror -I "$(echo "$VMDEV_CACHE"/src/linux-source-*)/tools/testing/selftests" \
+  -o "$USERSPACE_BINS/pud_pfnmap" "$VMDEV_ROOT/kernel-patches/selftests/pud_pfnmap.c"

@@ -48,7 +48,7 @@ fixed_log=$VMDEV_ROOT/build/vm-check-core-fixed.log
 "$VMDEV_ROOT/scripts/build-module.sh" --core-fixed
 fixed=$VMDEV_ROOT/build/core-fixed
 VM_LOG=$fixed_log VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$fixed/rust-vmdev.ko \
-  VM_APPEND="vmdev_tests=module.load,module.split_pud_,module.pud_range_mremap,module.unload,module.kmemleak_clean" \
+  VM_APPEND="vmdev_tests=module.load,module.split_pud_,module.pud_range_mremap,module.unload,module.kmemleak_clean vmdev_reproducer=1" \
   "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
 # One more test: the interactive shell's VM, driven through a pipe.
 if "$VMDEV_ROOT/scripts/test-shell.sh"; then s_pass=1 s_fail=0; else s_pass=0 s_fail=1; fi

@@ -118,6 +118,22 @@ case $mode in
         { insmod $twin $huge2 && vmdev-selftest $nodes $two_spans --ktap-suite $n && rmmod vmdev_c; } || rc=1
       fi
     fi
+    # vmdev_reproducer=1 (make check's boot with the core-fixed build): the reproducer of
+    # kernel-patches/ (kselftest_harness) against the module on the reserved GiB; its TAP as
+    # diagnostics, then its totals as a line of their own.
+    if tr ' ' '\n' </proc/cmdline | grep -qx 'vmdev_reproducer=1' && [ -x /bin/pud_pfnmap ]; then
+      gib=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_reserved=\(0x[0-9a-f]*\),0x40000000$/phys_base=\1 phys_size=0x40000000/p' | head -n 1)
+      repro=1
+      # shellcheck disable=SC2086 # gib is words
+      if insmod $ko $gib; then
+        pud_pfnmap >/tmp/repro.txt 2>&1 && repro=0
+        rmmod rust_vmdev || repro=1
+      fi
+      sed 's/^/# pud_pfnmap: /' /tmp/repro.txt
+      totals=$(sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) .*skip:\([0-9]*\).*/\1 \2 \3/p' /tmp/repro.txt)
+      echo "${totals:-0 1 0}" | { read -r p f s; echo "$p passed, $f failed, $s skipped"; }
+      [ "$repro" = 0 ] || rc=1
+    fi
     if [ -n "$classic" ]; then
       # How long each took (guest time), as a KTAP diagnostic line.
       for driver in $ko $twin; do
