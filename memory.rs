@@ -225,19 +225,9 @@ impl PhysBuffer {
         let region = iomem()
             .request_region(phys, size, CString::try_from(name)?, Flags::IORESOURCE_MEM)
             .ok_or(EBUSY)?;
-        // SAFETY: The range is reserved memory, not System RAM or MMIO, and claimed above:
-        // nothing else in the kernel uses it, and a write-back mapping of it has no side effects.
-        let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
-        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
-        // SAFETY: `ptr` maps `len` bytes that no one else uses.
-        unsafe { ptr.as_ptr().write_bytes(0, len) };
-        let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
-        // INVARIANT: `ptr` is the `memremap()` of a claimed range disjoint from System RAM.
-        Ok(Self {
-            buf: KernelBuffer { ptr, len },
-            first_pfn,
-            source: PhysSource::Reserved(region),
-        })
+        // SAFETY: The range is page-aligned memory reserved at boot, not System RAM or MMIO, and
+        // claimed by `region` for as long as the buffer holds it.
+        unsafe { Self::take_over(phys, len, PhysSource::Reserved(region)) }
     }
 
     /// Takes over the RAM that `reserve_mem=SIZE:ALIGN:NAME` on the kernel command line
@@ -262,19 +252,33 @@ impl PhysBuffer {
         if phys % PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
         }
-        // SAFETY: The range is RAM that memblock reserved for `name` at boot and never gave to
-        // the page allocator: nothing else in the kernel uses it, and a write-back mapping of
-        // RAM has no side effects (`memremap()` returns its linear-map address).
+        // SAFETY: The range is page-aligned RAM that memblock reserved for `name` at boot and
+        // never gave to the page allocator (`memremap()` returns its linear-map address).
+        unsafe { Self::take_over(phys, len, PhysSource::ReserveMem) }
+    }
+
+    /// Maps the `len` bytes of physical memory from `phys` for the kernel, write-back, zeroes
+    /// them, and makes them a buffer whose memory came from `source`.
+    ///
+    /// # Safety
+    ///
+    /// `phys` and `len` are page-aligned, and the range is ordinary memory (a write-back
+    /// mapping of it has no side effects) that nothing else in the kernel uses while `source`
+    /// lives: a range reserved at boot and claimed by the `Region` of
+    /// [`PhysSource::Reserved`], or the range `reserve_mem=` reserved for
+    /// [`PhysSource::ReserveMem`].
+    unsafe fn take_over(phys: u64, len: usize, source: PhysSource) -> Result<Self> {
+        let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
+        // SAFETY: The caller guarantees that the range is ordinary memory no one else uses.
         let addr = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WB as c_ulong) };
         let ptr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
         // SAFETY: `ptr` maps `len` bytes that no one else uses.
         unsafe { ptr.as_ptr().write_bytes(0, len) };
-        let first_pfn = usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)?;
-        // INVARIANT: `ptr` is the `memremap()` of the range reserved under `name`.
+        // INVARIANT: `ptr` is the `memremap()` of the range that `source` stands for.
         Ok(Self {
             buf: KernelBuffer { ptr, len },
             first_pfn,
-            source: PhysSource::ReserveMem,
+            source,
         })
     }
 

@@ -582,6 +582,19 @@ static bool boot_reserved(phys_addr_t base, size_t size)
 	       region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS;
 }
 
+/* Maps a range reserved at boot for the remap node, zeroed; false if memremap() fails. */
+static bool take_over(phys_addr_t start, size_t size)
+{
+	remap_dev.buf = memremap(start, size, MEMREMAP_WB);
+	if (!remap_dev.buf)
+		return false;
+	memset(remap_dev.buf, 0, size);
+	remap_dev.size = size;
+	remap_dev.first_pfn = PHYS_PFN(start);
+	remap_dev.flags = VMDEV_FLAG_BOOT_RESERVED;
+	return true;
+}
+
 static int remap_memory(void)
 {
 	phys_addr_t start, size;
@@ -597,15 +610,10 @@ static int remap_memory(void)
 			pr_err("reserve_mem=1: refused: the kernel command line must reserve a page-aligned range as reserve_mem=SIZE:ALIGN:" KBUILD_MODNAME "\n");
 			return -ENOENT;
 		}
-		remap_dev.buf = memremap(start, size, MEMREMAP_WB);
-		if (!remap_dev.buf) {
+		if (!take_over(start, size)) {
 			pr_err("reserve_mem=1: refused: memremap failed\n");
 			return -ENOMEM;
 		}
-		memset(remap_dev.buf, 0, size);
-		remap_dev.size = size;
-		remap_dev.first_pfn = PHYS_PFN(start);
-		remap_dev.flags = VMDEV_FLAG_BOOT_RESERVED;
 		return 0;
 	}
 	if (base_param || size_param) {
@@ -622,16 +630,11 @@ static int remap_memory(void)
 			       base_param, size_param);
 			return -EBUSY;
 		}
-		remap_dev.buf = memremap(base_param, size_param, MEMREMAP_WB);
-		if (!remap_dev.buf) {
+		if (!take_over(base_param, size_param)) {
 			release_mem_region(base_param, size_param);
 			pr_err("phys_base=%#llx phys_size=%#llx: refused: memremap failed\n", base_param, size_param);
 			return -ENOMEM;
 		}
-		memset(remap_dev.buf, 0, size_param);
-		remap_dev.size = size_param;
-		remap_dev.first_pfn = PHYS_PFN(base_param);
-		remap_dev.flags = VMDEV_FLAG_BOOT_RESERVED;
 		return 0;
 	}
 	if (!remap_size || !PAGE_ALIGNED(remap_size) || remap_size > (PAGE_SIZE << MAX_PAGE_ORDER)) {
