@@ -68,7 +68,7 @@
 //! - Freeing mapped frames from `f_op->mmap` (fail `mmap()` or drop the [`Backed`] after
 //!   remapping, and the VMA's reference to the memory is gone while the entries stay until the
 //!   core unmaps): [`MmapVma::remap_pfns`] maps nothing itself; the [`Backed`] it returns maps
-//!   the frames once `mmap()` has returned it, and the VMA owns the reference from that moment.
+//!   the frames once `mmap()` has returned it, holding the reference until the VMA owns it.
 //!   Dropping the `Backed` is also flagged (`#[must_use]`: `err_after_backing.rs`), since the
 //!   mapping then fails.
 //! - Deadlocking a fault against a writer of `mmap_lock`: a fault may hold only its VMA's lock,

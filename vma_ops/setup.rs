@@ -57,10 +57,10 @@ impl<'a> MmapVma<'a> {
     /// once the driver's `mmap()` has returned the [`Backed`] this returns, which then also
     /// installs `T`'s operations; they must not have a `fault` handler (checked at compile time).
     ///
-    /// The frames are mapped only then, after the last line of driver code, and the VMA owns
-    /// its reference to `data` from that moment: no driver code can run while an entry maps the
-    /// frames and nothing but the entry keeps them, so nothing it does (failing `mmap()`,
-    /// dropping the `Backed`) can free them under a live mapping.
+    /// The frames are mapped only then, after the driver's `mmap()` has returned, and the
+    /// reference to `data` is held throughout, by the `Backed` and then by the VMA: nothing the
+    /// driver does (failing `mmap()`, dropping the `Backed`) can free the frames under a live
+    /// mapping.
     ///
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
     /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
