@@ -19,11 +19,15 @@
 //! For teaching, each node also has a debug view in debugfs, root's alone, that lists the kernel
 //! address and the page frame of every page of its buffer ([`DebugView`]).
 //!
-//! This file is driver logic in safe code; what it builds on is in the abstraction files:
-//! `chardev.rs` (the character device), `vma_ops.rs` (the VMA API) and `memory.rs` (the buffers).
+//! This file is driver logic in safe code, and so is `mm_ioctl.rs` (`VMDEV_IOC_MM`, the caller's
+//! address space as the kernel holds it); what they build on is in the abstraction files:
+//! `chardev.rs` (the character device), `vma_ops.rs` (the VMA API), `memory.rs` (the buffers) and
+//! `mm_view.rs` (an address space read under its lock).
 
 mod chardev;
 mod memory;
+mod mm_ioctl;
+mod mm_view;
 mod vma_ops;
 
 use chardev::{
@@ -317,6 +321,7 @@ impl<N: Node> MiscDevice for Device<N> {
                 user.writer().write_slice(dev.info().as_bytes())?;
                 Ok(0)
             }
+            _ if mm_ioctl::is_mm_request(cmd) => mm_ioctl::answer(cmd, arg),
             _ => Err(ENOTTY),
         }
     }

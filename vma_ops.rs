@@ -74,7 +74,8 @@
 //! - Deadlocking a fault against a writer of `mmap_lock`: a fault may hold only its VMA's lock,
 //!   and what it gets, [`VmFault`] and its [`FaultVma`](page_fault::FaultVma), leads to no `mm`
 //!   and so to no `mmap_read_lock()` (`deadlock_in_fault.rs`). (A handler can still reach
-//!   upstream's `current!().mm()`; this module cannot take that away.)
+//!   the current task's `mm`, through upstream's `current!().mm()` or `mm_view.rs`'s
+//!   `MmReadLocked::current()`; this module cannot take that away.)
 //! - Using a VMA whose setup failed half way: when the remap of `mmap_prepare` fails and the
 //!   core cannot unmap the VMA (`mmap_action_finish()` ignores `do_munmap()`'s error), the VMA
 //!   lives on with these operations and no data; every callback gets the data as an `Option`

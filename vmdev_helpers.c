@@ -8,13 +8,16 @@
 #include <linux/build_bug.h>
 #include <linux/ioport.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/of.h>
 #include <linux/of_address.h>
+#include <linux/sched.h>
 #include <linux/vmalloc.h>
 #include <rust_vmdev.h>
 
-/* rust_vmdev.rs asserts the same size for its VmdevInfo: both sides agree with the header. */
+/* rust_vmdev.rs asserts the same sizes for its mirrors: both sides agree with the header. */
 static_assert(sizeof(struct vmdev_info) == 40);
+static_assert(sizeof(struct vmdev_mm) == VMDEV_MM_SIZE_VER0);
 /* vma_ops.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
 static_assert(PMD_ORDER == PAGE_SHIFT - 3);
 static_assert(PUD_ORDER == 2 * (PAGE_SHIFT - 3));
@@ -183,4 +186,32 @@ unsigned long vmdev_helper_page_offset(void)
 phys_addr_t vmdev_helper_page_offset_phys(void)
 {
 	return __pa(PAGE_OFFSET);
+}
+
+/*
+ * mm_view.rs: whether an address (a VMA's vm_ops) lies in a module's code or data. The module
+ * is the caller's own, so it stays loaded.
+ */
+bool vmdev_helper_within_module(const void *addr, const void *mod);
+
+bool vmdev_helper_within_module(const void *addr, const void *mod)
+{
+	return within_module((unsigned long)addr, mod);
+}
+
+/*
+ * mm_view.rs: the current task's mm, and whether it runs on it (active_mm), read with C's layout
+ * of task_struct: bindgen's differs on the debug kernel (mm_view.rs says how).
+ */
+void *vmdev_helper_current_mm(void);
+bool vmdev_helper_current_on_own_mm(void);
+
+void *vmdev_helper_current_mm(void)
+{
+	return current->mm;
+}
+
+bool vmdev_helper_current_on_own_mm(void)
+{
+	return current->active_mm == current->mm;
 }

@@ -9,6 +9,13 @@ mount -t devtmpfs dev /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 export PATH=/bin
+# The function tracer's files (vmdev-demo and the suite's mm.fault_branches record the fault
+# handler's branches), and a swap area on a zram device, ready for the swap test and the demo to
+# turn on for the while they need it (the rest of the suite runs without swap).
+[ -d /sys/kernel/tracing ] && mount -t tracefs tracefs /sys/kernel/tracing
+if [ -e /sys/block/zram0 ]; then
+  echo 32M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null
+fi
 # What this run tests: the kernel, the machine and the page size (arm64 runs 4 KiB and 16 KiB).
 echo "vmdev-guest: $(uname -s) $(uname -r) $(uname -m), page size" \
   "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)"

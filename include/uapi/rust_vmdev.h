@@ -20,7 +20,8 @@
  *             fixed_size_llseek(): lseek(fd, 0, SEEK_END) returns the size. A position
  *             outside that range, or any other whence, is EINVAL and leaves the position
  *             unchanged.
- *   ioctl(2)  VMDEV_IOC_INFO below; anything else gets ENOTTY, a bad pointer EFAULT.
+ *   ioctl(2)  VMDEV_IOC_INFO and VMDEV_IOC_MM below; anything else gets ENOTTY, a bad
+ *             pointer EFAULT.
  *
  * No physical address is given to user space through the nodes.
  *
@@ -96,5 +97,66 @@ struct vmdev_info {
 };
 
 #define VMDEV_IOC_INFO _IOR('V', 1, struct vmdev_info)
+
+/*
+ * VMDEV_IOC_MM: the kernel's own view of the calling process's address space: its mm_struct and
+ * one of its VMAs, read by the driver under mmap_read_lock() (the /proc files show the same
+ * through other code). Any node answers it, about the caller's mm only; it returns no kernel
+ * address: a VMA's file and operations are reported as VMDEV_VMA_* flags.
+ *
+ * Versioned by size, as DRM's ioctls: the command carries sizeof(struct vmdev_mm), and the
+ * driver takes any size from VMDEV_MM_SIZE_VER0 up. It reads the first min(size, its own) bytes
+ * (the inputs), writes back as many, and sets `size` to that count; bytes past it are left as
+ * they were. A later version only appends fields. A smaller size, or an unknown `request`, is
+ * EINVAL.
+ */
+#define VMDEV_MM_LOOKUP 0 /* vmdev_mm.request: the VMA containing addr, as vma_lookup() */
+#define VMDEV_MM_FIND 1   /* vmdev_mm.request: the first VMA ending above addr, as find_vma():
+			   * from addr = 0, each vm_end in turn walks the VMA tree */
+
+/* vmdev_mm.mm_flags */
+#define VMDEV_MM_ACTIVE (1U << 0) /* current->active_mm is current->mm (always, for a
+				   * process; a kernel thread has no mm and borrows one) */
+
+/* vmdev_mm.vma: what the VMA found at addr is; 0 when there is none */
+#define VMDEV_VMA_FOUND (1U << 0)
+#define VMDEV_VMA_FILE (1U << 1)       /* vm_file is set: a file (or device) mapping */
+#define VMDEV_VMA_DRIVER_FILE (1U << 2) /* vm_file is a node of the driver answering */
+#define VMDEV_VMA_DRIVER_OPS (1U << 3)  /* vm_ops are that driver's */
+#define VMDEV_VMA_ANON_VMA (1U << 4)   /* anon_vma is set: the VMA has had private
+					* anonymous pages (a write to MAP_PRIVATE) */
+
+struct vmdev_mm {
+	__u32 size;        /* out: bytes the driver filled in */
+	__u32 request;     /* in: VMDEV_MM_LOOKUP or VMDEV_MM_FIND */
+	__u64 addr;        /* in: the address of the request */
+	/* The mm_struct (mm->...) */
+	__u32 mm_users;    /* users of the address space: one per thread, plus short-lived
+			    * references (a /proc reader's mmget()) */
+	__u32 mm_count;    /* references to the struct itself: 1 for all the users, plus
+			    * lazy-TLB borrowers */
+	__u32 map_count;   /* VMAs in the tree */
+	__u32 mm_flags;    /* VMDEV_MM_* */
+	__u64 total_vm;    /* pages mapped (VmSize); the next five are pages too */
+	__u64 locked_vm;   /* mlock()ed (VmLck) */
+	__u64 pinned_vm;   /* pinned by drivers for long (VmPin) */
+	__u64 data_vm;     /* private writable, not stack (VmData) */
+	__u64 exec_vm;     /* executable, not writable, not stack (VmExe + VmLib) */
+	__u64 stack_vm;    /* stack (VmStk) */
+	__u64 start_code, end_code, start_data, end_data;
+	__u64 start_brk, brk, start_stack;
+	__u64 arg_start, arg_end, env_start, env_end;
+	__u64 mmap_base;   /* where top-down mmap() placement starts */
+	/* The VMA of the request (vma->...); all 0 when there is none */
+	__u64 vm_start, vm_end;
+	__u64 vm_pgoff;    /* offset of vm_start in the file, in pages */
+	__u64 vm_flags;    /* the VM_* flags (bits 0-63 of the VMA's flags bitmap) */
+	__u32 vma;         /* VMDEV_VMA_* */
+	__u32 pad;         /* 0 */
+};
+
+#define VMDEV_MM_SIZE_VER0 216 /* sizeof the first version */
+
+#define VMDEV_IOC_MM _IOWR('V', 2, struct vmdev_mm)
 
 #endif /* _UAPI_RUST_VMDEV_H */

@@ -30,6 +30,16 @@ impl PagemapEntry {
         self.0 >> 56 & 1 == 1
     }
 
+    /// Bit 62: the page is swapped out; bits 0-4 then hold the swap area, 5-54 the offset.
+    pub fn swapped(self) -> bool {
+        self.0 >> 62 & 1 == 1
+    }
+
+    /// The swap area and the page's offset in it, when swapped.
+    pub fn swap_entry(self) -> Option<(u64, u64)> {
+        self.swapped().then_some((self.0 & 0x1f, self.0 >> 5 & ((1 << 50) - 1)))
+    }
+
     /// Bits 0-54: the page frame number, when present (0 without `CAP_SYS_ADMIN`).
     pub fn pfn(self) -> Option<u64> {
         self.present().then_some(self.0 & ((1 << 55) - 1))

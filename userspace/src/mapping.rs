@@ -158,6 +158,15 @@ impl Mapping {
         }
     }
 
+    /// A private read-write mapping of anonymous memory.
+    pub fn anonymous(len: usize) -> nix::Result<Self> {
+        let nz = NonZeroUsize::new(len).ok_or(nix::errno::Errno::EINVAL)?;
+        let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_ANONYMOUS;
+        // SAFETY: A new mapping at an address the kernel picks touches nothing else.
+        let ptr = unsafe { mmap_anonymous(None, nz, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, flags) }?;
+        Ok(Self { ptr, len })
+    }
+
     /// A shared read-write mapping.
     pub fn shared(fd: impl AsFd, len: usize, offset: i64) -> nix::Result<Self> {
         Self::new(

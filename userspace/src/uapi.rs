@@ -66,3 +66,82 @@ pub fn info(fd: impl AsFd) -> nix::Result<VmdevInfo> {
     unsafe { vmdev_ioc_info(fd.as_fd().as_raw_fd(), &mut info) }?;
     Ok(info)
 }
+
+/// `vmdev_mm.request`: the VMA containing `addr` (`vma_lookup()`).
+pub const MM_LOOKUP: u32 = 0;
+/// `vmdev_mm.request`: the first VMA ending above `addr` (`find_vma()`).
+pub const MM_FIND: u32 = 1;
+/// `vmdev_mm.mm_flags`: the caller's `active_mm` is its own `mm`.
+pub const MM_ACTIVE: u32 = 1 << 0;
+/// `vmdev_mm.vma`: a VMA was found.
+pub const VMA_FOUND: u32 = 1 << 0;
+/// `vmdev_mm.vma`: it maps a file (`vm_file`).
+pub const VMA_FILE: u32 = 1 << 1;
+/// `vmdev_mm.vma`: its file is a node of the driver that answered.
+pub const VMA_DRIVER_FILE: u32 = 1 << 2;
+/// `vmdev_mm.vma`: its `vm_ops` are that driver's.
+pub const VMA_DRIVER_OPS: u32 = 1 << 3;
+/// `vmdev_mm.vma`: it has an `anon_vma`.
+pub const VMA_ANON_VMA: u32 = 1 << 4;
+/// `VMDEV_MM_SIZE_VER0`.
+pub const MM_SIZE_VER0: usize = 216;
+
+/// `struct vmdev_mm`: the caller's `mm_struct` and one of its VMAs, as the kernel holds them.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct VmdevMm {
+    /// Bytes the driver filled in.
+    pub size: u32,
+    /// `MM_LOOKUP` or `MM_FIND`.
+    pub request: u32,
+    /// The address of the request.
+    pub addr: u64,
+    pub mm_users: u32,
+    pub mm_count: u32,
+    pub map_count: u32,
+    /// `MM_*`.
+    pub mm_flags: u32,
+    pub total_vm: u64,
+    pub locked_vm: u64,
+    pub pinned_vm: u64,
+    pub data_vm: u64,
+    pub exec_vm: u64,
+    pub stack_vm: u64,
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    pub mmap_base: u64,
+    pub vm_start: u64,
+    pub vm_end: u64,
+    pub vm_pgoff: u64,
+    pub vm_flags: u64,
+    /// `VMA_*`.
+    pub vma: u32,
+    pub pad: u32,
+}
+
+nix::ioctl_readwrite!(vmdev_ioc_mm, b'V', 2, VmdevMm);
+
+/// `VMDEV_IOC_MM`, the request number.
+pub const VMDEV_IOC_MM: u64 = nix::request_code_readwrite!(b'V', 2, size_of::<VmdevMm>()) as u64;
+
+/// Asks the driver behind `fd` about the caller's address space and the VMA `request` names at
+/// `addr` (`MM_LOOKUP` or `MM_FIND`).
+pub fn mm(fd: impl AsFd, request: u32, addr: u64) -> nix::Result<VmdevMm> {
+    let mut m = VmdevMm {
+        request,
+        addr,
+        ..VmdevMm::default()
+    };
+    // SAFETY: `m` is a `struct vmdev_mm`, valid for the driver to read and write.
+    unsafe { vmdev_ioc_mm(fd.as_fd().as_raw_fd(), &mut m) }?;
+    Ok(m)
+}

@@ -7,6 +7,8 @@
 //! fails makes the demo fail. With `--picture FILE` it also writes the pages and frames it saw as
 //! `picture|` lines to FILE, which the VM copies to its console for `vmdev-picture` on the host.
 
+mod address_space;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::fd::AsFd;
@@ -600,6 +602,7 @@ fn run(proc_dump: bool, picture: Option<String>) -> Res {
     let nodes = [remap(&mut pic)?, huge(&mut pic)?, fault(&mut pic)?];
     shared_fork(&nodes)?;
     private_fork(&nodes[2], &mut pic)?;
+    address_space::run(&nodes)?;
     println!("vmdev-demo: every check passed");
     if proc_dump {
         dump_proc()?;

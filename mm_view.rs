@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel's view of a process's address space: the counters and layout of its `mm_struct`,
+//! and its VMAs, found by address under the mmap read lock.
+//!
+//! Upstream's `kernel::mm` has the address space of a process (`MmWithUser`), its mmap read lock
+//! (`MmapReadGuard`) and `vma_lookup()`, but its way in, `current!().mm()`, reads `task->mm`
+//! through bindgen's layout of `struct task_struct`, which on the debug kernel is not C's: the
+//! field is at byte 936 in the bindings and 984 in C (measured), so it returns another field as
+//! the `mm`. [`MmReadLocked`] takes the pointer from C instead and keeps it raw, as `kernel::mm`
+//! does inside, and adds what a reader of the structures wants to see: the fields of
+//! `struct mm_struct` ([`MmFields`], whose offsets in the bindings agree with C's) and
+//! `find_vma()`, with which the VMA tree (a maple tree since 6.1) is walked in address order.
+
+use core::ffi::c_void;
+
+use core::{marker::PhantomData, ptr::NonNull};
+
+use kernel::{
+    bindings,
+    mm::virt::VmaRef,
+    task::CurrentTask,
+    types::NotThreadSafe,
+    ThisModule,
+};
+
+extern "C" {
+    // (`struct mm_struct` and `struct module` are not FFI-safe to the compiler: they hold empty
+    // structs.)
+    fn vmdev_helper_current_mm() -> *mut c_void;
+    fn vmdev_helper_current_on_own_mm() -> bool;
+    fn vmdev_helper_within_module(addr: *const c_void, module: *const c_void) -> bool;
+}
+
+/// The current task's address space with its mmap lock held for reading.
+///
+/// # Invariants
+///
+/// `mm` is the `mm` of the current task, which holds one of its users while it runs, and this
+/// thread holds its mmap read lock. The value lives no longer than the borrow of the
+/// [`CurrentTask`] it came from, and stays on this thread.
+pub(crate) struct MmReadLocked<'a> {
+    mm: NonNull<bindings::mm_struct>,
+    _task: PhantomData<&'a CurrentTask>,
+    _nts: NotThreadSafe,
+}
+
+/// The fields of a `struct mm_struct`, read at one moment under its mmap read lock: what
+/// `/proc/<pid>/stat` and `status` print, and the reference counts they do not.
+///
+/// The counts of pages (`total_vm` ... `stack_vm`) are in pages; the rest are addresses.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct MmFields {
+    /// Users of the address space (`mm_users`): the threads, plus short-lived references.
+    pub(crate) mm_users: u32,
+    /// References to the `struct mm_struct` itself (`mm_count`).
+    pub(crate) mm_count: u32,
+    /// VMAs in the tree (`map_count`).
+    pub(crate) map_count: u32,
+    pub(crate) total_vm: u64,
+    pub(crate) locked_vm: u64,
+    pub(crate) pinned_vm: u64,
+    pub(crate) data_vm: u64,
+    pub(crate) exec_vm: u64,
+    pub(crate) stack_vm: u64,
+    pub(crate) start_code: u64,
+    pub(crate) end_code: u64,
+    pub(crate) start_data: u64,
+    pub(crate) end_data: u64,
+    pub(crate) start_brk: u64,
+    pub(crate) brk: u64,
+    pub(crate) start_stack: u64,
+    pub(crate) arg_start: u64,
+    pub(crate) arg_end: u64,
+    pub(crate) env_start: u64,
+    pub(crate) env_end: u64,
+    pub(crate) mmap_base: u64,
+}
+
+impl<'a> MmReadLocked<'a> {
+    /// Takes the mmap read lock of the current task's address space, until the value is
+    /// dropped; `None` for a kernel thread, which has no address space.
+    ///
+    /// It sleeps; no fault handler may call it (a fault may hold the VMA's lock alone, and the
+    /// mmap lock is taken before VMA locks).
+    /// (`_task`, the proof that this runs as the current task, bounds the value's life.)
+    pub(crate) fn current(_task: &'a CurrentTask) -> Option<Self> {
+        // SAFETY: Reads the current task's `mm`, which only the task itself changes (at `exec()`).
+        let mm = NonNull::new(unsafe { vmdev_helper_current_mm() }.cast::<bindings::mm_struct>())?;
+        // SAFETY: The current task's `mm` has users while it runs; this sleeps, which an
+        // `ioctl()` may.
+        unsafe { bindings::mmap_read_lock(mm.as_ptr()) };
+        // INVARIANT: the current task's `mm`, read-locked on this thread; `'a` is the task's
+        // borrow.
+        Some(Self {
+            mm,
+            _task: PhantomData,
+            _nts: NotThreadSafe,
+        })
+    }
+
+    /// The VMA containing `addr` (`vma_lookup()`).
+    pub(crate) fn vma_lookup(&self, addr: usize) -> Option<&VmaRef> {
+        // SAFETY: `mm` has users, so it is a valid address space, and its mmap read lock is held
+        // (type invariants): what `vma_lookup()` asks. Any address is valid.
+        let vma = unsafe { bindings::vma_lookup(self.mm.as_ptr(), addr) };
+        // SAFETY: A VMA found under the mmap read lock stays valid while the lock is held, and
+        // the result borrows `self`, which holds it.
+        (!vma.is_null()).then(|| unsafe { VmaRef::from_raw(vma) })
+    }
+
+    /// The first VMA that ends above `addr` (`find_vma()`): it may start above `addr` too. From
+    /// 0, each VMA's end in turn visits every VMA in address order.
+    pub(crate) fn find_vma(&self, addr: usize) -> Option<&VmaRef> {
+        // SAFETY: `mm` has users, so it is a valid address space, and its mmap read lock is held
+        // (type invariants): what `find_vma()` asks. Any address is valid.
+        let vma = unsafe { bindings::find_vma(self.mm.as_ptr(), addr) };
+        // SAFETY: A VMA found under the mmap read lock stays valid while the lock is held, and
+        // the result borrows `self`, which holds it.
+        (!vma.is_null()).then(|| unsafe { VmaRef::from_raw(vma) })
+    }
+
+    /// The fields of the `mm_struct`.
+    pub(crate) fn fields(&self) -> MmFields {
+        let mm = self.mm.as_ptr();
+        // The reads are `READ_ONCE()`s: the mmap read lock keeps the layout and the VMA counts
+        // still, but the reference counts are atomics, `pinned_vm` is changed without the lock,
+        // and `arg_start`..`env_end` under `arg_lock`. A value may be a moment old; the struct
+        // is never read torn.
+        // SAFETY: `mm` is valid (it has users), and each pointer below is to one of its fields,
+        // read with the atomic or volatile read of its type.
+        unsafe {
+            let f = &raw const (*mm).__bindgen_anon_1;
+            let word = |p: *const usize| p.read_volatile() as u64;
+            MmFields {
+                mm_users: bindings::atomic_read(&raw const (*f).mm_users) as u32,
+                mm_count: bindings::atomic_read(&raw const (*f).__bindgen_anon_1.mm_count) as u32,
+                map_count: (&raw const (*f).map_count).read_volatile() as u32,
+                total_vm: word(&raw const (*f).total_vm),
+                locked_vm: word(&raw const (*f).locked_vm),
+                pinned_vm: bindings::atomic64_read(&raw const (*f).pinned_vm) as u64,
+                data_vm: word(&raw const (*f).data_vm),
+                exec_vm: word(&raw const (*f).exec_vm),
+                stack_vm: word(&raw const (*f).stack_vm),
+                start_code: word(&raw const (*f).start_code),
+                end_code: word(&raw const (*f).end_code),
+                start_data: word(&raw const (*f).start_data),
+                end_data: word(&raw const (*f).end_data),
+                start_brk: word(&raw const (*f).start_brk),
+                brk: word(&raw const (*f).brk),
+                start_stack: word(&raw const (*f).start_stack),
+                arg_start: word(&raw const (*f).arg_start),
+                arg_end: word(&raw const (*f).arg_end),
+                env_start: word(&raw const (*f).env_start),
+                env_end: word(&raw const (*f).env_end),
+                mmap_base: word(&raw const (*f).mmap_base),
+            }
+        }
+    }
+}
+
+impl Drop for MmReadLocked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: This thread holds the read lock (type invariants).
+        unsafe { bindings::mmap_read_unlock(self.mm.as_ptr()) };
+    }
+}
+
+/// Whether the current task runs on its own address space: `current->active_mm == current->mm`.
+/// True of every process; a kernel thread has no `mm` and borrows the last one (`active_mm`) to
+/// spare a TLB flush.
+pub(crate) fn current_on_own_mm(_task: &CurrentTask) -> bool {
+    // SAFETY: Reads two pointers of the current task, which only it and the scheduler on its CPU
+    // change.
+    unsafe { vmdev_helper_current_on_own_mm() }
+}
+
+/// What a VMA is, beyond its range and flags: the fields of `struct vm_area_struct` that say
+/// whose it is, reported as facts rather than as the kernel pointers they hold.
+pub(crate) trait VmaIdentity {
+    /// `vm_file` is set: a mapping of a file or device, not anonymous memory.
+    fn has_file(&self) -> bool;
+
+    /// `vm_file` is a file of `module`'s (its `file_operations` are `module`'s).
+    fn file_of(&self, module: &ThisModule) -> bool;
+
+    /// `vm_ops` are `module`'s.
+    fn ops_of(&self, module: &ThisModule) -> bool;
+
+    /// `anon_vma` is set: the VMA has had anonymous pages (a private copy of a page).
+    fn has_anon_vma(&self) -> bool;
+}
+
+impl VmaIdentity for VmaRef {
+    fn has_file(&self) -> bool {
+        // SAFETY: The VMA is valid (type invariants of `VmaRef`); `vm_file` is set when the VMA
+        // is made and changes only under the mmap write lock, which excludes this read lock.
+        !unsafe { (*self.as_ptr()).vm_file }.is_null()
+    }
+
+    fn file_of(&self, module: &ThisModule) -> bool {
+        // SAFETY: As in `has_file`.
+        let file = unsafe { (*self.as_ptr()).vm_file };
+        // SAFETY: A VMA's file is referenced by it, and a file's `f_op` never changes once open.
+        !file.is_null() && unsafe { (*(*file).f_op).owner } == module.as_ptr()
+    }
+
+    fn ops_of(&self, module: &ThisModule) -> bool {
+        // SAFETY: As in `has_file`; `vm_ops` is set with the mapping, before the VMA is visible.
+        let ops = unsafe { (*self.as_ptr()).vm_ops };
+        // SAFETY: Any address may be asked about; `module` is loaded (it is running this code).
+        !ops.is_null() && unsafe { vmdev_helper_within_module(ops.cast(), module.as_ptr().cast()) }
+    }
+
+    fn has_anon_vma(&self) -> bool {
+        // SAFETY: The VMA is valid. `anon_vma` is set at the first private copy, under the
+        // VMA's read lock alone, so it is read with `READ_ONCE()`'s volatile read.
+        !unsafe { (&raw const (*self.as_ptr()).anon_vma).read_volatile() }.is_null()
+    }
+}
