@@ -433,14 +433,20 @@ pub fn heap(fd: impl AsFd) -> Result<Vec<Fact>, String> {
     let back = ask(fd.as_fd(), 0)?;
     maps_ok.map_err(|e| format!("/proc/self/maps: {e}"))?;
     let maps = String::from_utf8_lossy(&maps_buf);
-    let heap_line = maps.lines().find(|l| l.ends_with("[heap]")).and_then(crate::maps::MapsEntry::parse);
+    // brk() extends the heap's last VMA, or adds one where it cannot merge (after a fork(), say):
+    // maps names each VMA between start_brk and brk `[heap]`.
+    let heap_line = maps
+        .lines()
+        .filter(|l| l.ends_with("[heap]"))
+        .filter_map(crate::maps::MapsEntry::parse)
+        .find(|h| h.start == grown.vm_start);
     Ok(vec![
         fact(
             before.brk == b0 && grown.brk == b1 && b1 == b0 + 4 * page
                 && grown.vma & uapi::VMA_FOUND != 0 && grown.vm_end == b1.next_multiple_of(page)
                 && heap_line.as_ref().is_some_and(|h| h.end == grown.vm_end && h.start == grown.vm_start),
             format!(
-                "brk({:#x}): mm->brk {b0:#x} -> {:#x}; the heap VMA {:#x}-{:#x} = maps [heap] {}",
+                "brk({:#x}): mm->brk {b0:#x} -> {:#x}; the heap's VMA there {:#x}-{:#x} = maps [heap] {}",
                 b0 + 4 * page,
                 grown.brk,
                 grown.vm_start,

@@ -9,6 +9,7 @@
 //! tests register themselves with `test!` next to their functions.
 
 mod abuse;
+mod address_space;
 mod bounds;
 mod common;
 mod debugger;
