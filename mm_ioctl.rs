@@ -71,7 +71,9 @@ const VMA_ANON_VMA: u32 = 1 << 4;
 /// Whether `cmd` is `VMDEV_IOC_MM`: `_IOWR('V', 2, ...)` of any size, so that a caller built
 /// against a later, longer `struct vmdev_mm` is answered too (and a shorter one refused).
 pub(crate) fn is_mm_request(cmd: u32) -> bool {
-    _IOC_TYPE(cmd) == u32::from(b'V') && _IOC_NR(cmd) == 2 && _IOC_DIR(cmd) == _IOC_READ | _IOC_WRITE
+    _IOC_TYPE(cmd) == u32::from(b'V')
+        && _IOC_NR(cmd) == 2
+        && _IOC_DIR(cmd) == _IOC_READ | _IOC_WRITE
 }
 
 /// Answers `VMDEV_IOC_MM` at the user address `arg`.
@@ -100,7 +102,11 @@ pub(crate) fn answer(cmd: u32, arg: usize) -> Result<isize> {
         mm_users: f.mm_users,
         mm_count: f.mm_count,
         map_count: f.map_count,
-        mm_flags: if current_on_own_mm(task) { MM_ACTIVE } else { 0 },
+        mm_flags: if current_on_own_mm(task) {
+            MM_ACTIVE
+        } else {
+            0
+        },
         total_vm: f.total_vm,
         locked_vm: f.locked_vm,
         pinned_vm: f.pinned_vm,
@@ -132,11 +138,12 @@ pub(crate) fn answer(cmd: u32, arg: usize) -> Result<isize> {
         ans.vm_end = vma.end() as u64;
         ans.vm_pgoff = vma.pgoff() as u64;
         ans.vm_flags = vma.flags() as u64;
+        let bit = |on: bool, bit: u32| if on { bit } else { 0 };
         ans.vma = VMA_FOUND
-            | if vma.has_file() { VMA_FILE } else { 0 }
-            | if vma.file_of(module) { VMA_DRIVER_FILE } else { 0 }
-            | if vma.ops_of(module) { VMA_DRIVER_OPS } else { 0 }
-            | if vma.has_anon_vma() { VMA_ANON_VMA } else { 0 };
+            | bit(vma.has_file(), VMA_FILE)
+            | bit(vma.file_of(module), VMA_DRIVER_FILE)
+            | bit(vma.ops_of(module), VMA_DRIVER_OPS)
+            | bit(vma.has_anon_vma(), VMA_ANON_VMA);
     }
     // The lock is not held across the copy to user space, which may fault on this very mm.
     drop(locked);

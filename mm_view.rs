@@ -16,13 +16,7 @@ use core::ffi::c_void;
 
 use core::{marker::PhantomData, ptr::NonNull};
 
-use kernel::{
-    bindings,
-    mm::virt::VmaRef,
-    task::CurrentTask,
-    types::NotThreadSafe,
-    ThisModule,
-};
+use kernel::{bindings, mm::virt::VmaRef, task::CurrentTask, types::NotThreadSafe, ThisModule};
 
 extern "C" {
     // (`struct mm_struct` and `struct module` are not FFI-safe to the compiler: they hold empty

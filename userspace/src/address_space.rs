@@ -15,7 +15,8 @@ pub fn kernel_vmas(fd: impl AsFd) -> Result<Vec<VmdevMm>, String> {
     let mut vmas = Vec::with_capacity(64);
     let mut addr = 0;
     loop {
-        let m = uapi::mm(fd.as_fd(), uapi::MM_FIND, addr).map_err(|e| format!("VMDEV_IOC_MM: {e}"))?;
+        let m =
+            uapi::mm(fd.as_fd(), uapi::MM_FIND, addr).map_err(|e| format!("VMDEV_IOC_MM: {e}"))?;
         if m.vma & uapi::VMA_FOUND == 0 {
             return Ok(vmas);
         }
@@ -27,9 +28,14 @@ pub fn kernel_vmas(fd: impl AsFd) -> Result<Vec<VmdevMm>, String> {
 /// `VM_READ`, `VM_WRITE`, `VM_EXEC` and `VM_MAYSHARE` of `vm_flags` as maps prints them (`rwxs`).
 pub fn perms(vm_flags: u64) -> String {
     let bit = |b: u64, c: char| if vm_flags & b != 0 { c } else { '-' };
-    [bit(0x1, 'r'), bit(0x2, 'w'), bit(0x4, 'x'), if vm_flags & 0x80 != 0 { 's' } else { 'p' }]
-        .iter()
-        .collect()
+    [
+        bit(0x1, 'r'),
+        bit(0x2, 'w'),
+        bit(0x4, 'x'),
+        if vm_flags & 0x80 != 0 { 's' } else { 'p' },
+    ]
+    .iter()
+    .collect()
 }
 
 /// The numbered fields of `/proc/self/stat` (`proc_pid_stat(5)`: 1 is the pid, 2 the command),
@@ -60,7 +66,12 @@ pub fn brk(addr: u64) -> u64 {
 /// The swap areas in use (`/proc/swaps`), by name.
 pub fn swap_areas() -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string("/proc/swaps").map_err(|e| format!("/proc/swaps: {e}"))?;
-    Ok(text.lines().skip(1).filter_map(|l| l.split_whitespace().next()).map(String::from).collect())
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect())
 }
 
 /// The major page faults this process has taken so far.
@@ -79,7 +90,8 @@ pub fn scratch_file(name: &str, pages: usize, byte: u8) -> Result<File, String> 
         .truncate(true)
         .open(&path)
         .map_err(|e| format!("{path}: {e}"))?;
-    f.write_all(&vec![byte; pages * crate::mapping::page_size()]).map_err(|e| format!("{path}: {e}"))?;
+    f.write_all(&vec![byte; pages * crate::mapping::page_size()])
+        .map_err(|e| format!("{path}: {e}"))?;
     std::fs::remove_file(&path).map_err(|e| format!("{path}: {e}"))?;
     Ok(f)
 }
@@ -98,7 +110,10 @@ impl SwapOn {
         let path = std::ffi::CString::new(dev).map_err(|e| e.to_string())?;
         // SAFETY: `path` is a NUL-terminated string; flags 0 asks for the default priority.
         if unsafe { libc::swapon(path.as_ptr(), 0) } != 0 {
-            return Err(format!("swapon({dev}): {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "swapon({dev}): {}",
+                std::io::Error::last_os_error()
+            ));
         }
         Ok(Self(path))
     }
@@ -128,7 +143,17 @@ fn fact(holds: bool, what: String) -> Fact {
 
 /// The `mm_struct` fields of a `VMDEV_IOC_MM` answer, to tell two answers apart.
 fn mm_part(m: &VmdevMm) -> VmdevMm {
-    VmdevMm { size: 0, request: 0, addr: 0, vm_start: 0, vm_end: 0, vm_pgoff: 0, vm_flags: 0, vma: 0, ..*m }
+    VmdevMm {
+        size: 0,
+        request: 0,
+        addr: 0,
+        vm_start: 0,
+        vm_end: 0,
+        vm_pgoff: 0,
+        vm_flags: 0,
+        vma: 0,
+        ..*m
+    }
 }
 
 /// `VMDEV_IOC_MM` (`MM_LOOKUP` of `addr`), as an error message on failure.
@@ -138,7 +163,10 @@ fn ask(fd: impl AsFd, addr: u64) -> Result<VmdevMm, String> {
 
 /// Runs `read` between two answers of the driver until they agree, so that what `read` saw of
 /// `/proc` and the answer describe one moment (the C library may map memory in between).
-fn between<T>(fd: impl AsFd, mut read: impl FnMut() -> Result<T, String>) -> Result<(VmdevMm, T), String> {
+fn between<T>(
+    fd: impl AsFd,
+    mut read: impl FnMut() -> Result<T, String>,
+) -> Result<(VmdevMm, T), String> {
     for _ in 0..20 {
         let a = ask(fd.as_fd(), 0)?;
         let seen = read()?;
@@ -159,7 +187,11 @@ fn proc_file(path: &str) -> Result<String, String> {
 pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
     let page = crate::mapping::page_size() as u64;
     let (m, (stat, status, maps)) = between(fd.as_fd(), || {
-        Ok((proc_file("/proc/self/stat")?, proc_file("/proc/self/status")?, proc_file("/proc/self/maps")?))
+        Ok((
+            proc_file("/proc/self/stat")?,
+            proc_file("/proc/self/status")?,
+            proc_file("/proc/self/maps")?,
+        ))
     })?;
     let stat = stat_fields(&stat)?;
     let st = |n: usize| stat.get(n).copied().flatten();
@@ -175,11 +207,18 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
         ),
         fact(
             Some(pages_kb(m.total_vm)) == kb("VmSize") && st(23) == Some(m.total_vm * page),
-            format!("total_vm {} pages = status VmSize {} kB = stat vsize", m.total_vm, pages_kb(m.total_vm)),
+            format!(
+                "total_vm {} pages = status VmSize {} kB = stat vsize",
+                m.total_vm,
+                pages_kb(m.total_vm)
+            ),
         ),
         fact(
             Some(pages_kb(m.data_vm)) == kb("VmData") && Some(pages_kb(m.stack_vm)) == kb("VmStk"),
-            format!("data_vm {} pages = VmData, stack_vm {} = VmStk", m.data_vm, m.stack_vm),
+            format!(
+                "data_vm {} pages = VmData, stack_vm {} = VmStk",
+                m.data_vm, m.stack_vm
+            ),
         ),
         fact(
             kb("VmExe").zip(kb("VmLib")).map(|(e, l)| e + l) == Some(pages_kb(m.exec_vm))
@@ -191,7 +230,9 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
             ),
         ),
         fact(
-            st(26) == Some(m.start_code) && st(27) == Some(m.end_code) && st(45) == Some(m.start_data)
+            st(26) == Some(m.start_code)
+                && st(27) == Some(m.end_code)
+                && st(45) == Some(m.start_data)
                 && st(46) == Some(m.end_data),
             format!(
                 "code {:#x}-{:#x}, data {:#x}-{:#x} = stat startcode, endcode, start_data, end_data",
@@ -199,8 +240,11 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
             ),
         ),
         fact(
-            st(28) == Some(m.start_stack) && st(48) == Some(m.arg_start) && st(49) == Some(m.arg_end)
-                && st(50) == Some(m.env_start) && st(51) == Some(m.env_end),
+            st(28) == Some(m.start_stack)
+                && st(48) == Some(m.arg_start)
+                && st(49) == Some(m.arg_end)
+                && st(50) == Some(m.env_start)
+                && st(51) == Some(m.env_end),
             format!(
                 "start_stack {:#x}, arg {:#x}-{:#x}, env {:#x}-{:#x} = stat startstack, arg_start .. env_end",
                 m.start_stack, m.arg_start, m.arg_end, m.env_start, m.env_end
@@ -214,7 +258,10 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
     let len = usize::try_from(m.arg_end.saturating_sub(m.arg_start)).unwrap_or(0);
     // SAFETY: arg_start..arg_end is this process's own readable stack, where exec() put argv.
     let at_arg = unsafe { std::slice::from_raw_parts(m.arg_start as *const u8, len) };
-    facts.push(fact(at_arg == argv, format!("the {len} bytes at arg_start are argv, each ended by a NUL")));
+    facts.push(fact(
+        at_arg == argv,
+        format!("the {len} bytes at arg_start are argv, each ended by a NUL"),
+    ));
     let entries = crate::maps::parse_maps(&maps)?;
     let heap = entries.iter().find(|e| e.path == "[heap]");
     let stack = entries.iter().find(|e| e.path == "[stack]");
@@ -228,7 +275,10 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
             "start_brk {:#x} = stat start_brk; brk {:#x}: maps [heap] {}",
             m.start_brk,
             m.brk,
-            heap.map_or("absent (brk = start_brk)".into(), |h| format!("{:#x}-{:#x}", h.start, h.end))
+            heap.map_or("absent (brk = start_brk)".into(), |h| format!(
+                "{:#x}-{:#x}",
+                h.start, h.end
+            ))
         ),
     ));
     facts.push(fact(
@@ -269,7 +319,10 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
     let threads_line = status_value(&status, "Threads");
     let mut facts = vec![
         fact(
-            before.mm_users == 1 && during.mm_users == 3 && threads_line == Some(3) && after.mm_users == 1,
+            before.mm_users == 1
+                && during.mm_users == 3
+                && threads_line == Some(3)
+                && after.mm_users == 1,
             format!(
                 "mm_users {} -> {} with two more threads (status Threads: {}) -> {} when they end; \
                  mm_count {}: one reference for all the users",
@@ -311,7 +364,8 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
             let mut buf = [0u8; 24];
             let n = nix::unistd::read(&rx, &mut buf).map_err(|e| format!("pipe: {e}"))?;
             nix::sys::wait::waitpid(child, None).map_err(|e| format!("waitpid: {e}"))?;
-            let w = |i: usize| u64::from_ne_bytes(buf[8 * i..8 * i + 8].try_into().unwrap_or_default());
+            let w =
+                |i: usize| u64::from_ne_bytes(buf[8 * i..8 * i + 8].try_into().unwrap_or_default());
             let parent = ask(fd.as_fd(), 0)?;
             facts.push(fact(
                 n == 24 && w(0) == 1 && w(2) == w(1) + 16 && parent.total_vm == after.total_vm,
@@ -337,11 +391,16 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
 /// The kernel's walk of the VMA tree beside `/proc/self/maps`: a line for each VMA, and the
 /// facts that the two agree. `nodes` are the device nodes of the driver answering, whose VMAs
 /// it must recognise as its own.
-pub fn vma_walk(fd: impl AsFd, nodes: &[&std::path::Path]) -> Result<(Vec<String>, Vec<Fact>), String> {
+pub fn vma_walk(
+    fd: impl AsFd,
+    nodes: &[&std::path::Path],
+) -> Result<(Vec<String>, Vec<Fact>), String> {
     let page = crate::mapping::page_size() as u64;
     let mut tries = 0;
     let (walk, maps, m) = loop {
-        let (m, (walk, maps)) = between(fd.as_fd(), || Ok((kernel_vmas(fd.as_fd())?, proc_file("/proc/self/maps")?)))?;
+        let (m, (walk, maps)) = between(fd.as_fd(), || {
+            Ok((kernel_vmas(fd.as_fd())?, proc_file("/proc/self/maps")?))
+        })?;
         if kernel_vmas(fd.as_fd())? == walk {
             break (walk, crate::maps::parse_maps(&maps)?, m);
         }
@@ -354,7 +413,9 @@ pub fn vma_walk(fd: impl AsFd, nodes: &[&std::path::Path]) -> Result<(Vec<String
     let mut unmatched = Vec::new();
     let mut driver_ok = true;
     for v in &walk {
-        let line = maps.iter().find(|e| e.start == v.vm_start && e.end == v.vm_end);
+        let line = maps
+            .iter()
+            .find(|e| e.start == v.vm_start && e.end == v.vm_end);
         let mut tags = Vec::new();
         if v.vma & uapi::VMA_FILE != 0 {
             tags.push("file");
@@ -394,7 +455,10 @@ pub fn vma_walk(fd: impl AsFd, nodes: &[&std::path::Path]) -> Result<(Vec<String
     let facts = vec![
         fact(
             unmatched.is_empty(),
-            format!("each of the {} VMAs the kernel walked is a maps line: range, rwxp, offset", walk.len()),
+            format!(
+                "each of the {} VMAs the kernel walked is a maps line: range, rwxp, offset",
+                walk.len()
+            ),
         ),
         fact(
             outside.iter().all(|p| *p == "[vsyscall]") && m.map_count as usize == walk.len(),
@@ -402,7 +466,11 @@ pub fn vma_walk(fd: impl AsFd, nodes: &[&std::path::Path]) -> Result<(Vec<String
                 "map_count {} = the VMAs walked; maps shows {} more: {}",
                 m.map_count,
                 outside.len(),
-                if outside.is_empty() { "none".to_string() } else { format!("{} (the gate area, outside the tree)", outside.join(" ")) }
+                if outside.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("{} (the gate area, outside the tree)", outside.join(" "))
+                }
             ),
         ),
         fact(
@@ -442,9 +510,14 @@ pub fn heap(fd: impl AsFd) -> Result<Vec<Fact>, String> {
         .find(|h| h.start == grown.vm_start);
     Ok(vec![
         fact(
-            before.brk == b0 && grown.brk == b1 && b1 == b0 + 4 * page
-                && grown.vma & uapi::VMA_FOUND != 0 && grown.vm_end == b1.next_multiple_of(page)
-                && heap_line.as_ref().is_some_and(|h| h.end == grown.vm_end && h.start == grown.vm_start),
+            before.brk == b0
+                && grown.brk == b1
+                && b1 == b0 + 4 * page
+                && grown.vma & uapi::VMA_FOUND != 0
+                && grown.vm_end == b1.next_multiple_of(page)
+                && heap_line
+                    .as_ref()
+                    .is_some_and(|h| h.end == grown.vm_end && h.start == grown.vm_start),
             format!(
                 "brk({:#x}): mm->brk {b0:#x} -> {:#x}; the heap's VMA there {:#x}-{:#x} = maps [heap] {}",
                 b0 + 4 * page,
@@ -456,7 +529,10 @@ pub fn heap(fd: impl AsFd) -> Result<Vec<Fact>, String> {
         ),
         fact(
             untouched && b2 == b0 && back.brk == b0,
-            format!("brk({b0:#x}): mm->brk back to {:#x}, the four pages unmapped", back.brk),
+            format!(
+                "brk({b0:#x}): mm->brk back to {:#x}, the four pages unmapped",
+                back.brk
+            ),
         ),
     ])
 }
@@ -466,7 +542,8 @@ pub fn heap(fd: impl AsFd) -> Result<Vec<Fact>, String> {
 pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, String> {
     use crate::fault_branches::madvise_pageout;
     use crate::frames::pagemap;
-    let anon = crate::mapping::Mapping::anonymous(crate::mapping::page_size()).map_err(|e| format!("mmap: {e}"))?;
+    let anon = crate::mapping::Mapping::anonymous(crate::mapping::page_size())
+        .map_err(|e| format!("mmap: {e}"))?;
     anon.write_bytes(0, b"swap me");
     let pfn = pagemap(anon.addr())?.pfn();
     madvise_pageout(&anon).map_err(|e| format!("madvise(MADV_PAGEOUT): {e}"))?;
@@ -481,7 +558,10 @@ pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, Strin
             format!(
                 "anonymous page, pfn {:#x}: after MADV_PAGEOUT pagemap says swapped, {}: its bytes are in zram",
                 pfn.unwrap_or(0),
-                out.swap_entry().map_or("no swap entry".into(), |(a, o)| format!("area {a} offset {o:#x}"))
+                out.swap_entry()
+                    .map_or("no swap entry".into(), |(a, o)| format!(
+                        "area {a} offset {o:#x}"
+                    ))
             ),
         ),
         fact(
@@ -494,7 +574,11 @@ pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, Strin
         ),
     ];
     for node in nodes {
-        let f = OpenOptions::new().read(true).write(true).open(node).map_err(|e| format!("{}: {e}", node.display()))?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(node)
+            .map_err(|e| format!("{}: {e}", node.display()))?;
         let m = crate::mapping::Mapping::shared(f.as_fd(), crate::mapping::page_size(), 0)
             .map_err(|e| format!("{}: mmap: {e}", node.display()))?;
         m.write(0, m.read(0));

@@ -57,18 +57,27 @@ impl FaultTracer {
         if !Path::new(&path("trace")).exists() {
             return Err(format!("no tracefs at {TRACEFS}"));
         }
-        let read = |f: &str| std::fs::read_to_string(path(f)).map_err(|e| format!("{}: {e}", path(f)));
-        let write = |f: &str, v: &str| std::fs::write(path(f), v).map_err(|e| format!("{}: {e}", path(f)));
-        if !read("available_tracers")?.split_whitespace().any(|t| t == "function") {
+        let read =
+            |f: &str| std::fs::read_to_string(path(f)).map_err(|e| format!("{}: {e}", path(f)));
+        let write =
+            |f: &str, v: &str| std::fs::write(path(f), v).map_err(|e| format!("{}: {e}", path(f)));
+        if !read("available_tracers")?
+            .split_whitespace()
+            .any(|t| t == "function")
+        {
             return Err("no function tracer in this kernel (CONFIG_FUNCTION_TRACER)".into());
         }
         write("tracing_on", "0")?;
         write("current_tracer", "nop")?;
         let available = read("available_filter_functions")?;
-        let known: std::collections::HashSet<&str> =
-            available.lines().filter_map(|l| l.split_whitespace().next()).collect();
-        let (traced, untraceable): (Vec<&'static str>, Vec<&'static str>) =
-            BRANCHES.iter().chain(STEPS).partition(|f| known.contains(**f));
+        let known: std::collections::HashSet<&str> = available
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let (traced, untraceable): (Vec<&'static str>, Vec<&'static str>) = BRANCHES
+            .iter()
+            .chain(STEPS)
+            .partition(|f| known.contains(**f));
         if let Some(b) = BRANCHES.iter().find(|b| untraceable.contains(b)) {
             return Err(format!(
                 "{b}() is not a function of its own in this kernel: the compiler folded the \
@@ -79,9 +88,17 @@ impl FaultTracer {
         write("set_ftrace_pid", &std::process::id().to_string())?;
         write("current_tracer", "function")?;
         let open = |f: &str| {
-            OpenOptions::new().read(true).write(true).open(path(f)).map_err(|e| format!("{}: {e}", path(f)))
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path(f))
+                .map_err(|e| format!("{}: {e}", path(f)))
         };
-        Ok(Self { on: open("tracing_on")?, trace: open("trace")?, untraceable })
+        Ok(Self {
+            on: open("tracing_on")?,
+            trace: open("trace")?,
+            untraceable,
+        })
     }
 
     /// Runs `touch` with the tracer on, and returns the names of the functions recorded, in
@@ -108,7 +125,11 @@ impl Drop for FaultTracer {
     fn drop(&mut self) {
         // Back to how the kernel boots: nothing traced.
         let _ = self.on.write_all_at(b"0", 0);
-        for (f, v) in [("current_tracer", "nop"), ("set_ftrace_filter", ""), ("set_ftrace_pid", "")] {
+        for (f, v) in [
+            ("current_tracer", "nop"),
+            ("set_ftrace_filter", ""),
+            ("set_ftrace_pid", ""),
+        ] {
             let _ = std::fs::write(format!("{TRACEFS}/{f}"), v);
         }
     }
@@ -131,11 +152,20 @@ pub struct Seen {
 impl Seen {
     /// Whether the touch took its branch, and no other, with the steps expected.
     pub fn holds(&self) -> bool {
-        let branches: Vec<&str> =
-            self.recorded.iter().map(String::as_str).filter(|f| BRANCHES.contains(f)).collect();
+        let branches: Vec<&str> = self
+            .recorded
+            .iter()
+            .map(String::as_str)
+            .filter(|f| BRANCHES.contains(f))
+            .collect();
         self.note.is_ok()
-            && self.expected.iter().all(|e| self.recorded.iter().any(|r| r == e))
-            && branches.iter().all(|b| self.expected.contains(b) || self.fallback == Some(*b))
+            && self
+                .expected
+                .iter()
+                .all(|e| self.recorded.iter().any(|r| r == e))
+            && branches
+                .iter()
+                .all(|b| self.expected.contains(b) || self.fallback == Some(*b))
     }
 }
 
@@ -159,13 +189,23 @@ pub fn record_all(
 ) -> Result<Vec<Seen>, String> {
     let page = page_size();
     let open = |p: &Path| {
-        OpenOptions::new().read(true).write(true).open(p).map_err(|e| format!("{}: {e}", p.display()))
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .map_err(|e| format!("{}: {e}", p.display()))
     };
     let mut seen = Vec::new();
     let mut add = |what, expected, recorded: Vec<String>, note| {
         let mut folded: Vec<String> = recorded;
         folded.dedup();
-        seen.push(Seen { what, expected, fallback: None, recorded: folded, note });
+        seen.push(Seen {
+            what,
+            expected,
+            fallback: None,
+            recorded: folded,
+            note,
+        });
     };
 
     let anon = Mapping::anonymous(2 * page).map_err(err("mmap(anonymous)"))?;
@@ -177,26 +217,58 @@ pub fn record_all(
     };
     add("anonymous read", &["do_anonymous_page"], rec, note);
     let rec = tracer.record(|| anon.write(page, 1))?;
-    add("anonymous write", &["do_anonymous_page"], rec, Ok("a new zeroed page".into()));
+    add(
+        "anonymous write",
+        &["do_anonymous_page"],
+        rec,
+        Ok("a new zeroed page".into()),
+    );
 
     let file = scratch_file("vmdev-branches", 1, b'f')?;
-    let fmap = Mapping::new(file.as_fd(), page, ProtFlags::PROT_READ, MapFlags::MAP_PRIVATE, 0)
-        .map_err(err("mmap(tmpfs file)"))?;
+    let fmap = Mapping::new(
+        file.as_fd(),
+        page,
+        ProtFlags::PROT_READ,
+        MapFlags::MAP_PRIVATE,
+        0,
+    )
+    .map_err(err("mmap(tmpfs file)"))?;
     let rec = tracer.record(|| volatile_read(&fmap, 0))?;
-    add("file page read", &["do_read_fault"], rec, Ok("the page cache's page".into()));
+    add(
+        "file page read",
+        &["do_read_fault"],
+        rec,
+        Ok("the page cache's page".into()),
+    );
 
     let node = open(fault_node)?;
     let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let private = Mapping::new(node.as_fd(), page, rw, MapFlags::MAP_PRIVATE, 0)
         .map_err(err("mmap(fault node, MAP_PRIVATE)"))?;
     let rec = tracer.record(|| private.write(0, 1))?;
-    add("private write, fault node", &["do_cow_fault", "__do_fault"], rec, Ok("the driver's page, copied".into()));
+    add(
+        "private write, fault node",
+        &["do_cow_fault", "__do_fault"],
+        rec,
+        Ok("the driver's page, copied".into()),
+    );
     let shared = Mapping::new(node.as_fd(), page, rw, MapFlags::MAP_SHARED, page as i64)
         .map_err(err("mmap(fault node, MAP_SHARED)"))?;
     let rec = tracer.record(|| shared.write(0, 1))?;
-    add("shared write, fault node", &["do_shared_fault", "__do_fault"], rec, Ok("the driver's page itself".into()));
-    let read = Mapping::new(node.as_fd(), page, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 2 * page as i64)
-        .map_err(err("mmap(fault node)"))?;
+    add(
+        "shared write, fault node",
+        &["do_shared_fault", "__do_fault"],
+        rec,
+        Ok("the driver's page itself".into()),
+    );
+    let read = Mapping::new(
+        node.as_fd(),
+        page,
+        ProtFlags::PROT_READ,
+        MapFlags::MAP_SHARED,
+        2 * page as i64,
+    )
+    .map_err(err("mmap(fault node)"))?;
     let rec = tracer.record(|| volatile_read(&read, 0))?;
     add(
         "read, fault node: the driver's fault",
@@ -222,7 +294,12 @@ pub fn record_all(
             let rec = tracer.record(|| cow.write(0, 2));
             drop(tx);
             nix::sys::wait::waitpid(child, None).map_err(err("waitpid"))?;
-            add("write after fork()", &["do_wp_page", "wp_page_copy"], rec?, Ok("a copy for the writer".into()));
+            add(
+                "write after fork()",
+                &["do_wp_page", "wp_page_copy"],
+                rec?,
+                Ok("a copy for the writer".into()),
+            );
         }
     }
 
@@ -243,16 +320,32 @@ pub fn record_all(
     let hmap = Mapping::aligned(huge.as_fd(), span, rw, MapFlags::MAP_SHARED, 0, span)
         .map_err(err("mmap(huge node)"))?;
     let rec = tracer.record(|| volatile_read(&hmap, 0))?;
-    add("read, huge node: the driver's huge_fault", &["vmf_insert_pfn_pmd"], rec, Ok("one PMD entry".into()));
+    add(
+        "read, huge node: the driver's huge_fault",
+        &["vmf_insert_pfn_pmd"],
+        rec,
+        Ok("one PMD entry".into()),
+    );
 
     let thp = Mapping::anonymous(2 * span).map_err(err("mmap(anonymous)"))?;
     let at = (thp.addr() as usize).next_multiple_of(span) - thp.addr() as usize;
     let region = thp.addr() as usize + at;
     // SAFETY: A range inside the mapping `thp` owns.
-    unsafe { madvise(std::ptr::NonNull::new(region as *mut _).ok_or("null")?, span, MmapAdvise::MADV_HUGEPAGE) }
-        .map_err(err("madvise(MADV_HUGEPAGE)"))?;
+    unsafe {
+        madvise(
+            std::ptr::NonNull::new(region as *mut _).ok_or("null")?,
+            span,
+            MmapAdvise::MADV_HUGEPAGE,
+        )
+    }
+    .map_err(err("madvise(MADV_HUGEPAGE)"))?;
     let rec = tracer.record(|| thp.write(at, 1))?;
-    add("anonymous write, PMD-aligned", &["do_huge_pmd_anonymous_page"], rec, Ok("a transparent huge page".into()));
+    add(
+        "anonymous write, PMD-aligned",
+        &["do_huge_pmd_anonymous_page"],
+        rec,
+        Ok("a transparent huge page".into()),
+    );
     // Without a free huge page the core falls back to a small one.
     if let Some(last) = seen.last_mut() {
         last.fallback = Some("do_anonymous_page");

@@ -37,7 +37,8 @@ impl PagemapEntry {
 
     /// The swap area and the page's offset in it, when swapped.
     pub fn swap_entry(self) -> Option<(u64, u64)> {
-        self.swapped().then_some((self.0 & 0x1f, self.0 >> 5 & ((1 << 50) - 1)))
+        self.swapped()
+            .then_some((self.0 & 0x1f, self.0 >> 5 & ((1 << 50) - 1)))
     }
 
     /// Bits 0-54: the page frame number, when present (0 without `CAP_SYS_ADMIN`).

@@ -163,7 +163,14 @@ impl Mapping {
         let nz = NonZeroUsize::new(len).ok_or(nix::errno::Errno::EINVAL)?;
         let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_ANONYMOUS;
         // SAFETY: A new mapping at an address the kernel picks touches nothing else.
-        let ptr = unsafe { mmap_anonymous(None, nz, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, flags) }?;
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                nz,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                flags,
+            )
+        }?;
         Ok(Self { ptr, len })
     }
 

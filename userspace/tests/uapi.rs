@@ -5,7 +5,7 @@ use std::mem::offset_of;
 use std::path::Path;
 use std::process::Command;
 
-use vmdev::uapi::{self, VmdevInfo};
+use vmdev::uapi::{self, VmdevInfo, VmdevMm};
 
 const PROBE: &str = r#"
 #include <stddef.h>
@@ -23,6 +23,11 @@ int main(void)
 	       VMDEV_FLAG_HUGE_PUD, VMDEV_FLAG_MMAP_PREPARE, VMDEV_FAULT_WINDOW_SHIFT,
 	       VMDEV_FAULT_WINDOW_MASK, VMDEV_FAULT_WINDOW_BYTES(17U << VMDEV_FAULT_WINDOW_SHIFT | 1),
 	       VMDEV_REMAP_PATH, VMDEV_FAULT_PATH, VMDEV_HUGE_PATH);
+#define OFF(f) printf(" %zu", offsetof(struct vmdev_mm, f));
+	printf("%zu", sizeof(struct vmdev_mm)); OFF(size) OFF(request) OFF(addr) OFF(mm_users) OFF(mm_count) OFF(map_count) OFF(mm_flags) OFF(total_vm) OFF(locked_vm) OFF(pinned_vm) OFF(data_vm) OFF(exec_vm) OFF(stack_vm) OFF(start_code) OFF(end_code) OFF(start_data) OFF(end_data) OFF(start_brk) OFF(brk) OFF(start_stack) OFF(arg_start) OFF(arg_end) OFF(env_start) OFF(env_end) OFF(mmap_base) OFF(vm_start) OFF(vm_end) OFF(vm_pgoff) OFF(vm_flags) OFF(vma) OFF(pad)
+	printf("\n%lu %d %d %u %u %u %u %u %u %d\n", (unsigned long)VMDEV_IOC_MM, VMDEV_MM_LOOKUP,
+	       VMDEV_MM_FIND, VMDEV_MM_ACTIVE, VMDEV_VMA_FOUND, VMDEV_VMA_FILE, VMDEV_VMA_DRIVER_FILE,
+	       VMDEV_VMA_DRIVER_OPS, VMDEV_VMA_ANON_VMA, VMDEV_MM_SIZE_VER0);
 	return 0;
 }
 "#;
@@ -88,6 +93,67 @@ fn mirror_matches_header() {
         lines.next(),
         Some(constants.as_str()),
         "ioctl number, constants and paths"
+    );
+    let offsets = [
+        offset_of!(VmdevMm, size),
+        offset_of!(VmdevMm, request),
+        offset_of!(VmdevMm, addr),
+        offset_of!(VmdevMm, mm_users),
+        offset_of!(VmdevMm, mm_count),
+        offset_of!(VmdevMm, map_count),
+        offset_of!(VmdevMm, mm_flags),
+        offset_of!(VmdevMm, total_vm),
+        offset_of!(VmdevMm, locked_vm),
+        offset_of!(VmdevMm, pinned_vm),
+        offset_of!(VmdevMm, data_vm),
+        offset_of!(VmdevMm, exec_vm),
+        offset_of!(VmdevMm, stack_vm),
+        offset_of!(VmdevMm, start_code),
+        offset_of!(VmdevMm, end_code),
+        offset_of!(VmdevMm, start_data),
+        offset_of!(VmdevMm, end_data),
+        offset_of!(VmdevMm, start_brk),
+        offset_of!(VmdevMm, brk),
+        offset_of!(VmdevMm, start_stack),
+        offset_of!(VmdevMm, arg_start),
+        offset_of!(VmdevMm, arg_end),
+        offset_of!(VmdevMm, env_start),
+        offset_of!(VmdevMm, env_end),
+        offset_of!(VmdevMm, mmap_base),
+        offset_of!(VmdevMm, vm_start),
+        offset_of!(VmdevMm, vm_end),
+        offset_of!(VmdevMm, vm_pgoff),
+        offset_of!(VmdevMm, vm_flags),
+        offset_of!(VmdevMm, vma),
+        offset_of!(VmdevMm, pad),
+    ];
+    let layout = std::iter::once(size_of::<VmdevMm>())
+        .chain(offsets)
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        lines.next(),
+        Some(layout.as_str()),
+        "struct vmdev_mm layout"
+    );
+    let constants = format!(
+        "{} {} {} {} {} {} {} {} {} {}",
+        uapi::VMDEV_IOC_MM,
+        uapi::MM_LOOKUP,
+        uapi::MM_FIND,
+        uapi::MM_ACTIVE,
+        uapi::VMA_FOUND,
+        uapi::VMA_FILE,
+        uapi::VMA_DRIVER_FILE,
+        uapi::VMA_DRIVER_OPS,
+        uapi::VMA_ANON_VMA,
+        uapi::MM_SIZE_VER0
+    );
+    assert_eq!(
+        lines.next(),
+        Some(constants.as_str()),
+        "VMDEV_IOC_MM's number and constants"
     );
 }
 

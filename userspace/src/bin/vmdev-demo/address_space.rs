@@ -22,11 +22,15 @@ fn show(facts: Vec<Fact>) -> Res {
 pub fn run(nodes: &[Node]) -> Res {
     let fd = nodes[0].file.as_fd();
     let paths: Vec<&Path> = nodes.iter().map(|n| Path::new(n.path)).collect();
-    println!("== this process's mm_struct, as the driver reads it (VMDEV_IOC_MM), beside /proc/self");
+    println!(
+        "== this process's mm_struct, as the driver reads it (VMDEV_IOC_MM), beside /proc/self"
+    );
     show(address_space::mm_against_proc(fd)?)?;
     println!("== mm_users: threads share the mm, a child of fork() gets its own");
     show(address_space::users_threads_fork(fd)?)?;
-    println!("== the VMA tree (a maple tree), walked by the kernel with find_vma(), beside /proc/self/maps");
+    println!(
+        "== the VMA tree (a maple tree), walked by the kernel with find_vma(), beside /proc/self/maps"
+    );
     let (lines, facts) = address_space::vma_walk(fd, &paths)?;
     println!("  the kernel's vm_start-vm_end, flags, vm_pgoff (an anonymous VMA's is its start in");
     println!("  pages), file / driver (its file and vm_ops) / anon_vma; then the path maps prints");
@@ -36,7 +40,9 @@ pub fn run(nodes: &[Node]) -> Res {
     show(facts)?;
     println!("== the heap: brk() moves mm->brk and the end of [heap]");
     show(address_space::heap(fd)?)?;
-    println!("== swap: anonymous memory goes out to a zram device and comes back; the device's pages stay");
+    println!(
+        "== swap: anonymous memory goes out to a zram device and comes back; the device's pages stay"
+    );
     let swap = match SwapOn::zram() {
         Ok(on) => {
             show(address_space::swap(&on, &paths)?)?;

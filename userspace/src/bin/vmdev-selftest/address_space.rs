@@ -36,18 +36,32 @@ test!(mm: ioctl_abi, Device);
 fn ioctl_abi(cx: &Context) -> TestResult {
     let f = cx.fault.open(true)?;
     let mut small = [0u8; 16];
-    expect_errno("a struct shorter than the first version", ioctl_sized(&f, small.as_mut_ptr(), 16), Errno::EINVAL)?;
+    expect_errno(
+        "a struct shorter than the first version",
+        ioctl_sized(&f, small.as_mut_ptr(), 16),
+        Errno::EINVAL,
+    )?;
     let bad = uapi::mm(&f, 2, 0);
     expect_errno("request 2", bad, Errno::EINVAL)?;
-    expect_errno("a bad pointer", ioctl_sized(&f, 16 as *mut u8, uapi::MM_SIZE_VER0), Errno::EFAULT)?;
+    expect_errno(
+        "a bad pointer",
+        ioctl_sized(&f, 16 as *mut u8, uapi::MM_SIZE_VER0),
+        Errno::EFAULT,
+    )?;
 
     // A later, longer struct: the driver fills the first version and leaves the rest.
     let mut long = vec![0xa5u8; uapi::MM_SIZE_VER0 + 24];
     long[..8].fill(0);
     ioctl_sized(&f, long.as_mut_ptr(), long.len()).map_err(|e| format!("a longer struct: {e}"))?;
     let size = u32::from_ne_bytes(long[..4].try_into().map_err(|_| "short")?);
-    ensure!(size as usize == uapi::MM_SIZE_VER0, "size {size}, not the first version's");
-    ensure!(long[uapi::MM_SIZE_VER0..].iter().all(|b| *b == 0xa5), "bytes past the first version changed");
+    ensure!(
+        size as usize == uapi::MM_SIZE_VER0,
+        "size {size}, not the first version's"
+    );
+    ensure!(
+        long[uapi::MM_SIZE_VER0..].iter().all(|b| *b == 0xa5),
+        "bytes past the first version changed"
+    );
 
     // Nothing at address 0: no VMA, its fields zero.
     let none = uapi::mm(&f, uapi::MM_LOOKUP, 0).map_err(|e| e.to_string())?;
@@ -60,12 +74,22 @@ fn ioctl_abi(cx: &Context) -> TestResult {
     let mine = uapi::mm(&f, uapi::MM_LOOKUP, m.addr() + ps() as u64).map_err(|e| e.to_string())?;
     let ours = uapi::VMA_FOUND | uapi::VMA_FILE | uapi::VMA_DRIVER_FILE | uapi::VMA_DRIVER_OPS;
     ensure!(
-        mine.vma == ours && mine.vm_start == m.addr() && mine.vm_end == m.addr() + 2 * ps() as u64
-            && mine.vm_pgoff == 3 && mine.vm_flags & 0x8 != 0,
+        mine.vma == ours
+            && mine.vm_start == m.addr()
+            && mine.vm_end == m.addr() + 2 * ps() as u64
+            && mine.vm_pgoff == 3
+            && mine.vm_flags & 0x8 != 0,
         "the driver's mapping reads {mine:?}"
     );
     let rw = nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE;
-    let p = Mapping::new(f.as_fd(), ps(), rw, nix::sys::mman::MapFlags::MAP_PRIVATE, 0).map_err(|e| e.to_string())?;
+    let p = Mapping::new(
+        f.as_fd(),
+        ps(),
+        rw,
+        nix::sys::mman::MapFlags::MAP_PRIVATE,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
     p.read(0);
     let read = uapi::mm(&f, uapi::MM_LOOKUP, p.addr()).map_err(|e| e.to_string())?;
     p.write(0, 1);
@@ -78,17 +102,29 @@ fn ioctl_abi(cx: &Context) -> TestResult {
     );
     let anon = Mapping::anonymous(ps()).map_err(|e| e.to_string())?;
     let a = uapi::mm(&f, uapi::MM_LOOKUP, anon.addr()).map_err(|e| e.to_string())?;
-    ensure!(a.vma == uapi::VMA_FOUND, "an untouched anonymous mapping reads {:#x}", a.vma);
+    ensure!(
+        a.vma == uapi::VMA_FOUND,
+        "an untouched anonymous mapping reads {:#x}",
+        a.vma
+    );
     // No kernel address in any field: all are counts or user addresses.
     let words: Vec<u64> = [written, mine, a]
         .iter()
         .flat_map(|m| {
             // SAFETY: `VmdevMm` is plain integers, any 8 bytes of it one.
             let bytes: [u8; uapi::MM_SIZE_VER0] = unsafe { std::mem::transmute(*m) };
-            bytes.as_chunks::<8>().0.iter().map(|c| u64::from_ne_bytes(*c)).collect::<Vec<_>>()
+            bytes
+                .as_chunks::<8>()
+                .0
+                .iter()
+                .map(|c| u64::from_ne_bytes(*c))
+                .collect::<Vec<_>>()
         })
         .collect();
-    ensure!(words.iter().all(|w| *w < 1 << 56), "a field holds a kernel address");
+    ensure!(
+        words.iter().all(|w| *w < 1 << 56),
+        "a field holds a kernel address"
+    );
     Ok(Outcome::Pass)
 }
 
