@@ -31,6 +31,12 @@ blocks = {
     "fork": r"^== fork",
     "cow": r"^== copy-on-write",
     "maps": [r"^maps: +(\w+-\w+ .*/dev/vmdev-remap)$"],
+    "mm": r"^== this process's mm_struct",
+    "threads": r"^== mm_users",
+    "tree": r"^== the VMA tree",
+    "heap": r"^== the heap",
+    "swap": r"^== swap",
+    "branches": r"^== the fault handler's branch",
 }
 
 def pick(name):

@@ -105,7 +105,9 @@ impl SwapOn {
     pub fn zram() -> Result<Self, String> {
         let dev = "/dev/zram0";
         if !std::path::Path::new(dev).exists() {
-            return Err(format!("no {dev}: the kernel has no zram (CONFIG_ZRAM)"));
+            return Err(format!(
+                "no {dev}: this kernel has no zram device (CONFIG_ZRAM, or its module, missing)"
+            ));
         }
         let path = std::ffi::CString::new(dev).map_err(|e| e.to_string())?;
         // SAFETY: `path` is a NUL-terminated string; flags 0 asks for the default priority.

@@ -212,7 +212,7 @@ pub fn record_all(
     let rec = tracer.record(|| volatile_read(&anon, 0))?;
     let zero = pagemap(anon.addr())?.pfn().map(kpageflags).transpose()?;
     let note = match zero {
-        Some(f) if f.has(24) => Ok("the shared zero page, read-only".into()),
+        Some(f) if f.has(24) => Ok("the shared zero page".into()),
         other => Err(format!("not the zero page: {other:?}")),
     };
     add("anonymous read", &["do_anonymous_page"], rec, note);
@@ -221,7 +221,7 @@ pub fn record_all(
         "anonymous write",
         &["do_anonymous_page"],
         rec,
-        Ok("a new zeroed page".into()),
+        Ok("a new page".into()),
     );
 
     let file = scratch_file("vmdev-branches", 1, b'f')?;
@@ -235,7 +235,7 @@ pub fn record_all(
     .map_err(err("mmap(tmpfs file)"))?;
     let rec = tracer.record(|| volatile_read(&fmap, 0))?;
     add(
-        "file page read",
+        "file read",
         &["do_read_fault"],
         rec,
         Ok("the page cache's page".into()),
@@ -247,7 +247,7 @@ pub fn record_all(
         .map_err(err("mmap(fault node, MAP_PRIVATE)"))?;
     let rec = tracer.record(|| private.write(0, 1))?;
     add(
-        "private write, fault node",
+        "fault node, private write",
         &["do_cow_fault", "__do_fault"],
         rec,
         Ok("the driver's page, copied".into()),
@@ -256,10 +256,10 @@ pub fn record_all(
         .map_err(err("mmap(fault node, MAP_SHARED)"))?;
     let rec = tracer.record(|| shared.write(0, 1))?;
     add(
-        "shared write, fault node",
+        "fault node, shared write",
         &["do_shared_fault", "__do_fault"],
         rec,
-        Ok("the driver's page itself".into()),
+        Ok("the driver's page".into()),
     );
     let read = Mapping::new(
         node.as_fd(),
@@ -271,10 +271,10 @@ pub fn record_all(
     .map_err(err("mmap(fault node)"))?;
     let rec = tracer.record(|| volatile_read(&read, 0))?;
     add(
-        "read, fault node: the driver's fault",
+        "fault node, read (its fault)",
         &["do_read_fault", "__do_fault", "vm_insert_pages"],
         rec,
-        Ok("vm_insert_pages() maps its window".into()),
+        Ok("its window".into()),
     );
 
     // A write to a page a child shares since fork(): the child waits on a pipe meanwhile.
@@ -298,7 +298,7 @@ pub fn record_all(
                 "write after fork()",
                 &["do_wp_page", "wp_page_copy"],
                 rec?,
-                Ok("a copy for the writer".into()),
+                Ok("a copy".into()),
             );
         }
     }
@@ -321,7 +321,7 @@ pub fn record_all(
         .map_err(err("mmap(huge node)"))?;
     let rec = tracer.record(|| volatile_read(&hmap, 0))?;
     add(
-        "read, huge node: the driver's huge_fault",
+        "huge node, read (its huge_fault)",
         &["vmf_insert_pfn_pmd"],
         rec,
         Ok("one PMD entry".into()),
@@ -344,7 +344,7 @@ pub fn record_all(
         "anonymous write, PMD-aligned",
         &["do_huge_pmd_anonymous_page"],
         rec,
-        Ok("a transparent huge page".into()),
+        Ok("a huge page".into()),
     );
     // Without a free huge page the core falls back to a small one.
     if let Some(last) = seen.last_mut() {

@@ -62,7 +62,7 @@ pub fn run(nodes: &[Node]) -> Res {
                 let note = s.note.clone().unwrap_or_else(|e| e);
                 check(
                     s.holds(),
-                    format!("{:<40} {}: {note}", s.what, s.recorded.join(" ")),
+                    format!("{:<32} {}: {note}", s.what, s.recorded.join(" ")),
                 )?;
             }
         }
