@@ -315,17 +315,32 @@ pub fn record_all(
         add("swapped page", &["do_swap_page"], rec, note);
     }
 
+    // A PMD entry where the buffer holds a whole span (2 MiB with 4 KiB pages); else, as with
+    // 16 KiB pages (32 MiB spans), a PTE.
     let huge = open(huge_node)?;
     let span = page * (page / 8);
-    let hmap = Mapping::aligned(huge.as_fd(), span, rw, MapFlags::MAP_SHARED, 0, span)
+    let size = crate::uapi::info(huge.as_fd())
+        .map_err(err("VMDEV_IOC_INFO"))?
+        .size;
+    let (len, what, expected, note): (_, _, &'static [&'static str], _) = if size >= span as u64 {
+        (
+            span,
+            "huge node, read (its huge_fault)",
+            &["vmf_insert_pfn_pmd"],
+            "one PMD entry",
+        )
+    } else {
+        (
+            page,
+            "huge node, read (its fault)",
+            &["do_read_fault", "__do_fault", "vmf_insert_pfn"],
+            "a PTE: the buffer is smaller than a PMD's span",
+        )
+    };
+    let hmap = Mapping::aligned(huge.as_fd(), len, rw, MapFlags::MAP_SHARED, 0, span)
         .map_err(err("mmap(huge node)"))?;
     let rec = tracer.record(|| volatile_read(&hmap, 0))?;
-    add(
-        "huge node, read (its huge_fault)",
-        &["vmf_insert_pfn_pmd"],
-        rec,
-        Ok("one PMD entry".into()),
-    );
+    add(what, expected, rec, Ok(note.into()));
 
     let thp = Mapping::anonymous(2 * span).map_err(err("mmap(anonymous)"))?;
     let at = (thp.addr() as usize).next_multiple_of(span) - thp.addr() as usize;
