@@ -12,9 +12,7 @@
 //! `struct mm_struct` ([`MmFields`], whose offsets in the bindings agree with C's) and
 //! `find_vma()`, with which the VMA tree (a maple tree since 6.1) is walked in address order.
 
-use core::ffi::c_void;
-
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
 
 use kernel::{bindings, mm::virt::VmaRef, task::CurrentTask, types::NotThreadSafe, ThisModule};
 
@@ -75,9 +73,9 @@ impl<'a> MmReadLocked<'a> {
     /// Takes the mmap read lock of the current task's address space, until the value is
     /// dropped; `None` for a kernel thread, which has no address space.
     ///
-    /// It sleeps; no fault handler may call it (a fault may hold the VMA's lock alone, and the
-    /// mmap lock is taken before VMA locks).
-    /// (`_task`, the proof that this runs as the current task, bounds the value's life.)
+    /// `_task`, the proof that this runs as the current task, bounds the value's life. It sleeps;
+    /// no fault handler may call it (a fault may hold the VMA's lock alone, and the mmap lock is
+    /// taken before VMA locks).
     pub(crate) fn current(_task: &'a CurrentTask) -> Option<Self> {
         // SAFETY: Reads the current task's `mm`, which only the task itself changes (at `exec()`).
         let mm = NonNull::new(unsafe { vmdev_helper_current_mm() }.cast::<bindings::mm_struct>())?;
@@ -119,8 +117,8 @@ impl<'a> MmReadLocked<'a> {
         let mm = self.mm.as_ptr();
         // The reads are `READ_ONCE()`s: the mmap read lock keeps the layout and the VMA counts
         // still, but the reference counts are atomics, `pinned_vm` is changed without the lock,
-        // and `arg_start`..`env_end` under `arg_lock`. A value may be a moment old; the struct
-        // is never read torn.
+        // and `arg_start`..`env_end` under `arg_lock`. Each field is read whole; two of them
+        // may be a moment apart.
         // SAFETY: `mm` is valid (it has users), and each pointer below is to one of its fields,
         // read with the atomic or volatile read of its type.
         unsafe {
