@@ -5,11 +5,13 @@
 //!
 //! Upstream's `kernel::mm` has the address space of a process (`MmWithUser`), its mmap read lock
 //! (`MmapReadGuard`) and `vma_lookup()`, but its way in, `current!().mm()`, reads `task->mm`
-//! through bindgen's layout of `struct task_struct`, which on the debug kernel is not C's: the
-//! field is at byte 936 in the bindings and 984 in C (measured), so it returns another field as
-//! the `mm`. [`MmReadLocked`] takes the pointer from C instead and keeps it raw, as `kernel::mm`
-//! does inside, and adds what a reader of the structures wants to see: the fields of
-//! `struct mm_struct` ([`MmFields`], whose offsets in the bindings agree with C's) and
+//! through bindgen's layout of `struct task_struct`, and the bindgen that builds the test kernels
+//! (0.73.2) gets that layout wrong: it drops the padding before `stats`, an empty
+//! `struct sched_statistics` aligned to 64 bytes when `CONFIG_SCHEDSTATS` is off, so every field
+//! from there on sits 48 bytes early (`mm` at byte 936, where C has it at 984; measured, and
+//! 0.72.1 pads it right). [`MmReadLocked`] takes the pointer from C instead and keeps it raw, as
+//! `kernel::mm` does inside, and adds what a reader of the structures wants to see: the fields of
+//! `struct mm_struct` ([`MmFields`]; every offset read here checked equal to C's) and
 //! `find_vma()`, with which the VMA tree (a maple tree since 6.1) is walked in address order.
 
 use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};

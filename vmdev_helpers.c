@@ -201,7 +201,7 @@ bool vmdev_helper_within_module(const void *addr, const void *mod)
 
 /*
  * mm_view.rs: the current task's mm, and whether it runs on it (active_mm), read with C's layout
- * of task_struct: bindgen's differs on the debug kernel (mm_view.rs says how).
+ * of task_struct: bindgen 0.73.2's puts mm 48 bytes early (mm_view.rs says why).
  */
 void *vmdev_helper_current_mm(void);
 bool vmdev_helper_current_on_own_mm(void);
