@@ -148,7 +148,9 @@ static long vmdev_ioc_mm(unsigned int cmd, void __user *uarg)
 		return -EINVAL;
 	if (copy_from_user(&m, uarg, n))
 		return -EFAULT;
-	if (m.request != VMDEV_MM_LOOKUP && m.request != VMDEV_MM_FIND)
+	/* As the Rust driver: an address the kernel's unsigned long cannot hold is refused. */
+	if ((m.request != VMDEV_MM_LOOKUP && m.request != VMDEV_MM_FIND) ||
+	    m.addr != (unsigned long)m.addr)
 		return -EINVAL;
 	/* Only a kernel thread has none, and it cannot hold a file of ours to ask. */
 	if (!mm)
@@ -186,7 +188,7 @@ static long vmdev_ioc_mm(unsigned int cmd, void __user *uarg)
 		m.vm_end = vma->vm_end;
 		m.vm_pgoff = vma->vm_pgoff;
 		m.vm_flags = vma->vm_flags;
-		/* Ours if our file_operations or vm_operations: by module, never by address. */
+		/* Ours if the file's f_op, or vm_ops, are this module's; no pointer goes out. */
 		m.vma = VMDEV_VMA_FOUND |
 			(vma->vm_file ? VMDEV_VMA_FILE : 0) |
 			(vma->vm_file && vma->vm_file->f_op->owner == THIS_MODULE ?
