@@ -300,16 +300,32 @@ fn half_set_up(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let live = d.live_vmas()?;
     let (start, end) = kallsyms_span("mmap_action_complete")?;
-    // At a 1 GiB boundary, in a span with no page tables yet: the remap must allocate one.
+    // At a 1 GiB boundary with 1 GiB free on each side, so that no page table spans it yet and
+    // the remap must allocate one. (Nearer another VMA, a page table of that VMA's could span
+    // the address already: one spans 32 MiB with 16 KiB pages.) The 3 GiB are found with a
+    // reservation, given back before the node is mapped in the middle of them; this test runs
+    // alone in its process, so nothing else maps there meanwhile.
+    let gib = 1usize << 30;
+    let span = std::num::NonZeroUsize::new(3 * gib).ok_or("zero")?;
+    let reserve = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE;
+    // SAFETY: A new mapping at an address the kernel picks, unmapped right after.
+    let base = unsafe { nix::sys::mman::mmap_anonymous(None, span, ProtFlags::PROT_NONE, reserve) }
+        .map_err(|e| format!("reserving 3 GiB: {e}"))?;
+    // SAFETY: The reservation just made.
+    unsafe { nix::sys::mman::munmap(base, span.get()) }.map_err(|e| format!("munmap: {e}"))?;
+    let at = (base.as_ptr() as usize + gib).next_multiple_of(gib);
     let failing = FailEverything::start(StackFilter::require(start, end)?)?;
-    let res = Mapping::aligned(
-        f.as_fd(),
-        4 * ps(),
-        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-        MapFlags::MAP_SHARED,
-        0,
-        1 << 30,
-    );
+    // SAFETY: `MAP_FIXED_NOREPLACE` maps only where nothing is mapped.
+    let res = unsafe {
+        nix::sys::mman::mmap(
+            std::num::NonZeroUsize::new(at),
+            std::num::NonZeroUsize::new(4 * ps()).ok_or("zero")?,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED | MapFlags::MAP_FIXED_NOREPLACE,
+            f.as_fd(),
+            0,
+        )
+    };
     drop(failing);
     match res {
         Ok(_) => return Err("mmap succeeded with every allocation of its remap failing".into()),
