@@ -43,7 +43,8 @@ exec 8>&-
 # The fault handler's branches (do_anonymous_page(), do_read_fault(), do_wp_page(), ...) are
 # static functions of mm/memory.c that clang folds into handle_pte_fault(), where ftrace cannot
 # see them. Inlining only what the source marks `inline` keeps each a function of its own, so the
-# function tracer records which one a fault takes (make run, the suite's mm.fault_branches).
+# function tracer records which one a fault takes (make run, the suite's mm.fault_branches). Only
+# a kernel with the function tracer gets it: the bench kernel compiles the core as distributions do.
 memory_cflags='CFLAGS_memory.o=-finline-hint-functions'
 
 # (The architecture joins the key only when it is not x86_64, so x86 keys stay as they were.)
@@ -67,7 +68,7 @@ fi
 say "kernel: building $(basename "$src") + ${fragments[*]##*/} into $out (key $key: source, ${KARCH_FLAGS[*]:+$VMDEV_ARCH, }fragments, rustc, bindgen, clang); about 7 minutes on 2 cores"
 rm -rf "$out"
 mkdir -p "$out"
-kmake=(make -C "$src" O="$out" LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" BINDGEN="$BINDGEN" "$memory_cflags" -j"$(($(nproc) + 1))")
+kmake=(make -C "$src" O="$out" LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
 # tinyconfig, the fragments merged onto it in order, then olddefconfig for their dependencies.
 configure() {
   "${kmake[@]}" -s tinyconfig >/dev/null &&
@@ -91,7 +92,9 @@ configure() {
     esac
   done <<<"$wanted")
   [ -z "$dropped" ] || die "kernel config lost these lines of ${fragments[*]##*/}:"$'\n'"$dropped"
-  timed "kernel: make ${targets[*]}" "${kmake[@]}" -s "${targets[@]}"
+  inlining=()
+  ! grep -qx 'CONFIG_FUNCTION_TRACER=y' "$out/.config" || inlining=("$memory_cflags")
+  timed "kernel: make ${targets[*]}" "${kmake[@]}" "${inlining[@]}" -s "${targets[@]}"
 } >&2
 touch "$out/.vmdev-built"
 echo "$out"
