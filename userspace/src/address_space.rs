@@ -232,13 +232,17 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
             ),
         ),
         fact(
-            st(26) == Some(m.start_code)
-                && st(27) == Some(m.end_code)
-                && st(45) == Some(m.start_data)
-                && st(46) == Some(m.end_data),
+            st(26) == Some(m.start_code) && st(27) == Some(m.end_code),
             format!(
-                "code {:#x}-{:#x}, data {:#x}-{:#x} = stat startcode, endcode, start_data, end_data",
-                m.start_code, m.end_code, m.start_data, m.end_data
+                "start_code-end_code {:#x}-{:#x} = stat startcode, endcode",
+                m.start_code, m.end_code
+            ),
+        ),
+        fact(
+            st(45) == Some(m.start_data) && st(46) == Some(m.end_data),
+            format!(
+                "start_data-end_data {:#x}-{:#x} = stat start_data, end_data",
+                m.start_data, m.end_data
             ),
         ),
         fact(
@@ -248,8 +252,8 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
                 && st(50) == Some(m.env_start)
                 && st(51) == Some(m.env_end),
             format!(
-                "start_stack {:#x}, arg {:#x}-{:#x}, env {:#x}-{:#x} = stat startstack, arg_start .. env_end",
-                m.start_stack, m.arg_start, m.arg_end, m.env_start, m.env_end
+                "start_stack {:#x}, argv {:#x}-{:#x}, env to {:#x} = stat's",
+                m.start_stack, m.arg_start, m.arg_end, m.env_end
             ),
         ),
     ];
@@ -265,29 +269,36 @@ pub fn mm_against_proc(fd: impl AsFd) -> Result<Vec<Fact>, String> {
         format!("the {len} bytes at arg_start are argv, each ended by a NUL"),
     ));
     let entries = crate::maps::parse_maps(&maps)?;
-    let heap = entries.iter().find(|e| e.path == "[heap]");
+    // The heap may be more than one VMA (brk() after a fork() adds one); maps names each.
+    let heap: Vec<_> = entries.iter().filter(|e| e.path == "[heap]").collect();
     let stack = entries.iter().find(|e| e.path == "[stack]");
+    let (first, last) = (heap.first(), heap.last());
     facts.push(fact(
         st(47) == Some(m.start_brk)
-            && match heap {
-                Some(h) => h.start == m.start_brk && h.end == m.brk.next_multiple_of(page),
-                None => m.brk == m.start_brk,
+            && match (first, last) {
+                (Some(f), Some(l)) => {
+                    f.start == m.start_brk && l.end == m.brk.next_multiple_of(page)
+                }
+                _ => m.brk == m.start_brk,
             },
         format!(
-            "start_brk {:#x} = stat start_brk; brk {:#x}: maps [heap] {}",
+            "start_brk {:#x} = stat's; brk {:#x}; [heap] {}",
             m.start_brk,
             m.brk,
-            heap.map_or("absent (brk = start_brk)".into(), |h| format!(
-                "{:#x}-{:#x}",
-                h.start, h.end
-            ))
+            first
+                .zip(last)
+                .map_or("absent (brk = start_brk)".into(), |(f, l)| format!(
+                    "{:#x}-{:#x}",
+                    f.start, l.end
+                ))
         ),
     ));
     facts.push(fact(
-        stack.is_some_and(|s| s.contains(m.start_stack)) && m.brk < m.mmap_base
+        stack.is_some_and(|s| s.contains(m.start_stack))
+            && m.brk < m.mmap_base
             && stack.is_some_and(|s| m.mmap_base <= s.start),
         format!(
-            "mmap_base {:#x}: top-down mmap() starts there, between the heap and [stack] (no /proc file shows it)",
+            "mmap_base {:#x}: mmap() places top-down below it (no /proc file shows it)",
             m.mmap_base
         ),
     ));
@@ -326,19 +337,19 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
                 && threads_line == Some(3)
                 && after.mm_users == 1,
             format!(
-                "mm_users {} -> {} with two more threads (status Threads: {}) -> {} when they end; \
-                 mm_count {}: one reference for all the users",
+                "mm_users {} -> {} -> {} as two threads come and go (Threads: {}); \
+                 mm_count {}: one for all users",
                 before.mm_users,
                 during.mm_users,
-                threads_line.unwrap_or(0),
                 after.mm_users,
+                threads_line.unwrap_or(0),
                 during.mm_count
             ),
         ),
         fact(
             during.total_vm > before.total_vm,
             format!(
-                "total_vm {} -> {} pages with them: each thread's stack and malloc arena are VMAs of the one mm",
+                "total_vm {} -> {} pages with them: their stacks and malloc arenas, VMAs of one mm",
                 before.total_vm, during.total_vm
             ),
         ),
@@ -372,8 +383,8 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
             facts.push(fact(
                 n == 24 && w(0) == 1 && w(2) == w(1) + 16 && parent.total_vm == after.total_vm,
                 format!(
-                    "child after fork(): its own mm, mm_users {}; its total_vm {} -> {} after mapping \
-                     16 pages, the parent's still {}",
+                    "fork(): the child's own mm: mm_users {}, total_vm {} -> {} (+16 pages); \
+                     parent's {}",
                     w(0),
                     w(1),
                     w(2),
@@ -385,7 +396,7 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
     let kthread = proc_file("/proc/2/status")?;
     facts.push(fact(
         status_value(&kthread, "VmSize").is_none() && kthread.contains("Name:\tkthreadd"),
-        "kthreadd (pid 2), a kernel thread: no mm (status has no Vm lines); it runs on a borrowed active_mm".into(),
+        "kthreadd (pid 2), a kernel thread, has no mm: its status has no Vm lines".into(),
     ));
     Ok(facts)
 }
@@ -465,7 +476,7 @@ pub fn vma_walk(
         fact(
             outside.iter().all(|p| *p == "[vsyscall]") && m.map_count as usize == walk.len(),
             format!(
-                "map_count {} = the VMAs walked; maps shows {} more: {}",
+                "map_count {} = VMAs walked; maps has {} more: {}",
                 m.map_count,
                 outside.len(),
                 if outside.is_empty() {
@@ -521,12 +532,12 @@ pub fn heap(fd: impl AsFd) -> Result<Vec<Fact>, String> {
                     .as_ref()
                     .is_some_and(|h| h.end == grown.vm_end && h.start == grown.vm_start),
             format!(
-                "brk({:#x}): mm->brk {b0:#x} -> {:#x}; the heap's VMA there {:#x}-{:#x} = maps [heap] {}",
-                b0 + 4 * page,
+                "brk(+4 pages): mm->brk {b0:#x} -> {:#x}; its VMA and [heap] end at {}",
                 grown.brk,
-                grown.vm_start,
-                grown.vm_end,
-                heap_line.map_or("missing".into(), |h| format!("{:#x}-{:#x}", h.start, h.end))
+                heap_line.map_or("? (no such [heap] line)".into(), |h| format!(
+                    "{:#x}",
+                    h.end
+                ))
             ),
         ),
         fact(
@@ -558,7 +569,7 @@ pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, Strin
         fact(
             out.swap_entry().is_some() && !out.present(),
             format!(
-                "anonymous page, pfn {:#x}: after MADV_PAGEOUT pagemap says swapped, {}: its bytes are in zram",
+                "anonymous page, pfn {:#x}: after MADV_PAGEOUT, pagemap: swapped, {}",
                 pfn.unwrap_or(0),
                 out.swap_entry()
                     .map_or("no swap entry".into(), |(a, o)| format!(
@@ -569,7 +580,7 @@ pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, Strin
         fact(
             back == b"swap me" && majors == 1 && now.present(),
             format!(
-                "read back: {:?}, {majors} major fault (do_swap_page), present again at pfn {:#x}",
+                "read back: {:?}, {majors} major fault; present again, pfn {:#x}",
                 String::from_utf8_lossy(&back),
                 now.pfn().unwrap_or(0)
             ),
@@ -591,12 +602,12 @@ pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, Strin
         facts.push(match &res {
             Err(e) => fact(
                 *e == nix::errno::Errno::EINVAL && after == before,
-                format!("{name}: MADV_PAGEOUT gets EINVAL: a PFN map (VM_PFNMAP) has no struct page to reclaim"),
+                format!("{name}: MADV_PAGEOUT gets EINVAL: a PFN map, no struct page to reclaim"),
             ),
             Ok(()) => fact(
                 after == before && after.present(),
                 format!(
-                    "{name}: MADV_PAGEOUT succeeds, the page stays at pfn {:#x}: the driver's pages are not on the LRU",
+                    "{name}: MADV_PAGEOUT leaves pfn {:#x} mapped: the driver's, not on an LRU",
                     after.pfn().unwrap_or(0)
                 ),
             ),
