@@ -3,20 +3,25 @@
 //! The kernel's view of a process's address space: the counters and layout of its `mm_struct`,
 //! and its VMAs, found by address under the mmap read lock.
 //!
-//! Upstream's `kernel::mm` has the address space of a process (`MmWithUser`), its mmap read lock
-//! (`MmapReadGuard`) and `vma_lookup()`, but its way in, `current!().mm()`, reads `task->mm`
-//! through bindgen's layout of `struct task_struct`, and the bindgen that builds the test kernels
-//! (0.73.2) gets that layout wrong: it drops the padding before `stats`, an empty
-//! `struct sched_statistics` aligned to 64 bytes when `CONFIG_SCHEDSTATS` is off, so every field
-//! from there on sits 48 bytes early (`mm` at byte 936, where C has it at 984; measured, and
-//! 0.72.1 pads it right). [`MmReadLocked`] takes the pointer from C instead and keeps it raw, as
-//! `kernel::mm` does inside, and adds what a reader of the structures wants to see: the fields of
+//! Upstream's `kernel::mm` has the address space of a process ([`MmWithUser`]), its mmap read
+//! lock ([`MmapReadGuard`]) and `vma_lookup()`, and [`MmReadLocked`] holds them. Its way in,
+//! `current!().mm()`, is not used: it reads `task->mm` through bindgen's layout of
+//! `struct task_struct`, and the bindgen that builds the test kernels (0.73.2) gets that layout
+//! wrong. It drops the padding before `stats`, an empty `struct sched_statistics` aligned to 64
+//! bytes when `CONFIG_SCHEDSTATS` is off, so every field from there on sits 48 bytes early (`mm`
+//! at byte 936, where C has it at 984; measured, and 0.72.1 pads it right). The pointer comes
+//! from C instead. What this adds is what a reader of the structures wants to see: the fields of
 //! `struct mm_struct` ([`MmFields`]; every offset read here checked equal to C's) and
 //! `find_vma()`, with which the VMA tree (a maple tree since 6.1) is walked in address order.
 
-use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
+use core::ffi::c_void;
 
-use kernel::{bindings, mm::virt::VmaRef, task::CurrentTask, types::NotThreadSafe, ThisModule};
+use kernel::{
+    bindings,
+    mm::{virt::VmaRef, MmWithUser, MmapReadGuard},
+    task::CurrentTask,
+    ThisModule,
+};
 
 extern "C" {
     // (`struct mm_struct` and `struct module` are not FFI-safe to the compiler: they hold empty
@@ -30,13 +35,10 @@ extern "C" {
 ///
 /// # Invariants
 ///
-/// `mm` is the `mm` of the current task, which holds one of its users while it runs, and this
-/// thread holds its mmap read lock. The value lives no longer than the borrow of the
-/// [`CurrentTask`] it came from, and stays on this thread.
+/// `guard` holds the mmap read lock of `mm`.
 pub(crate) struct MmReadLocked<'a> {
-    mm: NonNull<bindings::mm_struct>,
-    _task: PhantomData<&'a CurrentTask>,
-    _nts: NotThreadSafe,
+    mm: &'a MmWithUser,
+    guard: MmapReadGuard<'a>,
 }
 
 /// The fields of a `struct mm_struct`, read at one moment under its mmap read lock: what
@@ -80,27 +82,23 @@ impl<'a> MmReadLocked<'a> {
     /// taken before VMA locks).
     pub(crate) fn current(_task: &'a CurrentTask) -> Option<Self> {
         // SAFETY: Reads the current task's `mm`, which only the task itself changes (at `exec()`).
-        let mm = NonNull::new(unsafe { vmdev_helper_current_mm() }.cast::<bindings::mm_struct>())?;
-        // SAFETY: The current task's `mm` has users while it runs; this sleeps, which an
-        // `ioctl()` may.
-        unsafe { bindings::mmap_read_lock(mm.as_ptr()) };
-        // INVARIANT: the current task's `mm`, read-locked on this thread; `'a` is the task's
-        // borrow.
+        let mm = unsafe { vmdev_helper_current_mm() }.cast::<bindings::mm_struct>();
+        if mm.is_null() {
+            return None;
+        }
+        // SAFETY: The current task holds a user of its `mm` while it runs, and `'a`, the borrow of
+        // the `CurrentTask`, ends before the task can leave this context.
+        let mm = unsafe { MmWithUser::from_raw(mm) };
+        // INVARIANT: the guard is `mm`'s.
         Some(Self {
             mm,
-            _task: PhantomData,
-            _nts: NotThreadSafe,
+            guard: mm.mmap_read_lock(),
         })
     }
 
-    /// The VMA containing `addr` (`vma_lookup()`).
+    /// The VMA containing `addr` (`vma_lookup()`, upstream's).
     pub(crate) fn vma_lookup(&self, addr: usize) -> Option<&VmaRef> {
-        // SAFETY: `mm` has users, so it is a valid address space, and its mmap read lock is held
-        // (type invariants): what `vma_lookup()` asks. Any address is valid.
-        let vma = unsafe { bindings::vma_lookup(self.mm.as_ptr(), addr) };
-        // SAFETY: A VMA found under the mmap read lock stays valid while the lock is held, and
-        // the result borrows `self`, which holds it.
-        (!vma.is_null()).then(|| unsafe { VmaRef::from_raw(vma) })
+        self.guard.vma_lookup(addr)
     }
 
     /// The first VMA that ends above `addr` (`find_vma()`): it may start above `addr` too. From
@@ -108,7 +106,7 @@ impl<'a> MmReadLocked<'a> {
     pub(crate) fn find_vma(&self, addr: usize) -> Option<&VmaRef> {
         // SAFETY: `mm` has users, so it is a valid address space, and its mmap read lock is held
         // (type invariants): what `find_vma()` asks. Any address is valid.
-        let vma = unsafe { bindings::find_vma(self.mm.as_ptr(), addr) };
+        let vma = unsafe { bindings::find_vma(self.mm.as_raw(), addr) };
         // SAFETY: A VMA found under the mmap read lock stays valid while the lock is held, and
         // the result borrows `self`, which holds it.
         (!vma.is_null()).then(|| unsafe { VmaRef::from_raw(vma) })
@@ -116,7 +114,7 @@ impl<'a> MmReadLocked<'a> {
 
     /// The fields of the `mm_struct`.
     pub(crate) fn fields(&self) -> MmFields {
-        let mm = self.mm.as_ptr();
+        let mm = self.mm.as_raw();
         // The reads are `READ_ONCE()`s: the mmap read lock keeps the layout and the VMA counts
         // still, but the reference counts are atomics, `pinned_vm` is changed without the lock,
         // and `arg_start`..`env_end` under `arg_lock`. Each field is read whole; two of them
@@ -150,13 +148,6 @@ impl<'a> MmReadLocked<'a> {
                 mmap_base: word(&raw const (*f).mmap_base),
             }
         }
-    }
-}
-
-impl Drop for MmReadLocked<'_> {
-    fn drop(&mut self) {
-        // SAFETY: This thread holds the read lock (type invariants).
-        unsafe { bindings::mmap_read_unlock(self.mm.as_ptr()) };
     }
 }
 

@@ -2,8 +2,8 @@
 /*
  * Out-of-line wrappers for static inline functions and macros that bindgen cannot turn
  * into callable Rust, in the style of the kernel's rust/helpers/. Each is a one-line
- * forward; their only callers are the safe wrappers in memory.rs and vma_ops.rs, which
- * declare them.
+ * forward; their only callers are the safe wrappers in memory.rs, vma_ops.rs and mm_view.rs,
+ * which declare them.
  */
 #include <linux/build_bug.h>
 #include <linux/ioport.h>
@@ -15,7 +15,7 @@
 #include <linux/vmalloc.h>
 #include <rust_vmdev.h>
 
-/* rust_vmdev.rs asserts the same sizes for its mirrors: both sides agree with the header. */
+/* rust_vmdev.rs and mm_ioctl.rs assert the same sizes: both sides agree with the header. */
 static_assert(sizeof(struct vmdev_info) == 40);
 static_assert(sizeof(struct vmdev_mm) == VMDEV_MM_SIZE_VER0);
 /* vma_ops.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
