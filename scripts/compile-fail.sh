@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compile-fail.sh: the misuse of the abstraction that must not compile (tests/compile-fail/).
-# Each snippet is the driver side of a small module, built with the real chardev.rs, memory.rs
-# and vma_ops.rs (with vma_ops/) against the test VM's kernel (make's KDIR, as the module is).
+# Each snippet is the driver side of a small module, built with the real chardev.rs, memory.rs,
+# mm_view.rs and vma_ops.rs (with vma_ops/) against the test VM's kernel (make's KDIR, as the
+# module is).
 #
 # A snippet's first line says what rustc must answer: `// expect: error[CODE]: MESSAGE` (the
 # start of the error's first line, code included where rustc gives one), or `// expect: (builds)`
@@ -32,6 +33,7 @@ use kernel::prelude::*;
 
 mod chardev;
 mod memory;
+mod mm_view;
 mod vma_ops;
 
 module! {
@@ -87,7 +89,7 @@ twin() {
 build() {
   local dir=$1
   shift
-  cp -rp "$VMDEV_ROOT"/{chardev,memory,vma_ops}.rs "$VMDEV_ROOT"/{vma_ops,vmdev_helpers.c,include} "$dir/"
+  cp -rp "$VMDEV_ROOT"/{chardev,memory,mm_view,vma_ops}.rs "$VMDEV_ROOT"/{vma_ops,vmdev_helpers.c,include} "$dir/"
   root "$@" >"$dir/cf_root.rs"
   # shellcheck disable=SC2016 # $(src) is for make
   printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o vmdev_helpers.o' \
