@@ -63,17 +63,6 @@ pub fn brk(addr: u64) -> u64 {
     unsafe { libc::syscall(libc::SYS_brk, addr) as u64 }
 }
 
-/// The swap areas in use (`/proc/swaps`), by name.
-pub fn swap_areas() -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string("/proc/swaps").map_err(|e| format!("/proc/swaps: {e}"))?;
-    Ok(text
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect())
-}
-
 /// The major page faults this process has taken so far.
 pub fn major_faults() -> Result<i64, String> {
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF);
