@@ -110,6 +110,59 @@ impl SwapOn {
     }
 }
 
+impl SwapOn {
+    /// Writes the anonymous mapping `m` with `write`, then pushes its pages out to swap
+    /// (`MADV_PAGEOUT`), both on one CPU: a new page waits in its CPU's batch before it joins
+    /// an LRU list, and `MADV_PAGEOUT` drains the batch of the CPU it runs on only, so a page
+    /// written on the other CPU could stay in memory.
+    pub fn page_out(
+        &self,
+        m: &crate::mapping::Mapping,
+        write: impl FnOnce(),
+    ) -> Result<(), String> {
+        let _pinned = Pinned::here()?;
+        write();
+        crate::fault_branches::madvise_pageout(m).map_err(|e| format!("madvise(MADV_PAGEOUT): {e}"))
+    }
+}
+
+/// This thread kept on the CPU it runs on, until dropped.
+struct Pinned(libc::cpu_set_t);
+
+impl Pinned {
+    fn here() -> Result<Self, String> {
+        let size = size_of::<libc::cpu_set_t>();
+        // SAFETY: `cpu_set_t` is plain bits; the calls read and write `size` bytes of it.
+        unsafe {
+            let mut old: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, size, &mut old) != 0 {
+                return Err(format!(
+                    "sched_getaffinity: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let cpu = usize::try_from(libc::sched_getcpu())
+                .map_err(|_| format!("sched_getcpu: {}", std::io::Error::last_os_error()))?;
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            if libc::sched_setaffinity(0, size, &one) != 0 {
+                return Err(format!(
+                    "sched_setaffinity: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(Self(old))
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: As in `here`: the affinity this thread had before.
+        unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &self.0) };
+    }
+}
+
 impl Drop for SwapOn {
     fn drop(&mut self) {
         // swapoff() faults every swapped page back in first.
@@ -541,14 +594,16 @@ pub fn heap(fd: impl AsFd) -> Result<Vec<Fact>, String> {
 
 /// Swap: an anonymous page pushed out with `MADV_PAGEOUT` and faulted back in, a major fault;
 /// and the same request on each node of the driver, which leaves every page where it was.
-pub fn swap(_on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, String> {
+pub fn swap(on: &SwapOn, nodes: &[&std::path::Path]) -> Result<Vec<Fact>, String> {
     use crate::fault_branches::madvise_pageout;
     use crate::frames::pagemap;
     let anon = crate::mapping::Mapping::anonymous(crate::mapping::page_size())
         .map_err(|e| format!("mmap: {e}"))?;
-    anon.write_bytes(0, b"swap me");
-    let pfn = pagemap(anon.addr())?.pfn();
-    madvise_pageout(&anon).map_err(|e| format!("madvise(MADV_PAGEOUT): {e}"))?;
+    let mut pfn = None;
+    on.page_out(&anon, || {
+        anon.write_bytes(0, b"swap me");
+        pfn = pagemap(anon.addr()).ok().and_then(|e| e.pfn());
+    })?;
     let out = pagemap(anon.addr())?;
     let majors = major_faults()?;
     let back = anon.read_bytes(0, 7);

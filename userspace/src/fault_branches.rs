@@ -303,10 +303,9 @@ pub fn record_all(
         }
     }
 
-    if let Some(_swap) = swap {
+    if let Some(swap) = swap {
         let out = Mapping::anonymous(page).map_err(err("mmap(anonymous)"))?;
-        out.write(0, 7);
-        madvise_pageout(&out).map_err(err("madvise(MADV_PAGEOUT)"))?;
+        swap.page_out(&out, || out.write(0, 7))?;
         let note = match pagemap(out.addr())?.swap_entry() {
             Some((area, offset)) => Ok(format!("swap area {area}, offset {offset:#x}")),
             None => Err("MADV_PAGEOUT left the page in memory".into()),
