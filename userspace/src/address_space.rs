@@ -369,6 +369,15 @@ pub fn users_threads_fork(fd: impl AsFd + Sync) -> Result<Vec<Fact>, String> {
     for t in threads {
         t.join().map_err(|_| "a thread panicked")?;
     }
+    // join() returns once a thread has cleared its tid, before the kernel drops its user of the
+    // mm (exit_mm()); the thread leaves `Threads:` after that (release_task()), so wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while status_value(&proc_file("/proc/self/status")?, "Threads") != Some(1) {
+        if std::time::Instant::now() > deadline {
+            return Err("the two threads are still counted 60 s after they were joined".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let (during, status) = seen?;
     let after = ask(fd.as_fd(), 0)?;
     let threads_line = status_value(&status, "Threads");
