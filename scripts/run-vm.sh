@@ -17,7 +17,8 @@ did not finish (panic, hang), when its programs failed, or when that log shows a
 
 modes:
   demo      the four addresses of a byte on each node, struct page, fork and copy-on-write, a
-            huge entry (make run); the terminal shows only the demo's output, the console goes
+            huge entry, then the mm_struct, the VMA tree, brk, swap and the fault handler's
+            branches (make run); the terminal shows only the demo's output, the console goes
             to the log alone; then draws what it saw in build/vmdev-pages.svg
   fixtures  dump /proc/self/maps and smaps for the host tests (scripts/capture-fixtures.sh)
   stress    a long random workload, then a kmemleak scan (make stress)

@@ -3,8 +3,9 @@
 //! address and frame from `/proc/self/pagemap`, and the kernel's address of the same page of the
 //! driver's buffer with the frame the driver says backs it (its debug view). It checks that the
 //! views agree, shows what the core records in the frame's `struct page`, demand paging,
-//! `fork()` with shared and private mappings (copy-on-write), and a huge entry. Every check that
-//! fails makes the demo fail. With `--picture FILE` it also writes the pages and frames it saw as
+//! `fork()` with shared and private mappings (copy-on-write), and a huge entry; then the process
+//! around the mappings from the kernel's side (`address_space.rs`). Every check that fails makes
+//! the demo fail. With `--picture FILE` it also writes the pages and frames it saw as
 //! `picture|` lines to FILE, which the VM copies to its console for `vmdev-picture` on the host.
 
 mod address_space;
