@@ -202,20 +202,20 @@ pub(crate) trait MiscDevice: Sized {
     }
 
     /// `mmap()` through `f_op->mmap`: set up `vma`, which maps the file from `vma.pgoff()` on.
-    /// The VMA is backed in
-    /// one of the ways `MmapVma` offers, and the [`Backed`] returned installs its operations
-    /// once this returns; or the call fails and the VMA goes away, with nothing installed.
+    /// The VMA is backed in one of the ways [`VmaSetup`](crate::vma_ops::VmaSetup) offers, and
+    /// the [`Backed`] returned installs its operations once this returns; or the call fails and
+    /// the VMA goes away, with nothing installed.
     fn mmap<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
-        _file: &File,
-        _vma: MmapVma<'a>,
+        _vma: MmapVma<'a, Self::Ptr>,
     ) -> Result<Backed<'a>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// `mmap()` through `f_op->mmap_prepare`: describe the mapping `desc`, which maps the file
     /// from `desc.pgoff()` on, before the core creates it. The mapping is backed in one of the
-    /// ways `VmaDesc` offers, and the [`Prepared`] returned; the core then creates the VMA and
+    /// ways [`VmaSetup`](crate::vma_ops::VmaSetup) offers, and the [`Prepared`] returned; the
+    /// core then creates the VMA and
     /// calls [`VmOperations::open`](crate::vma_ops::VmOperations::open) for it. Nothing may be
     /// counted or referenced here: the mapping can still fail after this returns.
     fn mmap_prepare<'a>(
@@ -423,13 +423,14 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     ) -> c_int {
         // SAFETY: `mmap` runs between `open` and `release`, so the private data is a `T::Ptr`.
         let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: The VMA is being set up by `mmap()`, and the driver gets no other access to it
-        // than this object.
-        let vma = unsafe { MmapVma::from_raw(vma) };
         // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
         // `fdget_pos`.
         let file = unsafe { File::from_raw_file(file) };
-        match T::mmap(device, file, vma) {
+        // SAFETY: The VMA is being set up by `mmap()` of `file`, whose private data is a
+        // `T::Ptr` while it is open (it was set by `open`), and the driver gets no other access
+        // to the VMA than this object.
+        let vma = unsafe { MmapVma::<T::Ptr>::from_raw(vma, file) };
+        match T::mmap(device, vma) {
             // SAFETY: This is the trampoline, with what the driver's `mmap` returned, and it
             // returns what `install` returns to the core.
             Ok(backed) => match unsafe { backed.install() } {

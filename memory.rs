@@ -82,14 +82,6 @@ pub(crate) trait DeviceMemory {
     /// Copies bytes from `src` into the memory from `offset` on; returns how many (0 at or past
     /// the end).
     fn write_at(&self, offset: usize, src: &mut IovIterSource<'_>) -> usize;
-
-    /// Copies bytes from `offset` on into the kernel buffer `dst`; returns how many (0 at or
-    /// past the end).
-    fn read_into(&self, offset: usize, dst: &mut [u8]) -> usize;
-
-    /// Copies the kernel buffer `src` into the memory from `offset` on; returns how many bytes
-    /// (0 at or past the end).
-    fn write_from(&self, offset: usize, src: &[u8]) -> usize;
 }
 
 impl<T: AsRef<KernelBuffer>> DeviceMemory for T {
@@ -109,26 +101,6 @@ impl<T: AsRef<KernelBuffer>> DeviceMemory for T {
         // SAFETY: `span` returned `len` bytes inside the buffer, valid for writes by the
         // `KernelBuffer` invariants; `src` is a valid source iterator.
         unsafe { bindings::_copy_from_iter(ptr.cast(), len, src.as_raw()) }
-    }
-
-    fn read_into(&self, offset: usize, dst: &mut [u8]) -> usize {
-        let (ptr, len) = self.as_ref().span(offset, dst.len());
-        // SAFETY: `span` returned `len` bytes inside the buffer, valid for reads by the
-        // `KernelBuffer` invariants, and `dst` holds at least `len`; a kernel buffer of the
-        // caller's does not overlap the device's memory. User space may write the memory
-        // meanwhile through a mapping, as during every copy of mapped memory: the bytes are
-        // copied, never interpreted.
-        unsafe { core::ptr::copy_nonoverlapping(ptr, dst.as_mut_ptr(), len) };
-        len
-    }
-
-    fn write_from(&self, offset: usize, src: &[u8]) -> usize {
-        let (ptr, len) = self.as_ref().span(offset, src.len());
-        // SAFETY: `span` returned `len` bytes inside the buffer, valid for writes by the
-        // `KernelBuffer` invariants, and `src` holds at least `len`, in a buffer of the
-        // caller's that does not overlap the device's memory (see `read_into`).
-        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), ptr, len) };
-        len
     }
 }
 
@@ -309,6 +281,26 @@ unsafe impl PfnMemory for PhysBuffer {
     fn page_count(&self) -> usize {
         self.buf.len >> PAGE_SHIFT
     }
+
+    fn read_into(&self, offset: usize, dst: &mut [u8]) -> usize {
+        let (ptr, len) = self.buf.span(offset, dst.len());
+        // SAFETY: `span` returned `len` bytes inside the buffer, valid for reads by the
+        // `KernelBuffer` invariants, and `dst` holds at least `len`; a kernel buffer of the
+        // caller's does not overlap the device's memory. User space may write the memory
+        // meanwhile through a mapping, as during every copy of mapped memory: the bytes are
+        // copied, never interpreted.
+        unsafe { core::ptr::copy_nonoverlapping(ptr, dst.as_mut_ptr(), len) };
+        len
+    }
+
+    fn write_from(&self, offset: usize, src: &[u8]) -> usize {
+        let (ptr, len) = self.buf.span(offset, src.len());
+        // SAFETY: `span` returned `len` bytes inside the buffer, valid for writes by the
+        // `KernelBuffer` invariants, and `src` holds at least `len`, in a buffer of the
+        // caller's that does not overlap the device's memory (see `read_into`).
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), ptr, len) };
+        len
+    }
 }
 
 impl AsRef<KernelBuffer> for PhysBuffer {
@@ -323,7 +315,7 @@ impl Drop for PhysBuffer {
         match self.source {
             // SAFETY: `addr` and `len` are what `alloc_pages_exact()` gave, by the invariants;
             // no mapping of the memory is left, since every VMA that mapped it held a reference
-            // to the owner of this buffer (see `MmapVma::remap_pfns`).
+            // to the owner of this buffer (see `VmaSetup::remap_pfns`).
             PhysSource::Allocated => unsafe { bindings::free_pages_exact(addr, self.buf.len) },
             // SAFETY: `addr` came from `memremap()`, by the invariants; no mapping is left, as
             // above. The claim of a `Reserved` range goes after this, when the `Region` is

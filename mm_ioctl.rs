@@ -4,6 +4,10 @@
 //! of its VMAs, for user space to set beside what `/proc` prints (`include/uapi/rust_vmdev.h`).
 
 use crate::mm_view::{current_on_own_mm, MmReadLocked, VmaIdentity};
+use crate::uapi::{
+    VmdevMm, MM_ACTIVE, MM_FIND, MM_LOOKUP, VMA_ANON_VMA, VMA_DRIVER_FILE, VMA_DRIVER_OPS,
+    VMA_FILE, VMA_FOUND,
+};
 use crate::vma_ops::VmaRefExt;
 use kernel::{
     ioctl::{_IOC_DIR, _IOC_NR, _IOC_SIZE, _IOC_TYPE},
@@ -13,60 +17,6 @@ use kernel::{
     ModuleMetadata,
 };
 use zerocopy::FromZeros;
-
-/// `struct vmdev_mm`, the request and the answer.
-#[derive(FromBytes, IntoBytes, zerocopy_derive::Immutable)]
-#[repr(C)]
-struct VmdevMm {
-    size: u32,
-    request: u32,
-    addr: u64,
-    mm_users: u32,
-    mm_count: u32,
-    map_count: u32,
-    mm_flags: u32,
-    total_vm: u64,
-    locked_vm: u64,
-    pinned_vm: u64,
-    data_vm: u64,
-    exec_vm: u64,
-    stack_vm: u64,
-    start_code: u64,
-    end_code: u64,
-    start_data: u64,
-    end_data: u64,
-    start_brk: u64,
-    brk: u64,
-    start_stack: u64,
-    arg_start: u64,
-    arg_end: u64,
-    env_start: u64,
-    env_end: u64,
-    mmap_base: u64,
-    vm_start: u64,
-    vm_end: u64,
-    vm_pgoff: u64,
-    vm_flags: u64,
-    vma: u32,
-    pad: u32,
-}
-
-// `VMDEV_MM_SIZE_VER0`, which `vmdev_helpers.c` asserts too; the derives prove there is no
-// padding. This driver knows the first version only.
-const _: () = assert!(size_of::<VmdevMm>() == 216);
-
-/// `VMDEV_MM_LOOKUP`: the VMA containing `addr`.
-const LOOKUP: u32 = 0;
-/// `VMDEV_MM_FIND`: the first VMA ending above `addr`.
-const FIND: u32 = 1;
-/// `vmdev_mm.mm_flags`: the caller's `active_mm` is its `mm`.
-const MM_ACTIVE: u32 = 1 << 0;
-/// `vmdev_mm.vma` bits.
-const VMA_FOUND: u32 = 1 << 0;
-const VMA_FILE: u32 = 1 << 1;
-const VMA_DRIVER_FILE: u32 = 1 << 2;
-const VMA_DRIVER_OPS: u32 = 1 << 3;
-const VMA_ANON_VMA: u32 = 1 << 4;
 
 /// Whether `cmd` is `VMDEV_IOC_MM`: `_IOWR('V', 2, ...)` of any size, so that a caller built
 /// against a later, longer `struct vmdev_mm` is answered too (and a shorter one refused).
@@ -87,7 +37,7 @@ pub(crate) fn answer(cmd: u32, arg: usize) -> Result<isize> {
     let mut req = VmdevMm::new_zeroed();
     reader.read_slice(req.as_mut_bytes())?;
     let addr = usize::try_from(req.addr).map_err(|_| EINVAL)?;
-    if req.request != LOOKUP && req.request != FIND {
+    if req.request != MM_LOOKUP && req.request != MM_FIND {
         return Err(EINVAL);
     }
 
@@ -127,7 +77,7 @@ pub(crate) fn answer(cmd: u32, arg: usize) -> Result<isize> {
         mmap_base: f.mmap_base,
         ..VmdevMm::new_zeroed()
     };
-    let vma = if req.request == LOOKUP {
+    let vma = if req.request == MM_LOOKUP {
         locked.vma_lookup(addr)
     } else {
         locked.find_vma(addr)

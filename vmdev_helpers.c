@@ -2,7 +2,7 @@
 /*
  * Out-of-line wrappers for static inline functions and macros that bindgen cannot turn
  * into callable Rust, in the style of the kernel's rust/helpers/. Each is a one-line
- * forward; their only callers are the safe wrappers in memory.rs, vma_ops.rs and mm_view.rs,
+ * forward; their only callers are the safe wrappers in memory.rs, vma_ops/ and mm_view.rs,
  * which declare them.
  */
 #include <linux/build_bug.h>
@@ -15,10 +15,10 @@
 #include <linux/vmalloc.h>
 #include <rust_vmdev.h>
 
-/* rust_vmdev.rs and mm_ioctl.rs assert the same sizes: both sides agree with the header. */
+/* uapi.rs asserts the same sizes: both sides agree with the header. */
 static_assert(sizeof(struct vmdev_info) == 40);
 static_assert(sizeof(struct vmdev_mm) == VMDEV_MM_SIZE_VER0);
-/* vma_ops.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
+/* vma_ops/pfn_map.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
 static_assert(PMD_ORDER == PAGE_SHIFT - 3);
 static_assert(PUD_ORDER == 2 * (PAGE_SHIFT - 3));
 
@@ -171,7 +171,7 @@ bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
 }
 
 /*
- * The debug view (rust_vmdev.rs): PAGE_OFFSET, where the linear map starts (a variable on x86_64,
+ * The debug view (debug_view.rs): PAGE_OFFSET, where the linear map starts (a variable on x86_64,
  * randomised with KASLR), and the physical address it maps there (0 on x86_64, PHYS_OFFSET, the
  * start of RAM, on arm64): a linear-map address a maps physical a - PAGE_OFFSET + that.
  */

@@ -4,7 +4,7 @@
 //! and gives its reference back, so failing `mmap()` after backing is sound either way.
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations, VmaSetup};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Pages;
@@ -18,12 +18,12 @@ impl VmOperations for Pages {
     }
 }
 
-pub(crate) fn mmap(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Result<Backed<'_>> {
-    vma.map_on_fault::<Pages>(mem); // twin: let backed = vma.map_on_fault::<Pages>(mem);
+pub(crate) fn mmap(vma: MmapVma<'_, Arc<VmallocBuffer>>) -> Result<Backed<'_>> {
+    vma.map_on_fault::<Pages>(); // twin: let backed = vma.map_on_fault::<Pages>();
     Err(EINVAL) // twin: Ok(backed)
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: for<'a> fn(MmapVma<'a>, Arc<VmallocBuffer>) -> Result<Backed<'a>> = mmap;
+    let _: for<'a> fn(MmapVma<'a, Arc<VmallocBuffer>>) -> Result<Backed<'a>> = mmap;
 }

@@ -2,7 +2,7 @@
 //! A fault handler on a PFN-mapped VMA, whose inserted pages no zap would release.
 
 use crate::memory::PhysBuffer;
-use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations, VmaSetup};
 use crate::Dev;
 use kernel::{prelude::*, sync::Arc};
 
@@ -17,11 +17,11 @@ impl VmOperations for Remap {
     }
 }
 
-pub(crate) fn remap(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
-    vma.remap_pfns::<Remap, PhysBuffer>(dev) // twin: Ok(vma.map_on_fault::<Remap>(dev))
+pub(crate) fn remap(vma: MmapVma<'_, Arc<Dev>>) -> Result<Backed<'_>> {
+    vma.remap_pfns::<Remap, PhysBuffer>() // twin: Ok(vma.map_on_fault::<Remap>())
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: for<'a> fn(MmapVma<'a>, Arc<Dev>) -> Result<Backed<'a>> = remap;
+    let _: for<'a> fn(MmapVma<'a, Arc<Dev>>) -> Result<Backed<'a>> = remap;
 }

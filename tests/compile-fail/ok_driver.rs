@@ -2,7 +2,9 @@
 //! The control: each backing used as the driver uses it, in either hook.
 
 use crate::memory::{PhysBuffer, VmallocBuffer};
-use crate::vma_ops::{Backed, FaultResult, MmapVma, Prepared, VmFault, VmOperations, VmaDesc};
+use crate::vma_ops::{
+    Backed, FaultResult, MmapVma, Prepared, VmFault, VmOperations, VmaDesc, VmaSetup,
+};
 use crate::Dev;
 use kernel::{prelude::*, sync::Arc};
 
@@ -13,12 +15,12 @@ impl VmOperations for Remap {
     type Data = Dev;
 }
 
-pub(crate) fn remap(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
-    vma.remap_pfns::<Remap, PhysBuffer>(dev)
+pub(crate) fn remap(vma: MmapVma<'_, Arc<Dev>>) -> Result<Backed<'_>> {
+    vma.remap_pfns::<Remap, PhysBuffer>()
 }
 
-pub(crate) fn huge(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
-    vma.map_pfns_on_fault::<Remap, PhysBuffer>(dev)
+pub(crate) fn huge(vma: MmapVma<'_, Arc<Dev>>) -> Result<Backed<'_>> {
+    vma.map_pfns_on_fault::<Remap, PhysBuffer>()
 }
 
 pub(crate) fn remap_prepared(desc: VmaDesc<'_, Arc<Dev>>) -> Result<Prepared<'_>> {
@@ -43,8 +45,8 @@ impl VmOperations for Pages {
     }
 }
 
-pub(crate) fn on_fault(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
-    vma.map_on_fault::<Pages>(mem)
+pub(crate) fn on_fault(vma: MmapVma<'_, Arc<VmallocBuffer>>) -> Backed<'_> {
+    vma.map_on_fault::<Pages>()
 }
 
 pub(crate) fn on_fault_prepared(desc: VmaDesc<'_, Arc<VmallocBuffer>>) -> Prepared<'_> {
@@ -53,8 +55,8 @@ pub(crate) fn on_fault_prepared(desc: VmaDesc<'_, Arc<VmallocBuffer>>) -> Prepar
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: [for<'a> fn(MmapVma<'a>, Arc<Dev>) -> Result<Backed<'a>>; 2] = [remap, huge];
-    let _: for<'a> fn(MmapVma<'a>, Arc<VmallocBuffer>) -> Backed<'a> = on_fault;
+    let _: [for<'a> fn(MmapVma<'a, Arc<Dev>>) -> Result<Backed<'a>>; 2] = [remap, huge];
+    let _: for<'a> fn(MmapVma<'a, Arc<VmallocBuffer>>) -> Backed<'a> = on_fault;
     let _: [for<'a> fn(VmaDesc<'a, Arc<Dev>>) -> Result<Prepared<'a>>; 2] =
         [remap_prepared, huge_prepared];
     let _: for<'a> fn(VmaDesc<'a, Arc<VmallocBuffer>>) -> Prepared<'a> = on_fault_prepared;

@@ -2,7 +2,7 @@
 //! A VMA mapped on fault whose operations cannot answer a fault.
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations, VmaSetup};
 use kernel::{prelude::*, sync::Arc};
 
 pub(crate) struct Pages;
@@ -24,11 +24,11 @@ impl VmOperations for Handled {
     }
 }
 
-pub(crate) fn on_fault(vma: MmapVma<'_>, mem: Arc<VmallocBuffer>) -> Backed<'_> {
-    vma.map_on_fault::<Pages>(mem) // twin: vma.map_on_fault::<Handled>(mem)
+pub(crate) fn on_fault(vma: MmapVma<'_, Arc<VmallocBuffer>>) -> Backed<'_> {
+    vma.map_on_fault::<Pages>() // twin: vma.map_on_fault::<Handled>()
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: for<'a> fn(MmapVma<'a>, Arc<VmallocBuffer>) -> Backed<'a> = on_fault;
+    let _: for<'a> fn(MmapVma<'a, Arc<VmallocBuffer>>) -> Backed<'a> = on_fault;
 }

@@ -3,7 +3,7 @@
 //! backed a second way.
 
 use crate::memory::PhysBuffer;
-use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations};
+use crate::vma_ops::{Backed, FaultResult, MmapVma, VmFault, VmOperations, VmaSetup};
 use crate::Dev;
 use kernel::{prelude::*, sync::Arc};
 
@@ -25,12 +25,12 @@ impl VmOperations for Pages {
     }
 }
 
-pub(crate) fn both(vma: MmapVma<'_>, dev: Arc<Dev>) -> Result<Backed<'_>> {
-    let _remapped = vma.remap_pfns::<Remap, PhysBuffer>(dev.clone())?; // twin:
-    Ok(vma.map_on_fault::<Pages>(dev))
+pub(crate) fn both(vma: MmapVma<'_, Arc<Dev>>) -> Result<Backed<'_>> {
+    let _remapped = vma.remap_pfns::<Remap, PhysBuffer>()?; // twin:
+    Ok(vma.map_on_fault::<Pages>())
 }
 
 /// What the driver's tables reach.
 pub(crate) fn used() {
-    let _: for<'a> fn(MmapVma<'a>, Arc<Dev>) -> Result<Backed<'a>> = both;
+    let _: for<'a> fn(MmapVma<'a, Arc<Dev>>) -> Result<Backed<'a>> = both;
 }

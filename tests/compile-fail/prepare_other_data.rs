@@ -4,7 +4,7 @@
 //! the vmalloc buffer, and the operations want the device).
 
 use crate::memory::{PhysBuffer, VmallocBuffer};
-use crate::vma_ops::{Prepared, VmOperations, VmaDesc};
+use crate::vma_ops::{Prepared, VmOperations, VmaDesc, VmaSetup};
 use crate::Dev;
 use kernel::{prelude::*, sync::Arc};
 

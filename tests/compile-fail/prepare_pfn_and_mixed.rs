@@ -3,7 +3,7 @@
 //! `VmaDesc`, so it cannot be backed a second way.
 
 use crate::memory::PhysBuffer;
-use crate::vma_ops::{FaultResult, Prepared, VmFault, VmOperations, VmaDesc};
+use crate::vma_ops::{FaultResult, Prepared, VmFault, VmOperations, VmaDesc, VmaSetup};
 use crate::Dev;
 use kernel::{prelude::*, sync::Arc};
 

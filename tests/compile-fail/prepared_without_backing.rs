@@ -5,6 +5,7 @@
 
 use crate::memory::PhysBuffer;
 use crate::vma_ops::{Prepared, VmOperations, VmaDesc};
+// twin: use crate::vma_ops::VmaSetup;
 use crate::Dev;
 use core::marker::PhantomData;
 use kernel::{prelude::*, sync::Arc};

@@ -2,14 +2,14 @@
 // detail: argument requires that `'a` must outlive `'static`
 //! Keeping the proof that a fault mapped its page, to return it from a later fault: the core
 //! would be told a page is mapped when nothing is, and the access would fault forever.
-//! `Mapped` borrows the fault it proves.
+//! `WindowMapped` borrows the fault it proves.
 
 use crate::memory::VmallocBuffer;
-use crate::vma_ops::{FaultResult, Mapped, VmFault, VmOperations};
+use crate::vma_ops::{FaultResult, VmFault, VmOperations, WindowMapped};
 use kernel::prelude::*;
 
 /// Somewhere to keep a proof past its fault.
-fn keep(_proof: Mapped<'static>) {}
+fn keep(_proof: WindowMapped<'static>) {}
 
 pub(crate) struct Pages;
 
@@ -18,7 +18,7 @@ impl VmOperations for Pages {
     type Data = VmallocBuffer;
 
     fn fault<'a>(mem: &'a VmallocBuffer, vmf: &'a VmFault) -> FaultResult<'a> {
-        match vmf.map_window(16, mem.pages()) {
+        match vmf.map_window(4, mem.pages()) {
             Some(proof) => {
                 keep(proof); // twin: drop(proof);
                 FaultResult::SigBus

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Page faults of a VMA mapped by [`MmapVma::map_on_fault`]: the pages the core may map
-//! ([`MappablePage`]), the fault being handled ([`VmFault`]) and what a fault handler may see of
-//! its VMA ([`FaultVma`]), and the window of pages it maps around the faulting one.
+//! A page fault as a driver's handler sees it: the fault ([`VmFault`]), what the handler may see
+//! of its VMA ([`FaultVma`]), the pages it may hand the core ([`MappablePage`]), the window of
+//! pages it may map around the faulting one ([`VmFault::map_window`]), and its answer
+//! ([`FaultResult`]).
 
-use super::{Mapped, VmaRefExt};
+use super::vma_ref::VmaRefExt;
 use core::{cell::Cell, marker::PhantomData, ops::Range, ptr::NonNull};
 use kernel::{
     bindings,
@@ -53,17 +54,53 @@ impl<'a> MappablePage<'a> {
     }
 }
 
-// The window's arithmetic, on offsets user space chooses: a pure function, unit-tested in
-// `vma_ops.rs` (`kunit_tests`).
+/// What a fault handler ([`VmOperations::fault`](super::VmOperations::fault)) tells the core.
+pub(crate) enum FaultResult<'a> {
+    /// Map this page at the faulting address (and, for a write to a private mapping, a copy of
+    /// it). The core takes its own reference on the page for as long as it is mapped.
+    Page(MappablePage<'a>),
+    /// The faulting page was mapped by [`VmFault::map_window`], which alone makes this proof,
+    /// valid for the fault that made it only.
+    Mapped(
+        #[expect(dead_code, reason = "a proof, never read: only `map_window` makes one")]
+        WindowMapped<'a>,
+    ),
+    /// The address has no backing: the access gets `SIGBUS`.
+    SigBus,
+}
 
-/// The file pages a fault at file page `pgoff` maps with a window of `window` pages (0 counts
-/// as 1) in a VMA that maps file pages `vma`: `window` pages from the start of the naturally
-/// aligned window holding `pgoff`, or from the VMA's first page if that is later, up to the
-/// VMA's end at most. They hold `pgoff`.
-pub(super) fn window_pages(pgoff: usize, window: usize, vma: Range<usize>) -> Range<usize> {
-    let window = window.max(1);
-    let start = (pgoff - pgoff % window).max(vma.start);
-    start..start.saturating_add(window).min(vma.end)
+/// Proof that the faulting page has a page table entry now, and what [`VmFault::map_window`]
+/// inserted to get there.
+///
+/// It borrows the fault it proves (`'a`), so a handler can only return it from that fault: one
+/// kept for a later fault would tell the core that a page is mapped when nothing is, and the
+/// access would fault again forever.
+pub(crate) struct WindowMapped<'a> {
+    pages: usize,
+    fault_page: bool,
+    _fault: PhantomData<&'a VmFault>,
+}
+
+impl WindowMapped<'_> {
+    /// How many pages this fault inserted, the faulting one included.
+    pub(crate) fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Whether the faulting page was among them (`false` when another thread mapped it first).
+    pub(crate) fn fault_page(&self) -> bool {
+        self.fault_page
+    }
+}
+
+/// The file pages a fault at file page `pgoff` maps with a window of `2^order` pages in a VMA
+/// that maps file pages `vma`: the naturally aligned window holding `pgoff`, from the VMA's
+/// first page if that is later, up to the VMA's end at most. They hold `pgoff`. An order too
+/// large for an offset is the whole of the offsets.
+fn window_pages(pgoff: usize, order: u32, vma: Range<usize>) -> Range<usize> {
+    let window = 1usize.checked_shl(order).unwrap_or(0).wrapping_sub(1);
+    let start = (pgoff & !window).max(vma.start);
+    start..start.saturating_add(window).saturating_add(1).min(vma.end)
 }
 
 /// A page fault being handled: the kernel's `struct vm_fault`.
@@ -71,7 +108,8 @@ pub(super) fn window_pages(pgoff: usize, window: usize, vma: Range<usize>) -> Ra
 /// # Invariants
 ///
 /// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
-/// operations built by this module ([`VmOpsTable`] or [`PfnOpsTable`]) and is read-locked (by
+/// operations built by this module ([`PageOps`](super::page_ops::PageOps) or
+/// [`PfnOps`](super::pfn_ops::PfnOps)) and is read-locked (by
 /// `mmap_lock` or its own per-VMA lock) for the life of this object.
 #[repr(transparent)]
 pub(crate) struct VmFault {
@@ -124,7 +162,7 @@ impl VmFault {
         self.is_write() && self.vma().flags() & flags::SHARED == 0
     }
 
-    /// Maps the naturally aligned block of `window` file pages around the faulting one, clamped
+    /// Maps the naturally aligned block of `2^order` file pages around the faulting one, clamped
     /// to the VMA and to `pages`, where `pages[i]` is the page at file offset `i`; pages mapped
     /// already are left alone. This is fault-around done where sleeping is allowed: page tables
     /// are allocated as needed.
@@ -142,9 +180,9 @@ impl VmFault {
     #[inline]
     pub(crate) fn map_window(
         &self,
-        window: usize,
+        order: u32,
         pages: &[MappablePage<'_>],
-    ) -> Option<Mapped<'_>> {
+    ) -> Option<WindowMapped<'_>> {
         let vma = self.vma();
         // `vm_insert_pages()` needs `VM_MIXEDMAP`, which `map_on_fault` sets.
         if vma.flags() & flags::MIXEDMAP == 0 {
@@ -155,7 +193,7 @@ impl VmFault {
         }
         let first = vma.pgoff();
         let end = first.checked_add((vma.end() - vma.start()) >> PAGE_SHIFT)?;
-        let range = window_pages(self.pgoff(), window, first..end.min(pages.len()));
+        let range = window_pages(self.pgoff(), order, first..end.min(pages.len()));
         // `None` for an empty range: the faulting page is past the end of `pages`.
         let in_window = pages.get(range.clone())?;
         // The range lies in `first..end`, the VMA's pages (`window_pages()`), so the address of
@@ -163,7 +201,7 @@ impl VmFault {
         let start = vma.start() + ((range.start - first) << PAGE_SHIFT);
         let fault = FaultState::default();
         let inserted = insert_pages(self, range.start, start, in_window, &fault);
-        fault.mapped.get().then(|| Mapped {
+        fault.mapped.get().then(|| WindowMapped {
             pages: inserted,
             fault_page: fault.inserted.get(),
             _fault: PhantomData,
@@ -280,4 +318,27 @@ fn insert_pages(
         next += 1;
     }
     inserted
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(rust_vmdev_vm_fault)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_is_aligned_and_clipped_to_the_vma() {
+        assert_eq!(window_pages(21, 4, 0..100), 16..32);
+        assert_eq!(window_pages(16, 4, 0..100), 16..32);
+        // From the VMA's first page when the aligned window starts before it; clipped at its end.
+        assert_eq!(window_pages(21, 4, 18..100), 18..34);
+        assert_eq!(window_pages(21, 4, 0..25), 16..25);
+        // A window of order 0 is the faulting page.
+        assert_eq!(window_pages(21, 0, 0..100), 21..22);
+        // Near the top of the offsets, or with an order wider than an offset: no overflow.
+        assert_eq!(
+            window_pages(usize::MAX - 1, 4, 0..usize::MAX),
+            usize::MAX - 15..usize::MAX
+        );
+        assert_eq!(window_pages(21, usize::BITS, 0..100), 0..100);
+    }
 }

@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Setting up a VMA in `f_op->mmap()`, the classic hook: [`MmapVma`], whose methods back it one
-//! way, and the [`Backed`] they return, which maps the frames of a remap and installs the
+//! Setting up a VMA in `f_op->mmap()`, the classic hook: [`MmapVma`], which a backing of
+//! [`VmaSetup`] turns into a [`Backed`], which maps the frames of a remap and installs the
 //! operations once the driver's `mmap()` has returned it.
 
-use super::pfn_fault::{refuse_cow, remap_first_pfn, PfnOpsTable};
-use super::{PfnMemory, VmOperations, VmOpsTable, VmaRefExt, VmaSetup};
-use crate::memory::DeviceMemory;
-use core::{ffi::c_void, mem::ManuallyDrop};
+use super::mapped::FileData;
+use super::operations::VmOperations;
+use super::vma_ref::VmaRefExt;
+use super::vma_setup::{Backing, Hook, VmaSetup};
+use core::{ffi::c_void, marker::PhantomData, mem::ManuallyDrop};
 use kernel::{
     bindings,
     error::to_result,
-    mm::virt::{flags, vm_flags_t, VmaNew},
+    fs::File,
+    mm::virt::{vm_flags_t, VmaNew},
     prelude::*,
-    sync::Arc,
+    sync::{Arc, ArcBorrow},
     types::ForeignOwnable,
 };
 
@@ -26,133 +28,42 @@ extern "C" {
     fn vmdev_helper_vma_set_flags_unlocked(vma: *mut bindings::vm_area_struct, set: vm_flags_t);
 }
 
-/// A VMA being set up by `f_op->mmap()`, before the driver has chosen how it is backed.
+/// A VMA being set up by `f_op->mmap()` for a file whose private data is a `P`, before the driver
+/// has chosen how it is backed.
 ///
-/// It offers the flag changes a driver may make ([`VmaSetup`]); the method that picks the backing
-/// consumes it, so a VMA is set up one way only.
+/// A [`VmaSetup`]: the backing that the driver picks consumes it, so a VMA is set up one way
+/// only.
 ///
 /// # Invariants
 ///
-/// `vma` is a VMA being set up in `mmap()` (the [`VmaNew`] invariants), and nothing but this
-/// object sets its `VM_PFNMAP` or `VM_MIXEDMAP` flags, `vm_ops` or `vm_private_data`.
-pub(crate) struct MmapVma<'a> {
+/// `vma` is a VMA being set up in `mmap()` (the [`VmaNew`] invariants) of `file`, whose private
+/// data is a `P` (from `into_foreign`) while it is open; nothing but this object sets the VMA's
+/// `VM_PFNMAP` or `VM_MIXEDMAP` flags, `vm_ops` or `vm_private_data`.
+pub(crate) struct MmapVma<'a, P> {
     vma: &'a VmaNew,
+    file: &'a File,
+    _file_data: PhantomData<P>,
 }
 
-impl<'a> MmapVma<'a> {
+impl<'a, P: ForeignOwnable> MmapVma<'a, P> {
     /// # Safety
     ///
-    /// `vma` must be a VMA being set up by `f_op->mmap()`, valid for `'a`, and the caller must
-    /// give no other access to it than the returned object (no `&VmaNew` in particular).
-    pub(crate) unsafe fn from_raw(vma: *mut bindings::vm_area_struct) -> Self {
-        // INVARIANT: The caller hands over the only access to a VMA being set up.
+    /// `vma` must be a VMA being set up by `f_op->mmap()` of `file`, whose private data is a `P`
+    /// while it is open, valid for `'a`, and the caller must give no other access to the VMA
+    /// than the returned object (no `&VmaNew` in particular).
+    pub(crate) unsafe fn from_raw(vma: *mut bindings::vm_area_struct, file: &'a File) -> Self {
+        // INVARIANT: The caller hands over the only access to a VMA being set up of `file`.
         Self {
             // SAFETY: The caller guarantees that the VMA is being set up and valid for 'a.
             vma: unsafe { VmaNew::from_raw(vma) },
-        }
-    }
-
-    /// Maps the whole VMA onto the page frames of `data`'s memory `M` from its page `vm_pgoff` on,
-    /// with `remap_pfn_range()` (the VMA becomes `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`),
-    /// once the driver's `mmap()` has returned the [`Backed`] this returns, which then also
-    /// installs `T`'s operations; they must not have a `fault` handler (checked at compile time).
-    ///
-    /// The frames are mapped only then, after the driver's `mmap()` has returned, and the
-    /// reference to `data` is held throughout, by the `Backed` and then by the VMA: nothing the
-    /// driver does (failing `mmap()`, dropping the `Backed`) can free the frames under a live
-    /// mapping.
-    ///
-    /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
-    /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
-    /// physical page number in `vm_pgoff`, which `/proc/<pid>/maps` shows to user space.
-    pub(crate) fn remap_pfns<T: VmOperations, M: PfnMemory + DeviceMemory>(
-        self,
-        data: Arc<T::Data>,
-    ) -> Result<Backed<'a>>
-    where
-        T::Data: AsRef<M>,
-    {
-        const {
-            assert!(
-                !T::HAS_FAULT,
-                "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
-            )
-        };
-        let mem: &M = (*data).as_ref();
-        let pfn = remap_first_pfn(&self, mem)?;
-        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::REMAPPED, data, Some(pfn)))
-    }
-
-    /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
-    /// pages itself ([`VmFault::map_window`]), and returns the [`Backed`] that installs `T`'s
-    /// operations, whose `fault` handler maps each page on first touch (required, checked at
-    /// compile time).
-    pub(crate) fn map_on_fault<T: VmOperations>(self, data: Arc<T::Data>) -> Backed<'a> {
-        const {
-            assert!(
-                T::HAS_FAULT,
-                "a VMA mapped by map_on_fault() needs a fault handler"
-            )
-        };
-        self.vma.set_mixedmap();
-        self.backed::<T>(&VmOpsTable::<T>::ON_FAULT, data, None)
-    }
-
-    /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` and
-    /// returns the [`Backed`] that installs `T`'s `open` and `close` with fault handlers that
-    /// map the frames of `data`'s memory `M` on first touch, each with the largest entry that
-    /// fits ([`EntrySize`]); `T` must not have a `fault` handler (checked at compile time), and
-    /// hears of each entry through [`VmOperations::pfns_mapped`].
-    ///
-    /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
-    /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
-    pub(crate) fn map_pfns_on_fault<T: VmOperations, M: PfnMemory + DeviceMemory>(
-        self,
-        data: Arc<T::Data>,
-    ) -> Result<Backed<'a>>
-    where
-        T::Data: AsRef<M>,
-    {
-        const {
-            assert!(
-                !T::HAS_FAULT,
-                "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
-            )
-        };
-        refuse_cow(&self)?;
-        let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
-        // SAFETY: The VMA is being set up, not in the VMA tree yet and not shared (invariants),
-        // so it needs no lock. `VM_PFNMAP` is valid here: the VMA is not `VM_MIXEDMAP` (only
-        // `map_on_fault` sets that, and it consumes `self`) and not copy-on-write (checked above).
-        unsafe { vmdev_helper_vma_set_flags_unlocked(self.vma.as_ptr(), set) };
-        Ok(self.backed::<T>(&PfnOpsTable::<T, M>::ON_FAULT, data, None))
-    }
-
-    /// The [`Backed`] that remaps the VMA from `remap_pfn` on, if given, and installs `ops`, a
-    /// table for `T`, and a reference to `data` when `mmap()` returns it.
-    fn backed<T: VmOperations>(
-        self,
-        ops: &'static bindings::vm_operations_struct,
-        data: Arc<T::Data>,
-        remap_pfn: Option<usize>,
-    ) -> Backed<'a> {
-        // INVARIANT: `ops` is a table built for `T`, `data` the `Arc` of a `T::Data` turned into a
-        // pointer, and `open` and `release` the functions for `T`; the VMA is being set up. The
-        // callers pass a `remap_pfn` only for a VMA that `remap_first_pfn()` checked against
-        // `data`'s memory.
-        Backed {
-            vma: self.vma,
-            ops,
-            data: data.into_foreign(),
-            remap_pfn,
-            open: open_data::<T>,
-            release: release_data::<T>,
+            file,
+            _file_data: PhantomData,
         }
     }
 }
 
 /// A VMA that [`MmapVma`] backed, waiting for the driver's `mmap()` to return it: then (only
-/// then) the frames of [`MmapVma::remap_pfns`] are mapped, the operations and their reference to
+/// then) the frames of [`VmaSetup::remap_pfns`] are mapped, the operations and their reference to
 /// the data are installed, and [`VmOperations::open`] is called for it.
 ///
 /// Nothing is mapped before that, so a driver that fails `mmap()` after backing the VMA leaves
@@ -217,8 +128,8 @@ impl Backed<'_> {
         // (invariants), alive: this object owns its reference.
         unsafe { (this.open)(this.data) };
         // SAFETY: The VMA is being set up in `mmap()` (invariants), so it is not yet visible to
-        // anyone else. `ops` is a table for `T`, valid while the VMA lives (see `VmOpsTable`);
-        // the private data carries the reference that `close` gives back, as `VmOpsTable`
+        // anyone else. `ops` is a table for `T`, valid while the VMA lives (see `Callbacks`);
+        // the private data carries the reference that `close` gives back, as `Callbacks`
         // expects. The reference moves from this object (not dropped) to the VMA.
         unsafe {
             let vma = this.vma.as_ptr();
@@ -258,7 +169,47 @@ unsafe fn release_data<T: VmOperations>(data: *mut c_void) {
     drop(unsafe { Arc::<T::Data>::from_foreign(data) });
 }
 
-impl VmaSetup for MmapVma<'_> {
+impl<'a, P: ForeignOwnable> Hook<P> for MmapVma<'a, P> {
+    type Backed = Backed<'a>;
+
+    fn file_data<D>(&self) -> ArcBorrow<'_, D>
+    where
+        P: FileData<D>,
+    {
+        // SAFETY: The file is open during `mmap()`, and its private data is a `P` (invariants).
+        P::vma_data(unsafe { P::borrow((*self.file.as_ptr()).private_data) })
+    }
+
+    /// Sets the backing's flags and returns the [`Backed`] that remaps the VMA, if the backing
+    /// says so, and installs its operations with a reference to the data, taken from the file
+    /// now, when `mmap()` returns it.
+    fn back<T: VmOperations>(self, backing: Backing) -> Backed<'a>
+    where
+        P: FileData<T::Data>,
+    {
+        if backing.set != 0 {
+            // SAFETY: The VMA is being set up, not in the VMA tree yet and not shared
+            // (invariants), so it needs no lock. The flags are one backing's (`Backing`
+            // invariants), set on a VMA nothing else set `VM_PFNMAP` or `VM_MIXEDMAP` on (this
+            // object is consumed): never both, and `VM_PFNMAP` only where not copy-on-write.
+            unsafe { vmdev_helper_vma_set_flags_unlocked(self.vma.as_ptr(), backing.set) };
+        }
+        let data: Arc<T::Data> = self.file_data::<T::Data>().into();
+        // INVARIANT: `mmap_ops` is a table for `T` (`Backing` invariants), `data` an
+        // `Arc<T::Data>` turned into a pointer, and `open` and `release` the functions for `T`;
+        // the VMA is being set up, and a `remap_pfn` was checked against `data`'s memory.
+        Backed {
+            vma: self.vma,
+            ops: backing.mmap_ops,
+            data: data.into_foreign(),
+            remap_pfn: backing.remap_pfn,
+            open: open_data::<T>,
+            release: release_data::<T>,
+        }
+    }
+}
+
+impl<P: ForeignOwnable> VmaSetup<P> for MmapVma<'_, P> {
     fn start(&self) -> usize {
         self.vma.start()
     }

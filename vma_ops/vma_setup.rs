@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A mapping being set up, in either hook ([`VmaSetup`]): what a driver may read and change of
+//! it, and the three ways to back it, each written once for both hooks. What differs between the
+//! hooks (when the frames are remapped, where the VMA's reference to its data is taken) is the
+//! hook's own, in `mmap.rs` and `mmap_prepare.rs`.
+
+use super::mapped::{FileData, PreparedOps, PreparedPfnOps};
+use super::operations::VmOperations;
+use super::page_ops::PageOps;
+use super::pfn_map::PfnMemory;
+use super::pfn_ops::PfnOps;
+#[cfg(doc)]
+use super::{pfn_map::EntrySize, vm_fault::VmFault, Backed, MmapVma, Prepared, VmaDesc};
+use kernel::{
+    bindings,
+    mm::virt::{flags, vm_flags_t},
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::ArcBorrow,
+    types::ForeignOwnable,
+};
+
+/// How a mapping is backed: what one of [`VmaSetup`]'s three backings decided, for the hook to
+/// apply. Only those methods make one (its fields are private to `vma_ops`), and a hook applies
+/// it to the mapping they were called on.
+///
+/// # Invariants
+///
+/// For the [`VmOperations`] `T` the hook's `back::<T>` is called with: `mmap_ops` is a table
+/// built for `T`, and `prepare_ops` the same with the `mapped` of the file's private data `P`.
+/// `set` is `VM_MIXEDMAP` (with the page tables of [`PageOps`]), or
+/// `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` for a mapping that is not copy-on-write
+/// (with [`PfnOps`]), or nothing (a remap, whose flags the core's remap sets). `remap_pfn`, if
+/// any, is the first of the frames, one per page of the mapping, of the memory that `T::Data`
+/// owns ([`PfnMemory`]), at the mapping's `vm_pgoff`, and the mapping is not copy-on-write.
+pub(crate) struct Backing {
+    pub(super) set: vm_flags_t,
+    pub(super) remap_pfn: Option<usize>,
+    pub(super) mmap_ops: &'static bindings::vm_operations_struct,
+    pub(super) prepare_ops: &'static bindings::vm_operations_struct,
+}
+
+/// The half of [`VmaSetup`] each hook implements, out of the driver's reach: `vma_ops` alone can
+/// name this trait, so only its two hooks' types are a `VmaSetup`, and only the backings call
+/// [`Hook::back`].
+pub(crate) trait Hook<P: ForeignOwnable> {
+    /// What the hook returns once the mapping is backed: a [`Backed`] from `f_op->mmap`, a
+    /// [`Prepared`] from `f_op->mmap_prepare`.
+    type Backed;
+
+    /// The data the file's VMAs refer to, borrowed from the file for this call.
+    fn file_data<D>(&self) -> ArcBorrow<'_, D>
+    where
+        P: FileData<D>;
+
+    /// Applies `backing` for the operations `T`.
+    fn back<T: VmOperations>(self, backing: Backing) -> Self::Backed
+    where
+        P: FileData<T::Data>;
+}
+
+/// A mapping being set up, in either hook, of a file whose private data is a `P`: a [`MmapVma`]
+/// in `f_op->mmap`, a [`VmaDesc`] in `f_op->mmap_prepare`.
+///
+/// It offers the flag changes a driver may make, and three ways to back the mapping, which
+/// consume it, so that a mapping is backed one way only. The VMA takes its reference to the
+/// operations' data from the file (`P` must hold it: [`FileData`]).
+pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
+    /// The first address the mapping will cover.
+    fn start(&self) -> usize;
+
+    /// The address just past the mapping.
+    fn end(&self) -> usize;
+
+    /// The offset in the mapped file, in pages, of the start of the mapping (`vm_pgoff`).
+    fn pgoff(&self) -> usize;
+
+    /// Its `VM_*` flags.
+    fn flags(&self) -> vm_flags_t;
+
+    /// Makes the mapping unable to ever become writable (`VM_MAYWRITE` cleared); `EINVAL` if it
+    /// is writable already.
+    fn try_clear_maywrite(&mut self) -> Result;
+
+    /// `VM_DONTEXPAND`: `mremap()` cannot grow the VMA.
+    fn set_dontexpand(&mut self);
+
+    /// `VM_DONTDUMP`: core dumps leave the VMA out.
+    fn set_dontdump(&mut self);
+
+    /// Maps the whole VMA onto the page frames of the file's data's memory `M` from its page
+    /// `vm_pgoff` on, with `remap_pfn_range()`: the VMA becomes
+    /// `VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`, with `T`'s operations, which must not
+    /// have a `fault` handler (checked at compile time). The frames are mapped once the hook has
+    /// returned (by the [`Backed`], or by the core's action after `mmap_prepare`), while the
+    /// file or the [`Backed`] holds the data: nothing the driver does can free them under a live
+    /// mapping.
+    ///
+    /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
+    /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
+    /// physical page number in `vm_pgoff`, which `/proc/<pid>/maps` shows to user space.
+    fn remap_pfns<T, M>(self) -> Result<Self::Backed>
+    where
+        T: VmOperations,
+        M: PfnMemory,
+        T::Data: AsRef<M>,
+        P: FileData<T::Data>,
+    {
+        const {
+            assert!(
+                !T::HAS_FAULT,
+                "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
+            )
+        };
+        let data = self.file_data::<T::Data>();
+        let pfn = remap_first_pfn(&self, AsRef::<M>::as_ref(&*data))?;
+        // INVARIANT: The tables are `T`'s; `pfn` was checked against the memory of the data
+        // the file holds, which is what the VMA will refer to.
+        let backing = Backing {
+            set: 0,
+            remap_pfn: Some(pfn),
+            mmap_ops: &PfnOps::<T, M>::REMAPPED,
+            prepare_ops: &PreparedPfnOps::<T, M, P>::REMAPPED,
+        };
+        Ok(self.back::<T>(backing))
+    }
+
+    /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
+    /// pages itself ([`VmFault::map_window`]), with `T`'s operations, whose `fault` handler maps
+    /// each page on first touch (required, checked at compile time).
+    fn map_on_fault<T>(self) -> Self::Backed
+    where
+        T: VmOperations,
+        P: FileData<T::Data>,
+    {
+        const {
+            assert!(
+                T::HAS_FAULT,
+                "a VMA mapped by map_on_fault() needs a fault handler"
+            )
+        };
+        // INVARIANT: The tables are `T`'s; `VM_MIXEDMAP` goes with the page-by-page tables.
+        let backing = Backing {
+            set: flags::MIXEDMAP,
+            remap_pfn: None,
+            mmap_ops: &PageOps::<T>::ON_FAULT,
+            prepare_ops: &PreparedOps::<T, P>::ON_FAULT,
+        };
+        self.back::<T>(backing)
+    }
+
+    /// Maps nothing now: makes the VMA `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP`, with
+    /// `T`'s `open` and `close` and fault handlers that map the frames of the file's data's
+    /// memory `M` on first touch, each with the largest entry that fits ([`EntrySize`]). `T`
+    /// must not have a `fault` handler (checked at compile time), and hears of each entry
+    /// through [`VmOperations::pfns_mapped`].
+    ///
+    /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
+    /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
+    fn map_pfns_on_fault<T, M>(self) -> Result<Self::Backed>
+    where
+        T: VmOperations,
+        M: PfnMemory,
+        T::Data: AsRef<M>,
+        P: FileData<T::Data>,
+    {
+        const {
+            assert!(
+                !T::HAS_FAULT,
+                "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
+            )
+        };
+        refuse_cow(&self)?;
+        // INVARIANT: The tables are `T`'s, and the mapping is not copy-on-write.
+        let backing = Backing {
+            set: flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP,
+            remap_pfn: None,
+            mmap_ops: &PfnOps::<T, M>::ON_FAULT,
+            prepare_ops: &PreparedPfnOps::<T, M, P>::ON_FAULT,
+        };
+        Ok(self.back::<T>(backing))
+    }
+}
+
+/// `EINVAL` if the mapping `vma` is copy-on-write (private and possibly writable), which a PFN
+/// mapping cannot be: `remap_pfn_range()` would store the physical page number in `vm_pgoff`,
+/// and the huge-entry inserts `BUG_ON` it.
+fn refuse_cow<P: ForeignOwnable>(vma: &impl VmaSetup<P>) -> Result {
+    if vma.flags() & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// The frame at which a remap of the whole mapping `vma` of `mem` starts, the one of file page
+/// `vm_pgoff`: `EINVAL` if the mapping is copy-on-write or reaches past the end of `mem`.
+fn remap_first_pfn<P: ForeignOwnable>(
+    vma: &impl VmaSetup<P>,
+    mem: &impl PfnMemory,
+) -> Result<usize> {
+    refuse_cow(vma)?;
+    let first_page = vma.pgoff();
+    let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+    let end_page = first_page.checked_add(pages).ok_or(EINVAL)?;
+    if end_page > mem.page_count() {
+        return Err(EINVAL);
+    }
+    Ok(mem.first_pfn() + first_page)
+}
