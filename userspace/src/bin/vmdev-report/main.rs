@@ -2,6 +2,10 @@
 //! their spread, every path against the peers, Rust against C, each target with its verdict)
 //! and an SVG chart. Fails, after writing both, when the log reports a source it could not
 //! measure.
+//!
+//! The report names the boot reservations the nodes serve (`huge`, `twin`) and prints their
+//! sizes and addresses only as the log recorded them: from the `vmdev_reserved=NAME:BASE,SIZE`
+//! words of the kernel's command line on the console.
 
 mod chart;
 mod data;

@@ -13,10 +13,25 @@ mod window;
 
 use std::fmt::Write as _;
 
-use crate::data::Results;
+use crate::data::{Results, size};
 use crate::targets::{TRIED, targets};
 
 pub use peers::SOURCES;
+
+/// A boot reservation by its name, with its size and base when the run's command line announced
+/// them: "the `huge` reservation (64 MiB at 0x48000000)".
+fn reservation(r: &Results, name: &str) -> String {
+    r.reservations.get(name).map_or_else(
+        || format!("the `{name}` reservation"),
+        |res| {
+            format!(
+                "the `{name}` reservation ({} at {:#x})",
+                size(res.size),
+                res.base
+            )
+        },
+    )
+}
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "**missed**" }

@@ -3,13 +3,18 @@
 
 use std::fmt::Write as _;
 
-use crate::data::{Results, ns};
+use super::reservation;
+use crate::data::{HUGE, Results, TWIN, ns};
 
 pub fn huge_table(md: &mut String, r: &Results) {
-    md.push_str(
-        "\n## The huge node over the whole 64 MiB reserved range\n\n| metric | remap | huge | \
-         huge ÷ remap | C remap | C huge | C huge ÷ C remap | huge Rust/C | /dev/mem |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+    let _ = write!(
+        md,
+        "\n## The huge node over its whole reservation\n\nThe remap and huge nodes, and \
+         /dev/mem, over the whole of {}; the C twin's nodes over the whole of {}.\n\n\
+         | metric | remap | huge | huge ÷ remap | C remap | C huge | C huge ÷ C remap | \
+         huge Rust/C | /dev/mem |\n|---|---|---|---|---|---|---|---|---|\n",
+        reservation(r, HUGE),
+        reservation(r, TWIN),
     );
     let rows = [
         (

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::data::{Results, size};
+use super::reservation;
+use crate::data::{HUGE, Results, TWIN, size};
 
 pub fn intro(md: &mut String, r: &Results, kernel: &str) {
     let window = r
@@ -33,21 +34,23 @@ pub fn intro(md: &mut String, r: &Results, kernel: &str) {
          reported it; a no-op `map_pages` keeps faults under the per-VMA lock).\n\
          - **remap node** (`/dev/vmdev-remap`): `remap_pfn_range()` of the whole mapping at \
          `mmap()` time; **huge node** (`/dev/vmdev-huge`): the same memory mapped on fault with \
-         PMD entries where aligned, PTEs elsewhere. Both serve 64 MiB reserved at boot, which the \
-         driver claims: the module `memmap=64M$0x48000000` (`phys_base=0x48000000 \
-         phys_size=0x4000000`), its C twin the 64 MiB after it (`memmap=64M$0x4c000000`).\n\
+         PMD entries where aligned, PTEs elsewhere. Both serve {huge}, RAM reserved at boot that \
+         the driver claims (its `phys_base` and `phys_size` parameters); the C twin's serve \
+         {twin}.\n\
          - **udmabuf**: `UDMABUF_CREATE` on a 16 MiB memfd sealed with `F_SEAL_SHRINK`, the \
          dma-buf mapped; its fault handler inserts the faulting PFN and then every other page of \
          the VMA.\n\
          - **system heap**: `DMA_HEAP_IOCTL_ALLOC` of 16 MiB on `/dev/dma_heap/system`, the \
          dma-buf mapped: `remap_pfn_range()` per scatterlist chunk (1 MiB, 64 KiB or 4 KiB pages) \
          at `mmap()` time.\n\
-         - **/dev/mem** at `0x48000000`, the same reserved range (`STRICT_DEVMEM` off): \
+         - **/dev/mem** over the remap and huge nodes' memory, in {huge} (`STRICT_DEVMEM` off): \
          `mmap_prepare` with `mmap_action_remap_full()`.\n\
          - **anonymous** (private) and **tmpfs** (a fresh memfd each time): the kernel's own \
          memory, allocated and zeroed on first touch.\n\n\
          The C twin (`c_twin/`, nodes `/dev/vmdev_c-*`) runs the same design on every node.\n\n",
-        r.reps()
+        r.reps(),
+        huge = reservation(r, HUGE),
+        twin = reservation(r, TWIN),
     );
 }
 
@@ -62,4 +65,24 @@ pub fn errors(md: &mut String, r: &Results) {
         let _ = writeln!(md, "- `{label}`: {why}");
     }
     md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_the_reservations_and_prints_only_recorded_addresses() {
+        let bench = "bench|mmap|rust-remap|10.0|0|0\n";
+        let md = crate::markdown::report(&crate::data::parse(bench).unwrap(), "7.3");
+        assert!(md.contains("Both serve the `huge` reservation, RAM reserved at boot"));
+        assert!(md.contains("the C twin's serve the `twin` reservation."));
+        assert!(!md.contains("0x"), "{md}");
+        let log = format!(
+            "Kernel command line: vmdev_reserved=huge:0x48000000,0x4000000 \
+             vmdev_reserved=twin:0x4c000000,0x4000000\n{bench}"
+        );
+        let md = crate::markdown::report(&crate::data::parse(&log).unwrap(), "7.3");
+        assert!(md.contains("Both serve the `huge` reservation (64 MiB at 0x48000000), RAM"));
+        assert!(md.contains("the C twin's serve the `twin` reservation (64 MiB at 0x4c000000)."));
+        assert!(md.contains("over the whole of the `huge` reservation (64 MiB at 0x48000000);"));
+    }
 }

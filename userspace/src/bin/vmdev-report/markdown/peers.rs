@@ -35,7 +35,7 @@ pub const METRICS: [(&str, &str); 8] = [
 ];
 
 pub fn peer_tables(md: &mut String, r: &Results) {
-    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of the reserved range; the huge node's first-touch rows include its 8 PMD faults); ns per 4 KiB page, default parameters (fault-around on). `pread()` only where the node has `read()`.\n\n| metric |");
+    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of their reservation; the huge node's first-touch rows include its 8 PMD faults); ns per 4 KiB page, default parameters (fault-around on). `pread()` only where the node has `read()`.\n\n| metric |");
     for (_, name) in SOURCES {
         let _ = write!(md, " {name} |");
     }
