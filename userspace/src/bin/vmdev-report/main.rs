@@ -6,6 +6,10 @@
 //! The report names the boot reservations the nodes serve (`huge`, `twin`) and prints their
 //! sizes and addresses only as the log recorded them: from the `vmdev_reserved=NAME:BASE,SIZE`
 //! words of the kernel's command line on the console.
+//!
+//! One section is not generated: what the drivers do for the targets, prose written by hand in
+//! `bench/targets.md` and printed verbatim under the table of targets (compiled in, so a change
+//! to it rebuilds the report). Edit that file, not BENCHMARKS.md, and rerun the report.
 
 mod chart;
 mod data;
