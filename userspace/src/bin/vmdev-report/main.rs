@@ -43,8 +43,11 @@ fn run(args: &Args) -> Result<(), String> {
         });
     let r = data::parse(&log)?;
     let mut md = markdown::report(&r, &kernel);
+    // The day the VM wrote the log, not today's: a report regenerated later from the same log
+    // keeps the date of its run.
     let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
+        .args(["-u", "+%Y-%m-%d", "-r"])
+        .arg(&args.log)
         .output()
         .map_err(|e| e.to_string())?;
     let _ = write!(
