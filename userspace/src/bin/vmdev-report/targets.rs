@@ -23,7 +23,7 @@ pub fn rust_c_ok(rust: &Stat, c: &Stat) -> bool {
     ratio <= 1.01 && no_slower(rust, c)
 }
 
-/// The rows where the Rust driver and the C twin both ran, all of the same design now:
+/// The rows where the Rust driver and the C twin both ran (the same design on every node):
 /// (metric, node, Rust, C).
 pub fn rust_c_rows(r: &Results) -> Vec<(&str, &str, &Stat, &Stat)> {
     let mut rows = Vec::new();
