@@ -17,10 +17,11 @@ pub const SOURCES: [(&str, &str); 8] = [
     ("anon", "anonymous"),
     ("tmpfs", "tmpfs (memfd)"),
 ];
+/// Where the peers start in `SOURCES`: the sources before are the driver's nodes.
 const DRIVER: usize = 3;
 
 /// The metrics of the comparison of every path, with what they time.
-pub const METRICS: [(&str, &str); 8] = [
+const METRICS: [(&str, &str); 8] = [
     ("mmap", "`mmap()` alone"),
     ("mmap_munmap", "`mmap()` + `munmap()`"),
     ("first_read_seq", "first read of every page, in order"),
