@@ -1,6 +1,7 @@
 //! The lines `vmdev-bench` printed, gathered per metric and source: `bench|` samples (medians
 //! with their spread), `counters|` of the driver's nodes, `mapped|` pages of the sparse touches,
-//! and `error|` lines.
+//! and `error|` lines; and the ranges reserved at boot, from the kernel's command line as the
+//! console showed it.
 
 use std::collections::BTreeMap;
 
@@ -88,6 +89,18 @@ pub struct Mapped {
     pub how: String,
 }
 
+/// The boot reservation the Rust driver's remap and huge nodes serve, and /dev/mem maps.
+pub const HUGE: &str = "huge";
+/// The boot reservation the C twin's remap and huge nodes serve.
+pub const TWIN: &str = "twin";
+
+/// A range of RAM reserved at boot, as the VM runner announced it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reservation {
+    pub base: u64,
+    pub size: u64,
+}
+
 #[derive(Default)]
 pub struct Results {
     pub stats: BTreeMap<String, BTreeMap<String, Stat>>,
@@ -102,6 +115,9 @@ pub struct Results {
     pub mapped: BTreeMap<(String, String), Mapped>,
     /// Each fault node's default window in bytes, as it reported it at the first load.
     pub windows: BTreeMap<String, u64>,
+    /// The ranges reserved at boot, by name: the `vmdev_reserved=NAME:BASE,SIZE` words of the
+    /// console's `Kernel command line:` line (none in a log without it).
+    pub reservations: BTreeMap<String, Reservation>,
 }
 
 impl Results {
@@ -153,10 +169,44 @@ fn numbers<const N: usize>(fields: &[&str], line: &str) -> Result<[f64; N], Stri
     Ok(out)
 }
 
+/// A number of the kernel command line, as `memparse()` reads it: decimal or `0x` hex, with an
+/// optional K, M or G.
+fn memparse(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.char_indices().last()? {
+        (i, 'K' | 'k') => (&s[..i], 10),
+        (i, 'M' | 'm') => (&s[..i], 20),
+        (i, 'G' | 'g') => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n = match digits.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse().ok()?,
+    };
+    n.checked_mul(1 << shift)
+}
+
+/// `NAME:BASE,SIZE`, the value of a `vmdev_reserved=` word.
+fn reservation(value: &str) -> Option<(String, Reservation)> {
+    let (name, range) = value.split_once(':')?;
+    let (base, size) = range.split_once(',')?;
+    let (base, size) = (memparse(base)?, memparse(size)?);
+    Some((name.into(), Reservation { base, size }))
+}
+
 pub fn parse(log: &str) -> Result<Results, String> {
     let mut samples: BTreeMap<String, BTreeMap<String, Vec<[f64; 3]>>> = BTreeMap::new();
     let mut r = Results::default();
     for line in log.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(cmdline) = line.split("Kernel command line: ").nth(1) {
+            for word in cmdline.split_whitespace() {
+                if let Some(value) = word.strip_prefix("vmdev_reserved=") {
+                    let (name, range) = reservation(value)
+                        .ok_or_else(|| format!("bad reservation {word:?} in {line:?}"))?;
+                    r.reservations.insert(name, range);
+                }
+            }
+            continue;
+        }
         let f: Vec<&str> = line.split('|').collect();
         match f[..] {
             ["bench", metric, label, ref rest @ ..] if rest.len() == 3 => {
@@ -243,5 +293,30 @@ mod tests {
         assert_eq!((u.present, u.how.as_str()), (4096, "faults"));
         assert!(super::parse("bench|m|x|1|0|0\nmapped|m|x|64|1024\n").is_err());
         assert!(super::parse("bench|m|x|1|0|0\nwindow|x|64k\n").is_err());
+    }
+
+    #[test]
+    fn parses_the_reservations_of_the_command_line() {
+        use super::Reservation;
+        let log = "[    0.000000] Command line: vmdev_reserved=early:0x1,0x2\n\
+                   [    0.031000] Kernel command line: console=ttyS0 memmap=64M$0x48000000 \
+                   vmdev_reserved=huge:0x48000000,0x4000000 vmdev_reserved=twin:1207959552,64M\r\n\
+                   bench|m|x|1|0|0\n";
+        let r = super::parse(log).unwrap();
+        let huge = Reservation {
+            base: 0x4800_0000,
+            size: 64 << 20,
+        };
+        assert_eq!(r.reservations.len(), 2, "{:?}", r.reservations);
+        assert_eq!(r.reservations["huge"], huge);
+        assert_eq!(r.reservations["twin"], huge);
+        let bad = "Kernel command line: vmdev_reserved=huge:0x48000000\nbench|m|x|1|0|0\n";
+        assert!(super::parse(bad).is_err());
+        assert!(
+            super::parse("bench|m|x|1|0|0\n")
+                .unwrap()
+                .reservations
+                .is_empty()
+        );
     }
 }

@@ -2,6 +2,14 @@
 //! their spread, every path against the peers, Rust against C, each target with its verdict)
 //! and an SVG chart. Fails, after writing both, when the log reports a source it could not
 //! measure.
+//!
+//! The report names the boot reservations the nodes serve (`huge`, `twin`) and prints their
+//! sizes and addresses only as the log recorded them: from the `vmdev_reserved=NAME:BASE,SIZE`
+//! words of the kernel's command line on the console.
+//!
+//! One section is not generated: what the drivers do for the targets, prose written by hand in
+//! `bench/targets.md` and printed verbatim under the table of targets (compiled in, so a change
+//! to it rebuilds the report). Edit that file, not BENCHMARKS.md, and rerun the report.
 
 mod chart;
 mod data;
@@ -35,8 +43,11 @@ fn run(args: &Args) -> Result<(), String> {
         });
     let r = data::parse(&log)?;
     let mut md = markdown::report(&r, &kernel);
+    // The day the VM wrote the log, not today's: a report regenerated later from the same log
+    // keeps the date of its run.
     let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
+        .args(["-u", "+%Y-%m-%d", "-r"])
+        .arg(&args.log)
         .output()
         .map_err(|e| e.to_string())?;
     let _ = write!(

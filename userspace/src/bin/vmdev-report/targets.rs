@@ -1,4 +1,5 @@
-//! The targets, each with its verdict from the run and, when missed, what is left to gain.
+//! The targets, each with its verdict from the run and, when missed, what is left to gain. What
+//! the drivers do for them is prose written by hand, `bench/targets.md` (see `markdown`).
 
 use crate::data::{Results, Stat, ns, size};
 
@@ -9,51 +10,6 @@ pub struct Target {
     /// What the numbers say is left, for a missed target.
     pub left: String,
 }
-
-/// What was tried for the targets this design has missed, by the start of the target's text:
-/// printed under the table when a run misses them again.
-pub const TRIED: &[(&str, &str)] = &[
-    (
-        "first touch of the fault node (sequential read",
-        "The window is mapped from `fault` with one `vm_insert_pages()` call that reads the \
-         window straight from the buffer's page array, kept at load instead of a \
-         `vmalloc_to_page()` walk each, with no per-page copy: the ratio to udmabuf went from \
-         1.16 to 1.05. What is left is the price of refcounted pages: udmabuf inserts PFNs \
-         (`vmf_insert_pfn()`, no `struct page` reference or rmap per page), which would cost \
-         this node `get_user_pages()` and copy-on-write; and udmabuf maps the whole VMA on its \
-         first fault, where this node maps one window (the fault node's window, below, measures \
-         the wider ones).",
-    ),
-    (
-        "first touch of the fault node at most 2x",
-        "The same changes as for udmabuf. `remap_pfn_range()` writes raw PTEs in one loop; each \
-         page mapped on fault takes a reference and an rmap entry: a wider window cuts faults, \
-         not that per-page cost.",
-    ),
-    (
-        "Rust/C at most 1.00",
-        "Kernels built with clang 22, rustc's LLVM, and `CONFIG_RUST_INLINE_HELPERS` (the \
-         kernel's C helpers for atomics and refcounts inlined into the module); no cross-crate \
-         calls per page (page pointers instead of `BorrowedPage`, the VMA's data borrowed as a \
-         plain reference instead of an `ArcBorrow`); no out-of-line `get_page()` outside \
-         copy-on-write; the window's helpers inlined: the fault rows went from 1.09-1.10 to \
-         1.04-1.05. Then the driver's `fault` inlined into the operations' trampoline, the \
-         window handed to `vm_insert_pages()` as the buffer's own page array (in both drivers: \
-         no copy into a zeroed batch), and the window's first address computed once from the \
-         window's bounds: the fault rows at 1.00-1.02, about 25 more instructions per fault. \
-         Then the window kept in the device as an order (one load per fault, and a power of two \
-         the compiler sees: a mask, not a division), `VM_MIXEDMAP` tested as a flag \
-         (`as_mixedmap_vma()`'s `Option` cost a null \
-         test), the PFN insertion inlined into `huge_fault`, and the VMA's `Arc` kept in its \
-         foreign form (`close` no longer calls out to `core`'s `Layout` to find the allocation): \
-         about 20 more per fault, counted in `objdump -d` of both handlers as the `VM_MIXEDMAP` \
-         check that keeps `vm_insert_pages()`'s `BUG_ON` out of safe code's reach, the window \
-         clamped to the buffer's page slice, overflow-checked window arithmetic, and the spills \
-         they cost. `open_close` is the price of `MiscDevice`'s design: each open file holds an \
-         `Arc` of the device (taken in `open`, dropped in `release`, through the `kernel` \
-         crate's out-of-line `Opaque::get`), where the C twin's files hold nothing.",
-    ),
-];
 
 /// "No slower": the median at most the other's, or the spreads overlap (the difference is
 /// within the noise of the repetitions).
@@ -67,7 +23,7 @@ pub fn rust_c_ok(rust: &Stat, c: &Stat) -> bool {
     ratio <= 1.01 && no_slower(rust, c)
 }
 
-/// The rows where the Rust driver and the C twin both ran, all of the same design now:
+/// The rows where the Rust driver and the C twin both ran (the same design on every node):
 /// (metric, node, Rust, C).
 pub fn rust_c_rows(r: &Results) -> Vec<(&str, &str, &Stat, &Stat)> {
     let mut rows = Vec::new();
