@@ -83,8 +83,9 @@ defined_fn() {
 }
 
 ksrc=$(echo "$VMDEV_CACHE"/src/linux-source-*)
-dead=0 skipped=()
+dead=0 skipped=() checked=0
 while IFS=$'\t' read -r line where file item; do
+  checked=$((checked + 1))
   what="$file${item:+: $item}"
   if [ "$where" = kernel ]; then
     if [ ! -d "$ksrc" ]; then
@@ -111,6 +112,8 @@ while IFS=$'\t' read -r line where file item; do
   fi
 done < <(pointers)
 
+# A renamed heading or column would otherwise pass with nothing checked.
+((checked)) || die "docs/design.md: no code pointers found under '## Concept index'"
 if ((${#skipped[@]})); then
   list=$(printf '%s; ' "${skipped[@]}")
   say "concept index: no kernel source in $VMDEV_CACHE/src (scripts/fetch-kernel-source.sh):" \
