@@ -7,7 +7,7 @@
  * mapped two ways. The nodes' permissions are the module parameter mode (default
  * 0600; read and write bits only, anything else refuses the load with EINVAL). They support:
  *
- *   mmap(2)   MAP_SHARED on both; offset page-aligned and offset + length <= size, else
+ *   mmap(2)   MAP_SHARED on all three; offset page-aligned and offset + length <= size, else
  *             EINVAL. MAP_PRIVATE on vmdev-fault is copy-on-write. MAP_PRIVATE on
  *             vmdev-remap and vmdev-huge only read-only (the mapping can never become
  *             writable); a private mapping with PROT_WRITE gets EINVAL. mremap(2) can shrink
@@ -67,7 +67,8 @@
  * mapping always copies one page.
  */
 #define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the window around it */
-#define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (memmap=) */
+#define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (reserve_mem=, memmap=, a
+					    * device tree's no-map node) */
 #define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
 #define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel and the CPU can map PUD entries */
 /*
