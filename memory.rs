@@ -416,7 +416,7 @@ impl Drop for VmallocBuffer {
     }
 }
 
-// The debug view (`rust_vmdev.rs`, `include/uapi/rust_vmdev.h`): how the kernel reaches each page
+// The debug view (`debug_view.rs`, `include/uapi/rust_vmdev.h`): how the kernel reaches each page
 // of a buffer. Out-of-line versions of macros, from `vmdev_helpers.c`.
 extern "C" {
     fn vmdev_helper_page_offset() -> c_ulong;

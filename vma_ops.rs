@@ -10,7 +10,7 @@
 //! - `f_op->mmap_prepare`, where mm is moving every driver (`mmap` is deprecated in 7.3): the
 //!   driver gets a [`VmaDesc`], the description of a VMA that does not exist yet, and returns a
 //!   [`Prepared`]; the core creates the VMA, applies the description (and remaps the frames for
-//!   [`VmaDesc::remap_pfns`]), then calls `vm_ops->mapped`, where the VMA takes its reference to
+//!   [`VmaSetup::remap_pfns`]), then calls `vm_ops->mapped`, where the VMA takes its reference to
 //!   the data, from the file ([`FileData`]).
 //! - `f_op->mmap`, the classic hook: the driver gets the VMA itself, as a [`MmapVma`], and returns
 //!   a [`Backed`], which carries the VMA's reference to the data and installs it once `mmap`
