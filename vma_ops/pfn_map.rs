@@ -6,10 +6,7 @@
 //! functions, with their KUnit cases below.
 
 use core::ops::Range;
-use kernel::{
-    page::{PAGE_SHIFT, PAGE_SIZE},
-    prelude::*,
-};
+use kernel::page::{PAGE_SHIFT, PAGE_SIZE};
 
 // Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
 extern "C" {
