@@ -175,9 +175,14 @@ kernel_splats() {
 
 # copy_module_sources DIR: copies into DIR what kbuild builds rust-vmdev.ko from, for a build
 # outside the source tree: Kbuild, the Rust files at the top (the crate root and its modules),
-# vma_ops/, the C helpers at the top and include/ (the UAPI header).
+# vma_ops/, the C helpers at the top (not modpost's *.mod.c of an earlier build) and include/
+# (the UAPI header).
 copy_module_sources() {
-  mkdir -p "$1" && cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,*.c,include} "$1/"
+  local c sources=("$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,include})
+  for c in "$VMDEV_ROOT"/*.c; do
+    [[ $c == *.mod.c ]] || sources+=("$c")
+  done
+  mkdir -p "$1" && cp -rp "${sources[@]}" "$1/"
 }
 
 # totals MIN LOG...: the sum of the logs' `N passed, N failed, N skipped` lines (the closing line
