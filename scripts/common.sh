@@ -212,4 +212,6 @@ laps() {
   for l in "${LAPS[@]}"; do say "  $l"; done
   say "total time: $(minutes "$SECONDS")"
 }
-minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
+minutes() {
+  if (($1 < 60)); then echo "$1 s"; else printf '%d min %02d s\n' $(($1 / 60)) $(($1 % 60)); fi
+}

@@ -27,6 +27,7 @@ reserved() {
 }
 # phys NAME: the module parameters that serve the remap and huge nodes from that range.
 phys() {
+  local r
   r=$(reserved "$1")
   [ -z "$r" ] || echo "phys_base=${r% *} phys_size=${r#* }"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what make check-arm64 needs on top of scripts/install-deps.sh; does nothing when all is
-# there. The kernel needs nothing more (clang-19 is a cross compiler with LLVM=1 ARCH=arm64);
+# there. The kernel needs nothing more (clang is a cross compiler with LLVM=1 ARCH=arm64);
 # the rest is:
 # - qemu-system-arm (qemu-system-aarch64) and device-tree-compiler (dtc, for the reservation
 #   added to the virt machine's device tree, scripts/arm64-dtb.sh);
