@@ -63,11 +63,11 @@ VM_MEMORY=3G
 #   pud    a huge PUD mapping (1 GiB is one PUD span with 4 KiB pages, where PUD_PFNMAP)
 #   twin   make bench: the C twin's range, as each driver claims its own (x86_64 only, where
 #          make bench runs)
-# x86_64: RAM from 0 to 3 GiB, the ranges in its upper two thirds with System RAM between them,
-# so a range reaching past its end would reach into RAM, not the next range. arm64: the virt
-# machine puts RAM at 1 GiB, where x86 reserves its first range, and QEMU loads the kernel, the
-# initramfs and the device tree at its bottom, so the ranges are in the top half of its 3 GiB,
-# with System RAM between them as on x86.
+# x86_64: RAM from 0 to 3 GiB; 4 MiB at 1 GiB, 64 MiB at 1152 MiB, 1 GiB at 2 GiB, with System
+# RAM between them (a range reaching past one must not reach into the next); make bench's twin
+# range is the 64 MiB right after huge. arm64: the virt machine puts RAM at 1 GiB, where x86
+# reserves its first range, and QEMU loads the kernel, the initramfs and the device tree at its
+# bottom, so the ranges are in the top half of its 3 GiB, with System RAM between them as on x86.
 #   NAME   SIZE        x86_64 BASE  arm64 BASE  MODES
 VM_RESERVED='
     remap  0x400000    0x40000000   0xb0000000  all
