@@ -50,7 +50,7 @@ check-arm64:
 # A long random workload under the debug kernel: make stress STRESS_SECONDS=600 SEED=42.
 # (Not SECONDS: make exports command-line variables, and SECONDS is bash's clock in the scripts.)
 ifeq ($(origin SECONDS),command line)
-$(error SECONDS= is now STRESS_SECONDS=)
+$(error SECONDS= would set bash's clock in the scripts: make stress takes STRESS_SECONDS=)
 endif
 STRESS_SECONDS ?= 300
 SEED ?= $(shell date +%s)

@@ -9,7 +9,7 @@ source "$(dirname "$0")/common.sh"
 KDIR=$("$VMDEV_ROOT/scripts/build-kernel.sh" "$VMDEV_ROOT/scripts/vm.config" "$VMDEV_ROOT/scripts/bench.config")
 export KDIR
 # Under plain TCG the guest's clock is the host's, shared by 2 vCPUs and QEMU on 2 cores: medians
-# drifted 5-30% between runs. With -icount the guest's time counts instructions (shift=4: 16 ns
+# drift 5-30% between runs. With -icount the guest's time counts instructions (shift=4: 16 ns
 # each), and two runs agree within 1%. Its emulated timers can fire late enough for RCU to report
 # a stall at about 24 s of guest time (the same instant every run, as icount is deterministic):
 # the stall timeout goes up to 300 s for this VM only, so a real hang is still reported.

@@ -47,7 +47,8 @@ exec 8>&-
 # a kernel with the function tracer gets it: the bench kernel compiles the core as distributions do.
 memory_cflags='CFLAGS_memory.o=-finline-hint-functions'
 
-# (The architecture joins the key only when it is not x86_64, so x86 keys stay as they were.)
+# (The architecture joins the key only when it is not x86_64, which keeps x86's keys those of
+# the trees already built.)
 key=$( { basename "$src"; echo "patches $patched"; [ "$VMDEV_ARCH" = x86_64 ] || echo "ARCH=$VMDEV_ARCH"
          echo "$memory_cflags"
          [ -z "${VMDEV_KERNEL_TARGETS:-}" ] || echo "targets ${targets[*]}"

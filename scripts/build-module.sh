@@ -25,8 +25,8 @@ esac
 if [ -n "${1:-}" ]; then
   dir=$VMDEV_ROOT/build/${1#--}
   rm -rf "$dir"
-  mkdir -p "$dir"
-  cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,vmdev_helpers.c,include,c_twin} "$dir/"
+  copy_module_sources "$dir"
+  cp -rp "$VMDEV_ROOT/c_twin" "$dir/"
   rm -f "$dir"/c_twin/*.{o,ko,mod,mod.c} "$dir"/c_twin/.*.cmd
 fi
 # shellcheck disable=SC2046 # kmake_flags is a list of words

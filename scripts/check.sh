@@ -3,11 +3,12 @@
 # compile (compile-fail.sh), the build with the options the module's cfgs name turned off
 # (build-module.sh --cfg-off), then the kselftest-style suite in the test VM,
 # whose kernel log must show no splat, then `make shell` fed from a pipe (test-shell.sh).
-# Ends with `N passed, N failed, N skipped` over all of it.
+# Ends with how long each stage took and `N passed, N failed, N skipped` over all of it.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 "$VMDEV_ROOT/scripts/lint.sh"
+lap "lint"
 mkdir -p "$VMDEV_ROOT/build"
 host_log=$VMDEV_ROOT/build/host-tests.log
 vm_log=$VMDEV_ROOT/build/vm-check.log
@@ -18,10 +19,12 @@ host_tests() {
 }
 host_ok=true
 timed "host: cargo test" host_tests || host_ok=false
+lap "host: cargo test"
 cf_log=$VMDEV_ROOT/build/compile-fail.log
 cf_ok=true
 timed "host: compile-fail" "$VMDEV_ROOT/scripts/compile-fail.sh" >"$cf_log" || cf_ok=false
 cat "$cf_log"
+lap "host: compile-fail"
 # One more test: the module and its twin build with every option their cfgs name turned off.
 # (Its output, modpost's warnings of the symbols it cannot check among them, in build/cfg-off.log.)
 cfg_off_log=$VMDEV_ROOT/build/cfg-off.log
@@ -31,15 +34,18 @@ else
   o_pass=0 o_fail=1
   grep -E '^(error|warning)|error:' -A8 "$cfg_off_log" | head -40
 fi
+lap "host: build with cfg-off.config"
 vm_ok=true
 # vmdev_hooks=both: the nodes' tests once more with the classic f_op->mmap hook (guest-init.sh).
 VM_APPEND="vmdev_hooks=both" "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+lap "VM: the suite"
 # The tests of the 1 GiB range once more on a CPU without 1 GiB pages (QEMU's qemu64 has no
 # pdpe1gb; the last -cpu wins): the driver must then map it with PMD entries, and split it.
 nopud_log=$VMDEV_ROOT/build/vm-check-qemu64.log
 VM_LOG=$nopud_log VM_QEMU_ARGS="-cpu qemu64" \
   VM_APPEND="vmdev_tests=module.load,module.pud_,module.split_pud_,module.unload,module.kmemleak_clean" \
   "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+lap "VM: the 1 GiB range on -cpu qemu64"
 # The tests of the core's PUD bugs once more, with the patches of kernel-patches/ in the kernel
 # (every kernel build-kernel.sh makes has them) and the module built without its ways around
 # those bugs: the patches alone must close them. The module alone: what the run proves is the
@@ -47,21 +53,22 @@ VM_LOG=$nopud_log VM_QEMU_ARGS="-cpu qemu64" \
 fixed_log=$VMDEV_ROOT/build/vm-check-core-fixed.log
 "$VMDEV_ROOT/scripts/build-module.sh" --core-fixed
 fixed=$VMDEV_ROOT/build/core-fixed
-VM_LOG=$fixed_log VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$fixed/rust-vmdev.ko \
+VM_LOG=$fixed_log VM_KERNEL=$(kernel_dir)/$KIMAGE_PATH VM_MODULE=$fixed/rust-vmdev.ko \
   VM_APPEND="vmdev_tests=module.load,module.split_pud_,module.pud_range_mremap,module.unload,module.kmemleak_clean vmdev_reproducer=1" \
   "$VMDEV_ROOT/scripts/run-vm.sh" check || vm_ok=false
+lap "VM: the core-fixed build"
 # One more test: the interactive shell's VM, driven through a pipe.
 if "$VMDEV_ROOT/scripts/test-shell.sh"; then s_pass=1 s_fail=0; else s_pass=0 s_fail=1; fi
+lap "VM: the shell"
 
 # cargo prints `test result: ok. 3 passed; 0 failed; 0 ignored; ...` per test binary.
 read -r h_pass h_fail h_skip < <(awk '/^test result:/ { p += $4; f += $6; s += $8 }
   END { print p + 0, f + 0, s + 0 }' "$host_log")
 $host_ok || [ "$h_fail" -gt 0 ] || h_fail=1 # cargo test failed before running tests
-read -r c_pass c_fail < <(awk '/^[0-9]+ passed, [0-9]+ failed/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$cf_log")
+read -r c_pass c_fail _ < <(totals 1 "$cf_log")
 $cf_ok || [ "$c_fail" -gt 0 ] || c_fail=1
 # Each suite run in the VM (the module, then its C twin) ends with `N passed, N failed, N skipped`.
-read -r v_pass v_fail v_skip < <(awk '/^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped/ { p += $1; f += $3; s += $5; n++ }
-  END { if (n == 0) f = 1; print p + 0, f + 0, s + 0 }' "$vm_log" "$nopud_log" "$fixed_log" 2>/dev/null || echo "0 1 0")
+read -r v_pass v_fail v_skip < <(totals 1 "$vm_log" "$nopud_log" "$fixed_log")
 # One more test per VM run: its kernel log is free of splats.
 k_pass=0 k_fail=0
 for log in "$vm_log" "$nopud_log" "$fixed_log"; do
@@ -70,6 +77,7 @@ done
 $vm_ok || [ $((v_fail + k_fail)) -gt 0 ] || v_fail=$((v_fail + 1))
 
 say "host unit tests: $h_pass passed, $h_fail failed; compile-fail: $c_pass passed, $c_fail failed; cfg-off build: $o_pass passed, $o_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
+laps
 failed=$((h_fail + c_fail + o_fail + v_fail + k_fail + s_fail))
 echo "$((h_pass + c_pass + o_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
 [ "$failed" -eq 0 ]

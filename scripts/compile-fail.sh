@@ -89,7 +89,7 @@ twin() {
 build() {
   local dir=$1
   shift
-  cp -rp "$VMDEV_ROOT"/{chardev,memory,mm_view,vma_ops}.rs "$VMDEV_ROOT"/{vma_ops,vmdev_helpers.c,include} "$dir/"
+  copy_module_sources "$dir"
   root "$@" >"$dir/cf_root.rs"
   # shellcheck disable=SC2016 # $(src) is for make
   printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o vmdev_helpers.o' \

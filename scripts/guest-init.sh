@@ -19,11 +19,23 @@ fi
 # What this run tests: the kernel, the machine and the page size (arm64 runs 4 KiB and 16 KiB).
 echo "vmdev-guest: $(uname -s) $(uname -r) $(uname -m), page size" \
   "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)"
-# The boot reservations the suite is told about, and the /proc/iomem entries holding them.
+# reserved NAME: the range reserved at boot that the kernel command line names NAME, one
+# vmdev_reserved=NAME:BASE,SIZE word each (run-vm.sh), as `BASE SIZE`; nothing when none is.
+reserved() {
+  tr ' ' '\n' </proc/cmdline | sed -n "s/^vmdev_reserved=$1:\(0x[0-9a-f]*\),\(0x[0-9a-f]*\)\$/\1 \2/p" |
+    head -n 1
+}
+# phys NAME: the module parameters that serve the remap and huge nodes from that range.
+phys() {
+  local r
+  r=$(reserved "$1")
+  [ -z "$r" ] || echo "phys_base=${r% *} phys_size=${r#* }"
+}
+# The boot reservations, and the /proc/iomem entries holding them.
 read -r words </proc/cmdline
 for w in $words; do
   case $w in
-    vmdev_reserved=0x*,*) r=${w#vmdev_reserved=} base=$((${r%,*}))
+    vmdev_reserved=*:0x*,*) r=${w#*:} base=$((${r%,*}))
       while read -r range _ name; do
         [ $((0x${range%-*})) -le $base ] && [ $base -le $((0x${range#*-})) ] &&
           echo "vmdev-guest: $w: /proc/iomem: $range : $name"
@@ -37,9 +49,11 @@ case $mode in
   demo)
     # The host's terminal is the second serial port (run-vm.sh): it gets the demo's output, and
     # the errors of the steps around it, while the console (the log) gets them as well.
-    stty -onlcr </dev/ttyS1 # plain newlines, as a program's output on the host would have
+    # vmdev_terminal= names that port.
+    term=/dev/$(sed -n 's/.*vmdev_terminal=\([a-zA-Z0-9]*\).*/\1/p' /proc/cmdline)
+    stty -onlcr <"$term" # plain newlines, as a program's output on the host would have
     { insmod $ko && vmdev-demo --picture /tmp/picture && rmmod rust_vmdev; echo $? >/tmp/rc; } 2>&1 |
-      tee /dev/ttyS1
+      tee "$term"
     rc=$(cat /tmp/rc)
     # What the picture shows, on the console (the log) alone: run-vm.sh draws it on the host.
     cat /tmp/picture 2>/dev/null ;;
@@ -52,10 +66,10 @@ case $mode in
     seconds=$(arg seconds) seed=$(arg seed)
     echo clear > /sys/kernel/debug/kmemleak
     # The three nodes over the default buffer (the huge node's PMD spans); then the huge node
-    # alone with the module on the 1 GiB reservation, one PUD span, the same seed and time.
+    # alone with the module on the pud reservation, one PUD span, the same seed and time.
     insmod $ko && vmdev-stress --seconds "$seconds" --seed "$seed" && rmmod rust_vmdev
     rc=$?
-    pud=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_reserved=\(0x[0-9a-f]*\),0x40000000$/phys_base=\1 phys_size=0x40000000/p' | head -n 1)
+    pud=$(phys pud)
     if [ $rc = 0 ] && [ -n "$pud" ]; then
       # shellcheck disable=SC2086 # pud is words
       insmod $ko $pud && vmdev-stress --nodes huge --seconds "$seconds" --seed "$seed" && rmmod rust_vmdev
@@ -65,10 +79,11 @@ case $mode in
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
   bench)
     # Printed after the run: kernel messages (module loads) would split lines on the console.
-    # The remap and huge nodes serve the 64 MiB reserved at boot (run-vm.sh), /dev/mem maps it too;
-    # the C twin's serve the 64 MiB after it.
+    # The remap and huge nodes serve the huge reservation, /dev/mem maps it too; the C twin's
+    # serve the twin reservation, the 64 MiB after it.
     reps=$(sed -n 's/.*vmdev_bench_reps=\([0-9]*\).*/\1/p' /proc/cmdline)
-    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko --phys-base 0x48000000 --phys-size 0x4000000 \
+    huge=$(reserved huge)
+    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko --phys-base "${huge% *}" --phys-size "${huge#* }" \
       ${reps:+--reps "$reps"} > /tmp/bench.txt
     rc=$?
     cat /tmp/bench.txt ;;
@@ -78,10 +93,11 @@ case $mode in
     # With pages larger than 4 KiB a PMD spans more than the default buffers hold (32 MiB with
     # 16 KiB pages; the remap buffer is at most one buddy block, 32 MiB, the fault buffer 16 MiB),
     # so the tests that need two spans skip: they run once more with the module loaded on the
-    # second boot reservation (64 MiB, two spans) and a fault buffer as large.
+    # huge reservation (64 MiB, two spans) and a fault buffer as large.
     huge2=
     if [ "$(sed -n 's/^KernelPageSize: *//p' /proc/self/smaps | head -n 1)" != "4 kB" ]; then
-      huge2=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_reserved=\(0x[0-9a-f]*\),\(0x[0-9a-f]*\)$/phys_base=\1 phys_size=\2 fault_size=\2/p' | sed -n 2p)
+      huge2=$(phys huge)
+      [ -z "$huge2" ] || huge2="$huge2 fault_size=${huge2#*phys_size=}"
     fi
     two_spans="--test huge. --test remap.placement_congruent_to_offset --test fault.placement_congruent_to_offset"
     # vmdev_tests=PREFIX,...: only those tests (check.sh's run on a CPU without 1 GiB pages).
@@ -126,10 +142,10 @@ case $mode in
       fi
     fi
     # vmdev_reproducer=1 (make check's boot with the core-fixed build): the reproducer of
-    # kernel-patches/ (kselftest_harness) against the module on the reserved GiB; its TAP as
+    # kernel-patches/ (kselftest_harness) against the module on the pud reservation; its TAP as
     # diagnostics, then its totals as a line of their own.
     if tr ' ' '\n' </proc/cmdline | grep -qx 'vmdev_reproducer=1' && [ -x /bin/pud_pfnmap ]; then
-      gib=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_reserved=\(0x[0-9a-f]*\),0x40000000$/phys_base=\1 phys_size=0x40000000/p' | head -n 1)
+      gib=$(phys pud)
       repro=1
       # shellcheck disable=SC2086 # gib is words
       if insmod $ko $gib; then

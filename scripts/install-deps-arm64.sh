@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what make check-arm64 needs on top of scripts/install-deps.sh; does nothing when all is
-# there. The kernel needs nothing more (clang-19 is a cross compiler with LLVM=1 ARCH=arm64);
+# there. The kernel needs nothing more (clang is a cross compiler with LLVM=1 ARCH=arm64);
 # the rest is:
 # - qemu-system-arm (qemu-system-aarch64) and device-tree-compiler (dtc, for the reservation
 #   added to the virt machine's device tree, scripts/arm64-dtb.sh);
@@ -8,8 +8,8 @@
 #   glibc), cargo-web (cargo 1.96, the one that matches rustc-web 1.96 and rust-web-src, for
 #   -Zbuild-std: scripts/build-userspace.sh);
 # - an aarch64 busybox-static for the initramfs: Debian's arm64 .deb, downloaded through a private
-#   apt configuration under the cache (as fetch-kernel-source.sh does for trixie) and unpacked,
-#   never installed, so the host's dpkg gets no foreign architecture.
+#   apt configuration under the cache (common.sh's private_apt) and unpacked, never installed, so
+#   the host's dpkg gets no foreign architecture.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -22,23 +22,12 @@ if [ -x "$busybox" ]; then
   say "arm64 busybox: cached in $busybox"
   exit 0
 fi
-codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
-mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
-         awk -v s="$codename" '$2 == s { print $1; exit }')
-[ -n "$mirror" ] || die "no apt source for suite '$codename' to take the Debian mirror from"
-apt_dir=$dir/apt
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main" \
-  >"$apt_dir/sources.list"
-apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-          -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir" -o "APT::Architecture=arm64"
-          -o "APT::Architectures=arm64" -o "APT::Sandbox::User=$(id -un)")
-timed "apt-get update ($codename, arm64, private lists)" apt-get "${apt_opts[@]}" update -qq
+suite=$(debian_suite)
+timed "apt-get update ($suite, arm64, private lists)" private_apt "$dir/apt" arm64 "$suite" update -qq
 deb_dir=$(mktemp -d)
 trap 'rm -rf "$deb_dir"' EXIT
 (cd "$deb_dir" && timed "apt-get download busybox-static:arm64" \
-  apt-get "${apt_opts[@]}" download -qq busybox-static:arm64)
+  private_apt "$dir/apt" arm64 "$suite" download -qq busybox-static:arm64)
 dpkg-deb -x "$deb_dir"/busybox-static_*_arm64.deb "$deb_dir/root"
 install -m 0755 "$deb_dir/root/bin/busybox" "$busybox"
 file "$busybox" | grep -q 'ARM aarch64' || die "$busybox is not an aarch64 binary"

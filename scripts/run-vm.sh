@@ -38,7 +38,8 @@ settings (environment; the scripts this one runs read them too):
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
   VM_TWIN        the C twin's vmdev_c.ko built for VM_KERNEL (check-arm64.sh)
-  VMDEV_ARCH     x86_64 (default) or arm64: QEMU's virt machine, aarch64 userspace (check-arm64.sh)
+  VMDEV_ARCH     x86_64 (default) or arm64: QEMU's virt machine, aarch64 userspace (check-arm64.sh);
+                 what differs is common.sh's table, the ranges reserved at boot its VM_RESERVED
   KDIR           kernel build tree to build the module against and boot; default: the cached
                  debug kernel (scripts/build-kernel.sh, tinyconfig + scripts/vm.config)
   VMDEV_CACHE    cache of kernel source, kernel builds, gen_init_cpio; default
@@ -54,13 +55,16 @@ case ${1:-} in
   demo | fixtures | stress | bench | check | shell) mode=$1 ;;
   *) usage >&2; exit 2 ;;
 esac
+# The demo's output goes to its own serial port, the machine's second.
+[ "$mode" != demo ] || [ -n "$TERMINAL" ] ||
+  die "run-vm.sh demo: not on $VMDEV_ARCH (its machine has one UART, the demo's terminal is a second)"
 "$VMDEV_ROOT/scripts/build-userspace.sh"
 # VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh), and
 # VM_TWIN the C twin built for it (check-arm64.sh).
 twin=${VM_TWIN:-}
 if [ -z "${VM_KERNEL:-}" ]; then
   "$VMDEV_ROOT/scripts/build-module.sh"
-  VM_KERNEL=$(kernel_dir)/arch/x86/boot/bzImage VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
+  VM_KERNEL=$(kernel_dir)/$KIMAGE_PATH VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
   twin=$VMDEV_ROOT/c_twin/vmdev_c.ko
 fi
 "$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"}
@@ -68,46 +72,47 @@ fi
 log=${VM_LOG:-$VMDEV_ROOT/build/vm-$mode.log}
 shown_log=${log#"$VMDEV_ROOT/"} # for messages
 rm -f "$log"
+# The ranges of RAM this mode reserves at boot (common.sh's VM_RESERVED), NAME:BASE,SIZE each.
+mapfile -t reserved < <(reserved "$mode")
 # panic_on_warn: a WARN ends the run at once, with its backtrace on the console.
-# Three ranges of the guest's 3 GiB reserved at boot (memmap=SIZE$ADDR), each aligned to its
-# size: 4 MiB at 1 GiB for the module's boot-reserved mode (phys_base) and the tests of its
-# checks; 64 MiB at 1152 MiB for huge PMD mappings (/dev/vmdev-huge) and the peers that map
-# reserved memory in make bench (/dev/mem); 1 GiB at 2 GiB for a huge PUD mapping.
 # loglevel=7 in every mode, `make run` too: the console is the log the splat check reads, and a
 # lower level would drop WARNING lines (KERN_WARNING) from it; `make run` is quiet because its
 # terminal is another serial port, not because the kernel says less.
-# One vmdev_reserved=BASE,SIZE word per range tells the suite where they are, in the same order
-# (on arm64 too, which reserves them in its device tree instead: arm64-vm.sh).
-# And 4 MiB of RAM for each driver reserved by name (reserve_mem=SIZE:ALIGN:NAME, any
-# architecture), which its reserve_mem=1 parameter serves: the recommended boot reservation.
-cmdline=(console=ttyS0 loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1
-         "memmap=4M\$0x40000000" "memmap=64M\$0x48000000" "memmap=1G\$0x80000000"
-         "vmdev_reserved=0x40000000,0x400000" "vmdev_reserved=0x48000000,0x4000000"
-         "vmdev_reserved=0x80000000,0x40000000" "vmdev_mode=$mode"
-         reserve_mem=4M:2M:rust_vmdev reserve_mem=4M:2M:vmdev_c
-         # KUnit suites run when the suite asks (module.kunit, through debugfs), not at boot or
-         # at each module load: their KTAP would come before the suite's and kunit.py parse
-         # reads the first document of a log.
-         kunit.autorun=0)
-# make bench: the C twin serves the 64 MiB after the module's, since each driver claims its range.
-[ "$mode" != bench ] || cmdline+=("memmap=64M\$0x4c000000")
-# The accelerator, per architecture: KVM when this machine is of the guest's architecture and a
-# KVM guest really runs here, else TCG. /dev/kvm can exist, open, start a machine and run
-# firmware, and still hang a 64-bit kernel before its first line (nested virtualisation on the
-# machines this was written on), so the probe boots the kernel itself with no root and waits for
-# "Linux version" on its console, at most 20 s; the verdict is kept until the host reboots.
+cmdline=("console=$CONSOLE" loglevel=7 panic=-1 oops=panic panic_on_warn=1 page_poison=1)
+# The reservations: memmap=SIZE$BASE words where the kernel takes them (x86_64), else nodes of
+# the device tree (below). Either way one vmdev_reserved=NAME:BASE,SIZE word (hex) per range
+# tells the guest where each is (guest-init.sh, the suite, the bench look them up by name).
+if [ "$RESERVE" = memmap ]; then
+  for r in "${reserved[@]}"; do
+    base=${r#*:} base=${base%,*} size=$((${r#*,}))
+    if ((size % (1 << 30) == 0)); then size=$((size >> 30))G; else size=$((size >> 20))M; fi
+    cmdline+=("memmap=$size\$$base")
+  done
+fi
+cmdline+=("${reserved[@]/#/vmdev_reserved=}" "vmdev_mode=$mode"
+          # And 4 MiB of RAM for each driver reserved by name (reserve_mem=SIZE:ALIGN:NAME, any
+          # architecture), which its reserve_mem=1 parameter serves: the recommended boot
+          # reservation.
+          reserve_mem=4M:2M:rust_vmdev reserve_mem=4M:2M:vmdev_c
+          # KUnit suites run when the suite asks (module.kunit, through debugfs), not at boot or
+          # at each module load: their KTAP would come before the suite's and kunit.py parse
+          # reads the first document of a log.
+          kunit.autorun=0)
+[ "$mode" != demo ] || cmdline+=("vmdev_terminal=$TERMINAL")
+# The accelerator: KVM when this machine is of the guest's architecture and a KVM guest really
+# runs here, else TCG. /dev/kvm can exist, open, start a machine and run firmware, and still hang
+# a 64-bit kernel before its first line (under nested virtualisation on some hosts), so the probe
+# boots the kernel itself with no root and waits for "Linux version" on its console, at most
+# 20 s; the verdict is kept until the host reboots.
 # -icount (make bench) counts the instructions TCG runs, so it keeps TCG, as VM_ACCEL=tcg does.
-case $VMDEV_ARCH in
-  x86_64) qemu_bin=qemu-system-x86_64 host_arch=x86_64 probe=(-append "console=ttyS0 panic=-1") ;;
-  arm64) qemu_bin=qemu-system-aarch64 host_arch=aarch64 probe=(-M virt -append "console=ttyAMA0 panic=-1") ;;
-esac
 kvm_probe() {
   local boot cache=$VMDEV_CACHE/kvm-probe-$VMDEV_ARCH
   boot=$(cat /proc/sys/kernel/random/boot_id)
   if [ "$(head -n 1 "$cache" 2>/dev/null)" != "$boot $VM_KERNEL" ]; then
     mkdir -p "$VMDEV_CACHE"
-    if timeout 20 "$qemu_bin" -accel kvm -cpu max -m 512M -nodefaults -display none -no-reboot \
-         -kernel "$VM_KERNEL" "${probe[@]}" -serial stdio </dev/null 2>&1 | grep -q -a -m 1 'Linux version'; then
+    if timeout 20 "$QEMU_BIN" "${QEMU_MACHINE[@]}" -accel kvm -cpu max -m 512M -nodefaults -display none \
+         -no-reboot -kernel "$VM_KERNEL" -append "console=$CONSOLE panic=-1" -serial stdio </dev/null 2>&1 |
+         grep -q -a -m 1 'Linux version'; then
       printf '%s\n%s\n' "$boot $VM_KERNEL" "kvm" >"$cache"
     else
       printf '%s\n%s\n' "$boot $VM_KERNEL" "a KVM guest did not print its first line in 20 s" >"$cache"
@@ -120,27 +125,31 @@ if [ "${VM_ACCEL:-}" = tcg ]; then
   why="VM_ACCEL=tcg"
 elif [[ " ${VM_QEMU_ARGS:-} " == *" -icount "* ]]; then
   why="-icount needs TCG"
-elif [ "$(uname -m)" != "$host_arch" ]; then
+elif [ "$(uname -m)" != "$UNAME_M" ]; then
   why="this machine is $(uname -m)"
 elif [ ! -e /dev/kvm ]; then
   why="no /dev/kvm"
 elif why=$(kvm_probe) && [ "$why" = kvm ]; then
   accel=kvm why="a KVM guest runs here"
 fi
+# The machine: what its device tree depends on (arm64-dtb.sh dumps the tree with these options).
+machine=("${QEMU_MACHINE[@]}" -accel "$accel" -cpu max -smp 2 -m "$VM_MEMORY")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
-# console, whose escape codes and iPXE banner came before the kernel's first line).
-qemu=("$qemu_bin" -accel "$accel" -cpu max -smp 2 -m 3G -nodefaults -display none -no-reboot
+# console, whose escape codes and iPXE banner come before the kernel's first line).
+qemu=("$QEMU_BIN" "${machine[@]}" -nodefaults -display none -no-reboot
       -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
-# VMDEV_ARCH=arm64 (make check-arm64): QEMU's virt machine, its console and its reservation.
-# shellcheck source=scripts/arm64-vm.sh
-[ "$VMDEV_ARCH" != arm64 ] || source "$VMDEV_ROOT/scripts/arm64-vm.sh"
+if [ "$RESERVE" = dtb ]; then
+  dtb=$VMDEV_ROOT/build/vm-$VMDEV_ARCH-reserved.dtb
+  "$VMDEV_ROOT/scripts/arm64-dtb.sh" "$dtb" "${reserved[*]}" "$QEMU_BIN" "${machine[@]}"
+  qemu+=(-dtb "$dtb")
+fi
 if [ "$mode" = shell ] && [ -t 0 ]; then
   # The guest's terminal learns the size of this one (stty in guest-init.sh).
   read -r rows cols < <(stty size) && cmdline+=("vmdev_tty=${rows}x$cols")
   timeout=${VM_TIMEOUT:-0}
 else
-  # A guard against a hung guest only, far above the slowest run seen: check, the longest, took
-  # 15 min on a 2-core machine busy with two other jobs.
+  # A guard against a hung guest only, far above the slowest run: check, the longest, takes up
+  # to 15 min on a 2-core machine busy with two other jobs.
   timeout=${VM_TIMEOUT:-3600}
 fi
 # VM_APPEND adds to the kernel command line, VM_QEMU_ARGS to QEMU's options (words, unquoted).

@@ -26,9 +26,7 @@ in_root() {
 
 mkdir -p "$dir"
 if [ ! -f "$root/.vmdev-ready" ]; then
-  # shellcheck disable=SC2016 # expanded by apt-get, not here
-  mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
-           awk -v s="$(. /etc/os-release && echo "$VERSION_CODENAME")" '$2 == s { print $1; exit }')
+  mirror=$(debian_mirror)
   rm -rf "$root"
   timed "stock: debootstrap trixie into $root" debootstrap --variant=minbase trixie "$root" "$mirror" >"$dir/debootstrap.log"
   echo "deb $mirror trixie-backports main" >"$root/etc/apt/sources.list.d/backports.list"
@@ -61,8 +59,7 @@ grep -q "_RNvNt${stock_crate}_6kernel5print11call_printk" "$root$src/Module.symv
 say "stock: kernel crate symbols match the stock image ($stock_crate)"
 
 mkdir -p "$root/build/vmdev" "$VMDEV_ROOT/build/stock"
-# The module's sources: Kbuild, the Rust files, the C helpers and the UAPI header they include.
-cp -rp "$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,vmdev_helpers.c,include} "$root/build/vmdev/"
+copy_module_sources "$root/build/vmdev"
 timed "stock: rust-vmdev.ko with rustc 1.85.1 and gcc-14" in_root \
   make -s -C "$src" M=/build/vmdev CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE="$release" modules >&2
 cp "$root/build/vmdev/rust-vmdev.ko" "$VMDEV_ROOT/build/stock/"
