@@ -32,8 +32,6 @@ for page in "${pages[@]}"; do
   # holds objects, which the x86 build leaves).
   out=$VMDEV_ROOT/build/arm64-$page
   copy_module_sources "$out/module"
-  mkdir -p "$out/module/c_twin"
-  cp -p "$VMDEV_ROOT"/c_twin/{Kbuild,*.c} "$out/module/c_twin/"
   # shellcheck disable=SC2046 # kmake_flags is a list of words
   timed "module: rust-vmdev.ko for arm64 $page" \
     make -s -C "$kdir" M="$out/module" $(kmake_flags) modules

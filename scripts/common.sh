@@ -175,14 +175,17 @@ kernel_splats() {
 
 # copy_module_sources DIR: copies into DIR what kbuild builds rust-vmdev.ko from, for a build
 # outside the source tree: Kbuild, the Rust files at the top (the crate root and its modules),
-# vma_ops/, the C helpers at the top (not modpost's *.mod.c of an earlier build) and include/
-# (the UAPI header).
+# vma_ops/, the C helpers at the top and include/ (the UAPI header); and into DIR/c_twin what it
+# builds vmdev_c.ko from (its Kbuild, *.c and *.h). Never modpost's *.mod.c of an earlier build.
 copy_module_sources() {
-  local c sources=("$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,include})
-  for c in "$VMDEV_ROOT"/*.c; do
-    [[ $c == *.mod.c ]] || sources+=("$c")
+  local f sources=("$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,include}) twin_sources=()
+  for f in "$VMDEV_ROOT"/*.c; do
+    [[ $f == *.mod.c ]] || sources+=("$f")
   done
-  mkdir -p "$1" && cp -rp "${sources[@]}" "$1/"
+  for f in "$VMDEV_ROOT"/c_twin/{Kbuild,*.c,*.h}; do
+    [[ $f == *.mod.c ]] || twin_sources+=("$f")
+  done
+  mkdir -p "$1/c_twin" && cp -rp "${sources[@]}" "$1/" && cp -p "${twin_sources[@]}" "$1/c_twin/"
 }
 
 # totals MIN LOG...: the sum of the logs' `N passed, N failed, N skipped` lines (the closing line

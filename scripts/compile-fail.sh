@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # compile-fail.sh: the misuse of the abstraction that must not compile (tests/compile-fail/).
-# Each snippet is the driver side of a small module, built with the real chardev.rs, memory.rs,
-# mm_view.rs and vma_ops.rs (with vma_ops/) against the test VM's kernel (make's KDIR, as the
-# module is).
+# Each snippet is the driver side of a small module, built with the real abstraction (chardev.rs,
+# mm_view.rs, vma_ops.rs with vma_ops/) and memory.rs against the test VM's kernel (make's KDIR,
+# as the module is); the driver's own files are copied too, but no `mod` names them.
 #
 # A snippet's first line says what rustc must answer: `// expect: error[CODE]: MESSAGE` (the
 # start of the error's first line, code included where rustc gives one), or `// expect: (builds)`

@@ -15,4 +15,6 @@ lint_userspace() {
   (cd userspace && cargo fmt --check && env -u RUSTC cargo clippy --quiet --locked --all-targets -- -D warnings)
 }
 timed "lint: rustfmt, clippy (userspace)" lint_userspace
+timed "lint: the module's layers (scripts/module-layers.sh)" scripts/module-layers.sh
+timed "lint: design.md's concept index against the code" scripts/concept-index.sh
 CLIPPY=1 "$VMDEV_ROOT/scripts/build-module.sh"
