@@ -2,6 +2,7 @@
 //! loading, and the KTAP runner.
 
 pub mod address_space;
+pub mod boot;
 pub mod device;
 pub mod fault_branches;
 pub mod frames;

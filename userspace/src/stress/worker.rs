@@ -1,5 +1,6 @@
 //! One worker of the workload: a thread with its own random stream, its own slice of each
-//! device, and the fds and mappings it made; `vma_ops` holds its VMA-changing operations.
+//! device, and the fds and mappings it made; `vma_changes` holds its operations that change its
+//! VMAs.
 
 use std::ffi::c_void;
 use std::fs::File;
@@ -28,7 +29,7 @@ macro_rules! check {
     };
 }
 
-mod vma_ops;
+mod vma_changes;
 
 /// Mappings a worker keeps at most: a fork's child reads every page of each, and on the 1 GiB
 /// reservation each may be all of it.

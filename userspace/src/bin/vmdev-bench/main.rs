@@ -12,6 +12,10 @@
 //! and the pages it left mapped, udmabuf's as the reference); `window|label|bytes` lines say each
 //! fault node's default window.
 //!
+//! The drivers' remap and huge nodes serve ranges reserved at boot, which the kernel command line
+//! names (`vmdev::boot`): the module the `huge` range, which `/dev/mem` maps too, the C twin the
+//! `twin` range.
+//!
 //! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
 //! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
 //! here) and order effects spread evenly; compare ratios taken in the same boot, not absolute
@@ -29,7 +33,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork};
 use vmdev::device::{Device, Kind};
 use vmdev::mapping::{Mapping, page_size, set_fault_around_bytes};
-use vmdev::{kmod, uapi};
+use vmdev::{boot, kmod, uapi};
 
 use measure::{Pattern, Probe, Sample, emit, first_touch, map_read_unmap, map_unmap};
 use sources::Source;
@@ -54,25 +58,9 @@ struct Args {
     /// Repetitions of each measurement (interleaved).
     #[arg(long, default_value_t = 7)]
     reps: usize,
-    /// The range reserved at boot that the module's remap and huge nodes (module parameters
-    /// phys_base, phys_size) and /dev/mem map: its physical address... The C twin's nodes serve
-    /// the range of the same size right after it, reserved too: each driver claims its range.
-    #[arg(long, value_parser = parse_u64, default_value = "0x48000000")]
-    phys_base: u64,
-    /// ... and its size in bytes.
-    #[arg(long, value_parser = parse_u64, default_value = "0x4000000")]
-    phys_size: u64,
     /// Bytes each source maps in the comparison of every path (the fault buffer's default size).
     #[arg(long, default_value_t = 16 * MIB)]
     len: usize,
-}
-
-fn parse_u64(s: &str) -> Result<u64, String> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    }
-    .map_err(|e| format!("{s}: {e}"))
 }
 
 /// A module under test and its three nodes.
@@ -205,13 +193,23 @@ fn peer(make: impl FnOnce() -> Result<Source, String>, label: &str) -> Option<So
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let params = |base: u64| format!("phys_base={base:#x} phys_size={:#x}", args.phys_size);
-    let c_base = args
-        .phys_base
-        .checked_add(args.phys_size)
-        .ok_or("--phys-base + --phys-size overflows")?;
-    let rust = Driver::new("rust", args.rust.clone(), "vmdev", &params(args.phys_base));
-    let c = Driver::new("c", args.c.clone(), "vmdev_c", &params(c_base));
+    // Each driver's remap and huge nodes serve a range reserved at boot, since each claims its
+    // own: the module the `huge` range, which /dev/mem maps too, the C twin the `twin` range.
+    let range = |name| {
+        boot::reserved(name)?
+            .ok_or_else(|| format!("no vmdev_reserved={name}:BASE,SIZE on the kernel command line"))
+    };
+    let (ours, twins) = (range(boot::HUGE)?, range(boot::TWIN)?);
+    if ours.size != twins.size {
+        return Err(format!(
+            "the {} range {ours} and the {} range {twins} differ in size: the drivers would \
+             not map the same bytes",
+            boot::HUGE,
+            boot::TWIN
+        ));
+    }
+    let rust = Driver::new("rust", args.rust.clone(), "vmdev", &ours.params());
+    let c = Driver::new("c", args.c.clone(), "vmdev_c", &twins.params());
     let drivers = [&rust, &c];
     for d in drivers {
         d.load("")?;
@@ -222,11 +220,11 @@ fn run(args: &Args) -> Result<(), String> {
         println!("window|{}|{}", d.fault.label(), window_bytes(&d.fault)?);
     }
     let len = args.len;
-    let whole = args.phys_size as usize;
+    let whole = ours.size as usize;
     let peers: Vec<Source> = [
         peer(|| Source::udmabuf(len), "udmabuf"),
         peer(|| Source::heap(len), "heap"),
-        peer(|| Source::devmem(args.phys_base), "devmem"),
+        peer(|| Source::devmem(ours.base), "devmem"),
         Some(Source::Anon),
         Some(Source::Tmpfs),
     ]

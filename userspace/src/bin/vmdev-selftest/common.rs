@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, getpid};
+use vmdev::boot::{self, Reservation};
 use vmdev::mapping::{Mapping, page_size};
 use vmdev::maps::self_smaps_entry;
 use vmdev::uapi;
@@ -46,42 +47,39 @@ pub fn pud_span() -> usize {
     pmd_span() * (ps() / 8)
 }
 
-/// The ranges reserved at boot for the module's phys_base mode and huge mappings, in the
-/// order the kernel command line announces them, one `vmdev_reserved=BASE,SIZE` word each
-/// (hex). The test VM reserves them with `memmap=` on x86 and with `/reserved-memory` no-map
-/// nodes in the device tree on arm64, which has no `memmap=` (scripts/run-vm.sh, arm64-vm.sh).
-pub fn boot_reserved() -> Result<Vec<(u64, u64)>, String> {
-    let cmdline =
-        std::fs::read_to_string("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
-    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-    cmdline
-        .split_whitespace()
-        .filter_map(|w| w.strip_prefix("vmdev_reserved="))
-        .map(|r| {
-            r.split_once(',')
-                .and_then(|(b, s)| Some((hex(b)?, hex(s)?)))
-                .ok_or_else(|| format!("vmdev_reserved={r}: expected BASE,SIZE in hex"))
-        })
-        .collect()
+/// The range reserved at boot under `name` (one of `vmdev::boot`'s), or the skip that says the
+/// kernel command line announces none.
+pub fn reservation(name: &str) -> Result<Result<Reservation, Outcome>, String> {
+    Ok(boot::reserved(name)?.ok_or_else(|| {
+        Outcome::Skip(format!(
+            "no vmdev_reserved={name}:BASE,SIZE on the kernel command line"
+        ))
+    }))
 }
 
-/// The module parameters that serve the remap and huge devices from the range reserved at boot
-/// that is one naturally aligned PUD span (1 GiB with 4 KiB pages), or the skip that says there
-/// is none.
-pub fn pud_reservation() -> Result<Result<String, Outcome>, String> {
+/// The `pud` range reserved at boot, which the tests of PUD mappings load the module on: one
+/// naturally aligned PUD span, or the skip that says there is none. It is announced with any
+/// page size, and is one span only with 4 KiB pages (a 16 KiB page's PUD spans 64 GiB); a
+/// range of the span's size that is not aligned to it is the runner's error.
+pub fn pud_reservation() -> Result<Result<Reservation, Outcome>, String> {
     let pud = pud_span() as u64;
-    Ok(
-        match boot_reserved()?
-            .into_iter()
-            .find(|&(b, s)| s == pud && b % pud == 0)
-        {
-            Some((base, size)) => Ok(format!("phys_base={base:#x} phys_size={size:#x}")),
-            None => Err(Outcome::Skip(format!(
-                "no vmdev_reserved=BASE,SIZE on the kernel command line is one aligned \
-                 {pud:#x}-byte PUD span"
-            ))),
-        },
-    )
+    let r = match reservation(boot::PUD)? {
+        Ok(r) => r,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    if r.size != pud {
+        return Ok(Err(Outcome::Skip(format!(
+            "the {} reservation {r} is not one PUD span: {pud:#x} bytes with {:#x}-byte pages",
+            boot::PUD,
+            ps()
+        ))));
+    }
+    ensure!(
+        r.base % pud == 0,
+        "the {} reservation {r} is not aligned to its size, one PUD span",
+        boot::PUD
+    );
+    Ok(Ok(r))
 }
 
 /// The first range of System RAM in /proc/iomem (root sees real addresses).

@@ -14,6 +14,7 @@ use nix::sys::ptrace;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pause};
+use vmdev::boot::{self, Reservation};
 use vmdev::kmod::Module;
 use vmdev::mapping::Mapping;
 
@@ -210,14 +211,13 @@ fn debugger_cannot_write_read_only(_cx: &Context, d: &Device) -> TestResult {
 }
 
 test!(module: debugger_same_as_dev_mem, Reload);
-/// With the module on the first boot reservation, a debugger sees the remap and huge nodes'
+/// With the module on the `remap` boot reservation, a debugger sees the remap and huge nodes'
 /// mappings as it sees `/dev/mem`'s over the same range: the same bytes, the same writes
 /// landing, and the same refusals on read-only mappings. Restores the default load.
 fn debugger_same_as_dev_mem(cx: &Context, m: &Module) -> TestResult {
-    let Some(&(base, size)) = boot_reserved()?.first() else {
-        return Ok(Outcome::Skip(
-            "no vmdev_reserved=BASE,SIZE on the kernel command line".into(),
-        ));
+    let Reservation { base, size } = match reservation(boot::REMAP)? {
+        Ok(r) => r,
+        Err(skip) => return Ok(skip),
     };
     let dev_mem = match OpenOptions::new().read(true).write(true).open("/dev/mem") {
         Ok(f) => f,

@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::sys::mman::MapFlags;
 use nix::unistd::{Uid, setuid};
+use vmdev::boot::{self, Reservation};
 use vmdev::frames::{
     KernelMapping, KernelView, kpagecount, kpageflags, pagemap, pagemap_frames, runs,
 };
@@ -16,7 +17,7 @@ use vmdev::uapi;
 
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Module, Outcome, TestResult, diag, ensure, test};
-use crate::huge_path::{Cost, expect_cost, spans_or_skip, touch};
+use crate::huge_cost::{Cost, expect_cost, spans_or_skip, touch};
 
 /// The frames pagemap gives for `pages` pages from `m`'s start, all of which must be mapped.
 fn mapped_frames(m: &Mapping, pages: usize) -> Result<Vec<u64>, String> {
@@ -274,16 +275,11 @@ fn pagemap_read_keeps_pud(cx: &Context, m: &Module) -> TestResult {
         )));
     }
     let pud = pud_span();
-    let Some((base, size)) = boot_reserved()?
-        .into_iter()
-        .map(|(b, s)| (b as usize, s as usize))
-        .find(|&(b, s)| s == pud && b % pud == 0)
-    else {
-        return Ok(Outcome::Skip(format!(
-            "no vmdev_reserved=BASE,SIZE is one aligned {pud:#x}-byte PUD span"
-        )));
+    let range = match pud_reservation()? {
+        Ok(r) => r,
+        Err(skip) => return Ok(skip),
     };
-    m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
+    m.reload(&range.params())?;
     let result = (|| {
         let f = huge.open(true)?;
         let map = map_congruent(&f, pud, RW, MapFlags::MAP_SHARED, 0, pud)?;
@@ -343,10 +339,9 @@ fn frames_reserved_by_kind(cx: &Context, m: &Module) -> TestResult {
         "{reserved} of the {pages} frames of the allocated buffer are PG_reserved or have no \
          struct page"
     );
-    let Some(&(base, size)) = boot_reserved()?.first() else {
-        return Ok(Outcome::Skip(
-            "no vmdev_reserved=BASE,SIZE on the kernel command line".into(),
-        ));
+    let Reservation { base, size } = match reservation(boot::REMAP)? {
+        Ok(r) => r,
+        Err(skip) => return Ok(skip),
     };
     m.reload(&format!("phys_base={base:#x} phys_size={size:#x}"))?;
     let reserved = frames_reserved(remap);

@@ -76,7 +76,7 @@ fn pud_range_mremap(cx: &Context, m: &Module) -> TestResult {
         )));
     }
     let params = match pud_reservation()? {
-        Ok(params) => params,
+        Ok(range) => range.params(),
         Err(skip) => return Ok(skip),
     };
     let mut kmsg = Kmsg::from_now()?;

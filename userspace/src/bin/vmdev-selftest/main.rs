@@ -10,16 +10,20 @@
 
 mod abuse;
 mod address_space;
+mod boot_memory;
 mod bounds;
 mod common;
 mod debugger;
 mod fault_counts;
+mod fault_injection;
 mod fault_path;
 mod frames;
 mod harness;
+mod huge_cost;
 mod huge_mremap;
 mod huge_path;
 mod huge_split;
+mod huge_split_matrix;
 mod lifecycle;
 mod module;
 mod params;
