@@ -79,12 +79,10 @@ case $mode in
     sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak ;;
   bench)
     # Printed after the run: kernel messages (module loads) would split lines on the console.
-    # The remap and huge nodes serve the huge reservation, /dev/mem maps it too; the C twin's
-    # serve the twin reservation, the 64 MiB after it.
+    # vmdev-bench finds the reservations by name: the remap and huge nodes serve huge, which
+    # /dev/mem maps too; the C twin's serve twin.
     reps=$(sed -n 's/.*vmdev_bench_reps=\([0-9]*\).*/\1/p' /proc/cmdline)
-    huge=$(reserved huge)
-    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko --phys-base "${huge% *}" --phys-size "${huge#* }" \
-      ${reps:+--reps "$reps"} > /tmp/bench.txt
+    vmdev-bench --rust $ko --c /lib/modules/vmdev_c.ko ${reps:+--reps "$reps"} > /tmp/bench.txt
     rc=$?
     cat /tmp/bench.txt ;;
   check)
