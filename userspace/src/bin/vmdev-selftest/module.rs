@@ -22,8 +22,8 @@ fn load(_cx: &Context, m: &Module) -> TestResult {
 }
 
 test!(module: kunit, First);
-/// The module's own KUnit suites (`#[kunit_tests]` in `vma_ops.rs`: the arithmetic of the fault,
-/// split and access paths) pass, every case. The test VM boots with `kunit.autorun=0`, so each is
+/// The module's own KUnit suites (`#[kunit_tests]` beside the code in `vma_ops/`: the
+/// arithmetic of the fault, split and access paths) pass, every case. The test VM boots with `kunit.autorun=0`, so each is
 /// run here, through `/sys/kernel/debug/kunit/SUITE/run` (it runs at load where KUnit autoruns),
 /// and its KTAP read from `results` beside it; each case is listed by name. A module without a
 /// `.kunit_test_suites` section (the C twin) has none.
