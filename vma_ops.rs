@@ -44,6 +44,9 @@
 //!   `vm_insert_page()` put refcounted pages into a pfnmap): the driver never sees the `&VmaNew`
 //!   whose safe `set_mixedmap()` allows it, only a [`MmapVma`] or a [`VmaDesc`], which the one
 //!   method that picks the backing consumes (`pfn_and_mixed.rs`, `prepare_pfn_and_mixed.rs`).
+//! - A hook applying a backing the driver made itself (frames the memory does not own, another
+//!   table): only [`VmaSetup`]'s three backings make a `Backing`, after their checks, and only
+//!   this module can name it or the `Hook` that applies it (`forged_backing.rs`).
 //! - `mmap_prepare` succeeding without backing the mapping: only a backing makes the [`Prepared`]
 //!   it must return (`prepared_without_backing.rs`).
 //! - Taking a reference in `mmap_prepare`, where the mapping may still fail or merge: the
