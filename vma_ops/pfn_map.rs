@@ -159,7 +159,7 @@ pub(super) fn access_span(
 }
 
 #[cfg(CONFIG_KUNIT)]
-#[kunit_tests(rust_vmdev_pfn_map)]
+#[kernel::prelude::kunit_tests(rust_vmdev_pfn_map)]
 mod tests {
     use super::*;
 
