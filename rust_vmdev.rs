@@ -22,7 +22,7 @@
 //! The driver is safe code, a file per concern: this one loads and registers the nodes;
 //! `nodes.rs` holds the nodes, `params.rs` the checks of the module parameters, `uapi.rs` the
 //! ABI, `debug_view.rs` the debug view, and `mm_ioctl.rs` `VMDEV_IOC_MM` (the caller's address
-//! space as the kernel holds it). `memory.rs` holds the buffers, with the `unsafe` their
+//! space as the kernel holds it). `memory.rs` holds the buffers and the raw calls their
 //! allocation takes. They build on the abstraction, which names nothing of the driver:
 //! `chardev.rs` (the character device), `vma_ops.rs` with `vma_ops/` (the VMA API) and
 //! `mm_view.rs` (an address space read under its lock).
