@@ -207,6 +207,7 @@ pub(crate) trait MiscDevice: Sized {
     /// the VMA goes away, with nothing installed.
     fn mmap<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
         _vma: MmapVma<'a, Self::Ptr>,
     ) -> Result<Backed<'a>> {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -430,7 +431,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // `T::Ptr` while it is open (it was set by `open`), and the driver gets no other access
         // to the VMA than this object.
         let vma = unsafe { MmapVma::<T::Ptr>::from_raw(vma, file) };
-        match T::mmap(device, vma) {
+        match T::mmap(device, file, vma) {
             // SAFETY: This is the trampoline, with what the driver's `mmap` returned, and it
             // returns what `install` returns to the core.
             Ok(backed) => match unsafe { backed.install() } {

@@ -138,7 +138,11 @@ impl<N: Node> MiscDevice for Device<N> {
         N::back(desc)
     }
 
-    fn mmap<'a>(dev: ArcBorrow<'_, Self>, vma: MmapVma<'a, Arc<Self>>) -> Result<Backed<'a>> {
+    fn mmap<'a>(
+        dev: ArcBorrow<'_, Self>,
+        _file: &File,
+        vma: MmapVma<'a, Arc<Self>>,
+    ) -> Result<Backed<'a>> {
         dev.check_range(&vma)?;
         N::back(vma)
     }
