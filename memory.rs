@@ -24,7 +24,7 @@ use kernel::{
     str::CString,
 };
 
-// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+// Out-of-line versions of static inline C functions, from `helpers/vmdev.c`.
 #[expect(
     improper_ctypes,
     reason = "`struct page` ends in a zero-length array; only pointers to it are passed"
@@ -417,7 +417,7 @@ impl Drop for VmallocBuffer {
 }
 
 // The debug view (`debug_view.rs`, `include/uapi/rust_vmdev.h`): how the kernel reaches each page
-// of a buffer. Out-of-line versions of macros, from `vmdev_helpers.c`.
+// of a buffer. Out-of-line versions of macros, from `helpers/vmdev.c`.
 extern "C" {
     fn vmdev_helper_page_offset() -> c_ulong;
     fn vmdev_helper_page_offset_phys() -> bindings::phys_addr_t;

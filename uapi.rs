@@ -2,7 +2,7 @@
 
 //! The driver's ABI, as `include/uapi/rust_vmdev.h` defines it: the structures the ioctls copy,
 //! their numbers, and the values of their fields. `tests/uapi.rs` in userspace and
-//! `vmdev_helpers.c` check the layouts against the header.
+//! `helpers/vmdev.c` check the layouts against the header.
 
 use kernel::{ioctl::_IOR, page::PAGE_SHIFT, prelude::*};
 
@@ -18,7 +18,7 @@ pub(crate) struct VmdevInfo {
     pub(crate) around_pages: u64,
 }
 
-// `sizeof(struct vmdev_info)` in the header, which `vmdev_helpers.c` asserts too; the derive above
+// `sizeof(struct vmdev_info)` in the header, which `helpers/vmdev.c` asserts too; the derive above
 // proves there is no padding.
 const _: () = assert!(size_of::<VmdevInfo>() == 40);
 
@@ -89,7 +89,7 @@ pub(crate) struct VmdevMm {
     pub(crate) pad: u32,
 }
 
-// `VMDEV_MM_SIZE_VER0`, which `vmdev_helpers.c` asserts too; the derives prove there is no
+// `VMDEV_MM_SIZE_VER0`, which `helpers/vmdev.c` asserts too; the derives prove there is no
 // padding. This driver knows the first version only.
 const _: () = assert!(size_of::<VmdevMm>() == 216);
 

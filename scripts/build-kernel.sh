@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # build-kernel.sh [FRAGMENT...]: builds (once) a test-VM kernel from Debian's 7.3 source with the
 # project's fixes to the core (kernel-patches/), tinyconfig + the fragments in order (default
-# scripts/vm.config, the debug kernel).
+# scripts/vm.config + scripts/in-tree.config, the debug kernel).
+# A kernel whose fragments include in-tree.config also carries the layer and the driver in-tree:
+# `make series` (scripts/series.sh) as it stands in this work tree, synced into the kernel's own
+# copy of the source at every call and rebuilt incrementally when it changed.
 # The build directory is keyed by the source, the patches, the fragments and the toolchain versions, so a
 # change to any of them builds a fresh tree and an unchanged one is reused.
 # VMDEV_KERNEL_TARGETS: what to make (default: the image, modules_prepare and modules);
@@ -10,7 +13,10 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-fragments=("${@:-$VMDEV_ROOT/scripts/vm.config}")
+fragments=("$@")
+[ $# -gt 0 ] || fragments=("$VMDEV_ROOT/scripts/vm.config" "$VMDEV_ROOT/scripts/in-tree.config")
+in_tree=false
+for f in "${fragments[@]}"; do [ "${f##*/}" != in-tree.config ] || in_tree=true; done
 read -ra targets <<<"${VMDEV_KERNEL_TARGETS:-$KIMAGE modules_prepare modules}"
 pristine=$(echo "$VMDEV_CACHE"/src/linux-source-*)
 [ -f "$pristine/Makefile" ] || die "no kernel source in $VMDEV_CACHE/src (run scripts/install-deps.sh)"
@@ -60,8 +66,43 @@ out=$VMDEV_CACHE/kernel/$key
 mkdir -p "$VMDEV_CACHE/kernel"
 exec 9>"$out.lock"
 flock 9
-if [ -f "$out/.vmdev-built" ]; then
+
+kmake=(make -C "$src" O="$out" LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" RUSTDOC="$RUSTDOC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
+# The in-tree kernel: its own source tree, hard links to the patched one but for the series'
+# files, which are written over them (a write to a link would change every tree). The series is
+# keyed out of the build: a change to the layer rebuilds what it touches, not the kernel.
+series_changed=false
+if $in_tree; then
+  base_src=$src src=$out.src
+  kmake[2]=$src
+  if [ ! -f "$src/.vmdev-linked" ]; then
+    rm -rf "$src"
+    cp -al "$base_src" "$src"
+    touch "$src/.vmdev-linked"
+  fi
+  overlay=$(mktemp -d)
+  trap 'rm -rf "$overlay"' EXIT
+  "$VMDEV_ROOT/scripts/series.sh" tree "$overlay"
+  ! sync_overlay "$overlay" "$src" "$base_src" || series_changed=true
+fi
+if [ -f "$out/.vmdev-built" ] && ! $series_changed; then
   say "kernel: cached in $out (key $key)"
+  echo "$out"
+  exit 0
+fi
+# The series' own symbols: the driver as a module.
+in_tree_config() {
+  ! $in_tree || grep -q '^config SAMPLE_RUST_VMDEV$' "$src/samples/rust/Kconfig" || return 0
+  "$src/scripts/config" --file "$out/.config" -m SAMPLE_RUST_VMDEV &&
+    "${kmake[@]}" -s olddefconfig
+}
+inlining=()
+! grep -qx 'CONFIG_FUNCTION_TRACER=y' "$out/.config" 2>/dev/null || inlining=("$memory_cflags")
+if [ -f "$out/.vmdev-built" ]; then
+  {
+    timed "kernel: the series changed: config" in_tree_config
+    timed "kernel: the series changed: make ${targets[*]} in $out" "${kmake[@]}" "${inlining[@]}" -s "${targets[@]}"
+  } >&2
   echo "$out"
   exit 0
 fi
@@ -69,7 +110,6 @@ fi
 say "kernel: building $(basename "$src") + ${fragments[*]##*/} into $out (key $key: source, ${KARCH_FLAGS[*]:+$VMDEV_ARCH, }fragments, rustc, bindgen, clang); about 7 minutes on 2 cores"
 rm -rf "$out"
 mkdir -p "$out"
-kmake=(make -C "$src" O="$out" LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
 # tinyconfig, the fragments merged onto it in order, then olddefconfig for their dependencies.
 configure() {
   "${kmake[@]}" -s tinyconfig >/dev/null &&
@@ -93,6 +133,7 @@ configure() {
     esac
   done <<<"$wanted")
   [ -z "$dropped" ] || die "kernel config lost these lines of ${fragments[*]##*/}:"$'\n'"$dropped"
+  timed "kernel: the series' config" in_tree_config
   inlining=()
   ! grep -qx 'CONFIG_FUNCTION_TRACER=y' "$out/.config" || inlining=("$memory_cflags")
   timed "kernel: make ${targets[*]}" "${kmake[@]}" "${inlining[@]}" -s "${targets[@]}"

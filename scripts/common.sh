@@ -7,6 +7,8 @@ VMDEV_CACHE=${VMDEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-vmdev}
 # The kernel's Rust needs a rustc with matching core/alloc sources: Debian's rustc-web
 # ships both, the rustup toolchain on PATH has no rust-src.
 RUSTC=${RUSTC:-/usr/bin/rustc}
+# (Not the rustup rustdoc a PATH may find first: the doctests are built by the same toolchain.)
+RUSTDOC=${RUSTDOC:-/usr/bin/rustdoc}
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
 # KASAN together with Rust needs clang, and CONFIG_RUST_INLINE_HELPERS a clang on rustc's own
 # LLVM (22 for rustc-web 1.96); LLVM=1 picks the unversioned names from this dir, and bindgen
@@ -165,7 +167,7 @@ kernel_dir() {
 
 # Flags for every make run in the kernel tree.
 kmake_flags() {
-  echo LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" BINDGEN="$BINDGEN" CLIPPY_DRIVER=/usr/bin/clippy-driver
+  echo LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" RUSTDOC="$RUSTDOC" BINDGEN="$BINDGEN" CLIPPY_DRIVER=/usr/bin/clippy-driver
 }
 
 # Prints the lines of a guest console log that show a kernel splat (empty when clean).
@@ -175,13 +177,11 @@ kernel_splats() {
 
 # copy_module_sources DIR: copies into DIR what kbuild builds rust-vmdev.ko from, for a build
 # outside the source tree: Kbuild, the Rust files at the top (the crate root and its modules),
-# vma_ops/, the C helpers at the top and include/ (the UAPI header); and into DIR/c_twin what it
-# builds vmdev_c.ko from (its Kbuild, *.c and *.h). Never modpost's *.mod.c of an earlier build.
+# vma_ops/, the C helpers (helpers/*.c) and include/ (the UAPI header); and into DIR/c_twin what
+# it builds vmdev_c.ko from (its Kbuild, *.c and *.h). Never modpost's *.mod.c of an earlier build.
 copy_module_sources() {
   local f sources=("$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,include}) twin_sources=()
-  for f in "$VMDEV_ROOT"/*.c; do
-    [[ $f == *.mod.c ]] || sources+=("$f")
-  done
+  mkdir -p "$1/helpers" && cp -p "$VMDEV_ROOT"/helpers/*.c "$1/helpers/"
   for f in "$VMDEV_ROOT"/c_twin/{Kbuild,*.c,*.h}; do
     [[ $f == *.mod.c ]] || twin_sources+=("$f")
   done
@@ -217,4 +217,29 @@ laps() {
 }
 minutes() {
   if (($1 < 60)); then echo "$1 s"; else printf '%d min %02d s\n' $(($1 / 60)) $(($1 % 60)); fi
+}
+
+# sync_overlay OVERLAY TREE BASE: TREE becomes BASE's files with OVERLAY's over them. A file of
+# OVERLAY is copied where TREE's differs; a file the last sync wrote (TREE/.vmdev-overlay) that
+# OVERLAY no longer has becomes BASE's again, or goes. Every write is a new file, never one
+# through a hard link to BASE, and has a new time, so make rebuilds what it reaches. Succeeds
+# when it changed something.
+sync_overlay() {
+  local overlay=$1 tree=$2 base=$3 manifest=$2/.vmdev-overlay changed=1 files f
+  files=$(cd "$overlay" && find . -type f | sed 's|^\./||' | sort)
+  if [ -f "$manifest" ]; then
+    while read -r f; do
+      grep -qxF "$f" <<<"$files" && continue
+      if [ -f "$base/$f" ]; then cp --remove-destination "$base/$f" "$tree/$f"; else rm -f "$tree/$f"; fi
+      changed=0
+    done <"$manifest"
+  fi
+  while read -r f; do
+    [ -n "$f" ] && ! cmp -s "$overlay/$f" "$tree/$f" || continue
+    mkdir -p "$(dirname "$tree/$f")"
+    cp --remove-destination "$overlay/$f" "$tree/$f"
+    changed=0
+  done <<<"$files"
+  echo "$files" >"$manifest"
+  return $changed
 }

@@ -92,7 +92,7 @@ build() {
   copy_module_sources "$dir"
   root "$@" >"$dir/cf_root.rs"
   # shellcheck disable=SC2016 # $(src) is for make
-  printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o vmdev_helpers.o' \
+  printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o helpers/vma_ops.o helpers/mm_view.o helpers/vmdev.o' \
     'ccflags-y += -I$(src)/include/uapi' 'rustflags-y += -Dwarnings' >"$dir/Kbuild"
   # shellcheck disable=SC2046 # kmake_flags is a list of words
   make -s -C "$kdir" M="$dir" $(kmake_flags) modules >"$dir/build.log" 2>&1

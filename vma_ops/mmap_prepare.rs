@@ -24,7 +24,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+// Out-of-line versions of static inline C functions, from `helpers/vma_ops.c`.
 #[expect(
     improper_ctypes,
     reason = "`struct vm_area_desc` holds zero-sized C structs; only pointers to it are passed"

@@ -8,7 +8,7 @@ use super::vm_fault::{FaultResult, VmFault};
 use core::marker::PhantomData;
 use kernel::bindings;
 
-// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+// Out-of-line versions of static inline C functions, from `helpers/vma_ops.c`.
 #[expect(
     improper_ctypes,
     reason = "`struct page` ends in a zero-length array; only pointers to it are passed"

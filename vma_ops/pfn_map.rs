@@ -8,7 +8,7 @@
 use core::ops::Range;
 use kernel::page::{PAGE_SHIFT, PAGE_SIZE};
 
-// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+// Out-of-line versions of static inline C functions, from `helpers/vma_ops.c`.
 extern "C" {
     fn vmdev_helper_pud_leaf_supported() -> bool;
 }
@@ -58,7 +58,7 @@ pub(crate) enum EntrySize {
 }
 
 /// log2 of the entries in one page table: a page of 8-byte entries on the 64-bit architectures
-/// this module builds for. `vmdev_helpers.c` asserts at compile time that the kernel's
+/// this module builds for. `helpers/vma_ops.c` asserts at compile time that the kernel's
 /// `PMD_ORDER` and `PUD_ORDER` are one and two of these.
 const TABLE_ORDER: u32 = PAGE_SHIFT as u32 - 3;
 

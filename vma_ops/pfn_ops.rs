@@ -19,7 +19,7 @@ use kernel::{
     prelude::*,
 };
 
-// Out-of-line versions of static inline C functions, from `vmdev_helpers.c`.
+// Out-of-line versions of static inline C functions, from `helpers/vma_ops.c`.
 #[cfg_attr(
     all(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not(vmdev_core_fixed)),
     expect(
@@ -157,7 +157,7 @@ where
 
     /// Called by the core for a new VMA copied from one with these operations: before the copy
     /// of `mremap()` moves the page tables, removes the PUD entries of the VMA it is copied
-    /// from (`vmdev_helpers.c` says why and how), then does what [`Callbacks::open`] does.
+    /// from (`helpers/vma_ops.c` says why and how), then does what [`Callbacks::open`] does.
     ///
     /// The core's `move_page_tables()` (7.3.4) cannot move a PUD leaf of a PFN map: it clears
     /// it as a bad entry without flushing the TLB, which leaves the old address mapped onto the

@@ -1,29 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Out-of-line wrappers for static inline functions and macros that bindgen cannot turn
- * into callable Rust, in the style of the kernel's rust/helpers/. Each is a one-line
- * forward; their only callers are the safe wrappers in memory.rs, vma_ops/ and mm_view.rs,
- * which declare them.
+ * The C side of the VMA layer: out-of-line forms of static inline functions and macros that
+ * bindgen cannot turn into callable Rust.
  */
-#include <linux/build_bug.h>
-#include <linux/ioport.h>
 #include <linux/mm.h>
-#include <linux/module.h>
-#include <linux/of.h>
-#include <linux/of_address.h>
-#include <linux/sched.h>
-#include <linux/vmalloc.h>
-#include <rust_vmdev.h>
 
-/* uapi.rs asserts the same sizes: both sides agree with the header. */
-static_assert(sizeof(struct vmdev_info) == 40);
-static_assert(sizeof(struct vmdev_mm) == VMDEV_MM_SIZE_VER0);
 /* vma_ops/pfn_map.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
 static_assert(PMD_ORDER == PAGE_SHIFT - 3);
 static_assert(PUD_ORDER == 2 * (PAGE_SHIFT - 3));
 
-struct page *vmdev_helper_virt_to_page(const void *addr);
-unsigned long vmdev_helper_page_to_pfn(const struct page *page);
 void vmdev_helper_get_page(struct page *page);
 bool vmdev_helper_pud_leaf_supported(void);
 void vmdev_helper_vma_start_write(struct vm_area_struct *vma);
@@ -33,17 +18,6 @@ void vmdev_helper_vma_set_flags_unlocked(struct vm_area_struct *vma, vm_flags_t 
 vm_flags_t vmdev_helper_vma_desc_flags(const struct vm_area_desc *desc);
 void vmdev_helper_vma_desc_set_flags(struct vm_area_desc *desc, vm_flags_t set);
 void vmdev_helper_vma_desc_clear_flags(struct vm_area_desc *desc, vm_flags_t clear);
-bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size);
-
-struct page *vmdev_helper_virt_to_page(const void *addr)
-{
-	return virt_to_page(addr);
-}
-
-unsigned long vmdev_helper_page_to_pfn(const struct page *page)
-{
-	return page_to_pfn(page);
-}
 
 void vmdev_helper_get_page(struct page *page)
 {
@@ -134,84 +108,4 @@ void vmdev_helper_vma_desc_set_flags(struct vm_area_desc *desc, vm_flags_t set)
 void vmdev_helper_vma_desc_clear_flags(struct vm_area_desc *desc, vm_flags_t clear)
 {
 	vma_flags_clear_word(&desc->vma_flags, clear);
-}
-
-/*
- * Whether [base, base + size) is memory the firmware reserved at boot and the kernel leaves
- * alone: disjoint from System RAM, and wholly inside either an e820 "Reserved" range (x86;
- * memmap=SIZE$ADDR makes one) or one /reserved-memory region of the device tree marked no-map
- * (arm64 and other device-tree machines, which have no memmap=; /proc/iomem lists such a
- * region as "reserved", but with no IORES_DESC_RESERVED, which only x86's e820 code sets).
- * Not a forward of one inline function like the others: the device-tree walk needs its macros.
- */
-bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
-{
-	struct device_node *parent;
-	struct resource res;
-	bool inside = false;
-
-	if (region_intersects(base, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT)
-		return false;
-	if (region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_RESERVED) == REGION_INTERSECTS)
-		return true;
-	parent = of_find_node_by_path("/reserved-memory");
-	for_each_available_child_of_node_scoped(parent, np) {
-		if (!of_property_read_bool(np, "no-map") || of_address_to_resource(np, 0, &res))
-			continue;
-		if (base >= res.start && size <= resource_size(&res) &&
-		    base - res.start <= resource_size(&res) - size) {
-			inside = true;
-			break;
-		}
-	}
-	of_node_put(parent);
-	/* The kernel honoured the no-map: the range is in iomem ("reserved"), outside System RAM. */
-	return inside &&
-	       region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS;
-}
-
-/*
- * The debug view (debug_view.rs): PAGE_OFFSET, where the linear map starts (a variable on x86_64,
- * randomised with KASLR), and the physical address it maps there (0 on x86_64, PHYS_OFFSET, the
- * start of RAM, on arm64): a linear-map address a maps physical a - PAGE_OFFSET + that.
- */
-unsigned long vmdev_helper_page_offset(void);
-phys_addr_t vmdev_helper_page_offset_phys(void);
-
-unsigned long vmdev_helper_page_offset(void)
-{
-	return PAGE_OFFSET;
-}
-
-phys_addr_t vmdev_helper_page_offset_phys(void)
-{
-	return __pa(PAGE_OFFSET);
-}
-
-/*
- * mm_view.rs: whether an address (a VMA's vm_ops) lies in a module's code or data. The module
- * is the caller's own, so it stays loaded.
- */
-bool vmdev_helper_within_module(const void *addr, const void *mod);
-
-bool vmdev_helper_within_module(const void *addr, const void *mod)
-{
-	return within_module((unsigned long)addr, mod);
-}
-
-/*
- * mm_view.rs: the current task's mm, and whether it runs on it (active_mm), read with C's layout
- * of task_struct: bindgen 0.73.2's puts mm 48 bytes early (mm_view.rs says why).
- */
-void *vmdev_helper_current_mm(void);
-bool vmdev_helper_current_on_own_mm(void);
-
-void *vmdev_helper_current_mm(void)
-{
-	return current->mm;
-}
-
-bool vmdev_helper_current_on_own_mm(void)
-{
-	return current->active_mm == current->mm;
 }
