@@ -4,6 +4,7 @@
  * bindgen cannot turn into callable Rust.
  */
 #include <linux/mm.h>
+#include <linux/vmalloc.h>
 
 /* vma_ops/pfn_map.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
 static_assert(PMD_ORDER == PAGE_SHIFT - 3);
