@@ -3,7 +3,7 @@
 # a script in scripts/. KDIR=<kernel build tree> builds the module against another kernel;
 # CLIPPY=1 lints it. `scripts/run-vm.sh -h` lists the VM's modes and settings (VM_TIMEOUT, ...).
 
-.PHONY: help module userspace run shell check check-stock check-arm64 stress bench docs lint rust-analyzer clean
+.PHONY: help module userspace run shell check check-stock check-arm64 stress bench docs lint series rust-analyzer clean
 module:
 	@scripts/build-module.sh
 
@@ -19,6 +19,7 @@ help:
 	@echo 'make bench           rust_vmdev against the C twin on a non-debug kernel: BENCHMARKS.md'
 	@echo 'make docs            run the demo and write its output into docs/design.md'
 	@echo 'make lint            shellcheck, rustfmt and clippy on the scripts, the module and userspace'
+	@echo 'make series          the layer and the driver as a patch series for Linux 7.3.4: build/series/patches'
 	@echo 'make rust-analyzer   write rust-project.json for the module against the kernel tree'
 	@echo 'make clean           remove build/, userspace/target/ and the module build files'
 
@@ -69,6 +70,12 @@ docs:
 
 lint:
 	@scripts/lint.sh
+
+# The layer (rust/kernel/mm/, rust/helpers/, rust/kernel/miscdevice.rs) and the driver
+# (samples/rust/rust_vmdev/) as a patch series for Linux 7.3.4, from the module's own files;
+# `make check` builds it in the debug kernel and checks it (scripts/series-check.sh).
+series:
+	@scripts/series.sh
 
 # rust-project.json for rust-analyzer, from the kernel's own `make M=... rust-analyzer`.
 rust-analyzer:

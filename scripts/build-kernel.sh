@@ -70,11 +70,17 @@ flock 9
 kmake=(make -C "$src" O="$out" LLVM=1 "${KARCH_FLAGS[@]}" RUSTC="$RUSTC" RUSTDOC="$RUSTDOC" BINDGEN="$BINDGEN" -j"$(($(nproc) + 1))")
 # The in-tree kernel: its own source tree, hard links to the patched one but for the series'
 # files, which are written over them (a write to a link would change every tree). The series is
-# keyed out of the build: a change to the layer rebuilds what it touches, not the kernel.
-series_changed=false
+# keyed out of the build: a change to the layer rebuilds what it touches, not the kernel; a
+# stamp says which state of the series the tree was last built with. Its Rust is built through
+# clippy, and a warning in the series' files fails the build.
+# VMDEV_SERIES_STEPS=N (series-check.sh): the tree with the first N patches of the series only,
+# and only the kernel crate and the samples built (the check that each patch builds).
+steps=${VMDEV_SERIES_STEPS:-}
+[ -z "$steps" ] || $in_tree || die "VMDEV_SERIES_STEPS is for the in-tree kernel"
 if $in_tree; then
   base_src=$src src=$out.src
   kmake[2]=$src
+  kmake+=(CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver)
   if [ ! -f "$src/.vmdev-linked" ]; then
     rm -rf "$src"
     cp -al "$base_src" "$src"
@@ -82,10 +88,14 @@ if $in_tree; then
   fi
   overlay=$(mktemp -d)
   trap 'rm -rf "$overlay"' EXIT
-  "$VMDEV_ROOT/scripts/series.sh" tree "$overlay"
-  ! sync_overlay "$overlay" "$src" "$base_src" || series_changed=true
+  "$VMDEV_ROOT/scripts/series.sh" tree "$overlay" ${steps:+"$steps"}
+  [ -z "$steps" ] || rm -f "$out/.vmdev-series-built"
+  sync_overlay "$overlay" "$src" "$base_src" || true
+  state=$(cd "$overlay" && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
+  [ -z "$steps" ] || targets=(rust/ samples/rust/)
 fi
-if [ -f "$out/.vmdev-built" ] && ! $series_changed; then
+if [ -f "$out/.vmdev-built" ] && [ -z "$steps" ] &&
+   { ! $in_tree || [ "$(cat "$out/.vmdev-series-built" 2>/dev/null)" = "$state" ]; }; then
   say "kernel: cached in $out (key $key)"
   echo "$out"
   exit 0
@@ -96,18 +106,33 @@ in_tree_config() {
   "$src/scripts/config" --file "$out/.config" -m SAMPLE_RUST_VMDEV &&
     "${kmake[@]}" -s olddefconfig
 }
+# make TARGET...: the build, its output kept in $out/.vmdev-make.log; for the in-tree kernel a
+# warning or error in a file of the series fails it.
+build() {
+  local rc=0 files
+  "${kmake[@]}" "${inlining[@]}" -s "$@" 2>&1 | tee "$out/.vmdev-make.log" || rc=1
+  [ $rc = 0 ] && $in_tree || return $rc
+  files=$(cd "$overlay" && find . -type f | sed 's|^\./||' | paste -sd'|')
+  if grep -E -A6 '^(warning|error)' "$out/.vmdev-make.log" | grep -qE "($files)"; then
+    echo "the series' files have warnings (all of the build's output in $out/.vmdev-make.log)"
+    return 1
+  fi
+}
 inlining=()
 ! grep -qx 'CONFIG_FUNCTION_TRACER=y' "$out/.config" 2>/dev/null || inlining=("$memory_cflags")
 if [ -f "$out/.vmdev-built" ]; then
+  what="the series"
+  [ -z "$steps" ] || what="the series' first $steps patches"
   {
-    timed "kernel: the series changed: config" in_tree_config
-    timed "kernel: the series changed: make ${targets[*]} in $out" "${kmake[@]}" "${inlining[@]}" -s "${targets[@]}"
+    timed "kernel: $what: config" in_tree_config
+    timed "kernel: $what: make ${targets[*]} in $out" build "${targets[@]}"
   } >&2
+  [ -n "$steps" ] || echo "$state" >"$out/.vmdev-series-built"
   echo "$out"
   exit 0
 fi
 
-say "kernel: building $(basename "$src") + ${fragments[*]##*/} into $out (key $key: source, ${KARCH_FLAGS[*]:+$VMDEV_ARCH, }fragments, rustc, bindgen, clang); about 7 minutes on 2 cores"
+say "kernel: building $(basename "${base_src:-$src}") + ${fragments[*]##*/} into $out (key $key: source, ${KARCH_FLAGS[*]:+$VMDEV_ARCH, }fragments, rustc, bindgen, clang); about 7 minutes on 2 cores"
 rm -rf "$out"
 mkdir -p "$out"
 # tinyconfig, the fragments merged onto it in order, then olddefconfig for their dependencies.
@@ -136,7 +161,8 @@ configure() {
   timed "kernel: the series' config" in_tree_config
   inlining=()
   ! grep -qx 'CONFIG_FUNCTION_TRACER=y' "$out/.config" || inlining=("$memory_cflags")
-  timed "kernel: make ${targets[*]}" "${kmake[@]}" "${inlining[@]}" -s "${targets[@]}"
+  timed "kernel: make ${targets[*]}" build "${targets[@]}"
 } >&2
 touch "$out/.vmdev-built"
+! $in_tree || echo "$state" >"$out/.vmdev-series-built"
 echo "$out"

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# `make check`: lints, the host-side unit tests, the misuse of the abstraction that must not
-# compile (compile-fail.sh), the build with the options the module's cfgs name turned off
-# (build-module.sh --cfg-off), then the kselftest-style suite in the test VM,
-# whose kernel log must show no splat, then `make shell` fed from a pipe (test-shell.sh).
+# `make check`: the patch series and its checks (series-check.sh, first: it leaves the debug
+# kernel built with the whole series), lints, the host-side unit tests, the misuse of the
+# abstraction that must not compile (compile-fail.sh), the build with the options the module's
+# cfgs name turned off (build-module.sh --cfg-off), then the kselftest-style suite in the test
+# VM, whose kernel log must show no splat, then `make shell` fed from a pipe (test-shell.sh).
 # Ends with how long each stage took and `N passed, N failed, N skipped` over all of it.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
+mkdir -p "$VMDEV_ROOT/build"
+series_log=$VMDEV_ROOT/build/series-check.out
+timed "series: make series, each patch built, checkpatch, rustdoc" \
+  "$VMDEV_ROOT/scripts/series-check.sh" >"$series_log" || true
+cat "$series_log"
+lap "series"
 "$VMDEV_ROOT/scripts/lint.sh"
 lap "lint"
-mkdir -p "$VMDEV_ROOT/build"
 host_log=$VMDEV_ROOT/build/host-tests.log
 vm_log=$VMDEV_ROOT/build/vm-check.log
 rm -f "$vm_log" "$VMDEV_ROOT"/build/vm-check-{qemu64,core-fixed}.log
@@ -25,6 +31,12 @@ cf_ok=true
 timed "host: compile-fail" "$VMDEV_ROOT/scripts/compile-fail.sh" >"$cf_log" || cf_ok=false
 cat "$cf_log"
 lap "host: compile-fail"
+# The same misuses against the layer in-tree (the debug kernel's, from the series).
+cf_tree_log=$VMDEV_ROOT/build/compile-fail-in-tree.log
+timed "host: compile-fail against the layer in-tree" \
+  "$VMDEV_ROOT/scripts/compile-fail.sh" --in-tree >"$cf_tree_log" || cf_ok=false
+cat "$cf_tree_log"
+lap "host: compile-fail in-tree"
 # One more test: the module and its twin build with every option their cfgs name turned off.
 # (Its output, modpost's warnings of the symbols it cannot check among them, in build/cfg-off.log.)
 cfg_off_log=$VMDEV_ROOT/build/cfg-off.log
@@ -65,9 +77,14 @@ lap "VM: the shell"
 read -r h_pass h_fail h_skip < <(awk '/^test result:/ { p += $4; f += $6; s += $8 }
   END { print p + 0, f + 0, s + 0 }' "$host_log")
 $host_ok || [ "$h_fail" -gt 0 ] || h_fail=1 # cargo test failed before running tests
-read -r c_pass c_fail _ < <(totals 1 "$cf_log")
+read -r c_pass c_fail _ < <(totals 2 "$cf_log" "$cf_tree_log")
 $cf_ok || [ "$c_fail" -gt 0 ] || c_fail=1
-# Each suite run in the VM (the module, then its C twin) ends with `N passed, N failed, N skipped`.
+read -r p_pass p_fail _ < <(totals 1 "$series_log")
+# The KUnit cases built into the kernel with the series, which the in-tree row's module.kunit
+# runs and lists one by one (`kunit SUITE: ok N NAME`): the kernel crate's doctests
+# (rust_doctests_kernel) and the in-tree layer's cases (rust_kernel_mm_*). None at all fails.
+read -r b_pass b_fail < <(grep -oE 'kunit (rust_doctests_kernel|rust_kernel_mm_[a-z_]+): (not )?ok' "$vm_log" |
+  awk '/not ok$/ { f++; next } { p++ } END { print p + 0, f + (p + f ? 0 : 1) }')
 read -r v_pass v_fail v_skip < <(totals 1 "$vm_log" "$nopud_log" "$fixed_log")
 # One more test per VM run: its kernel log is free of splats.
 k_pass=0 k_fail=0
@@ -76,8 +93,8 @@ for log in "$vm_log" "$nopud_log" "$fixed_log"; do
 done
 $vm_ok || [ $((v_fail + k_fail)) -gt 0 ] || v_fail=$((v_fail + 1))
 
-say "host unit tests: $h_pass passed, $h_fail failed; compile-fail: $c_pass passed, $c_fail failed; cfg-off build: $o_pass passed, $o_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
+say "series: $p_pass passed, $p_fail failed; in-kernel KUnit cases (doctests, the layer in-tree): $b_pass passed, $b_fail failed; host unit tests: $h_pass passed, $h_fail failed; compile-fail: $c_pass passed, $c_fail failed; cfg-off build: $o_pass passed, $o_fail failed; VM suite: $v_pass passed, $v_fail failed, $v_skip skipped; kernel log clean: $k_pass passed, $k_fail failed; shell: $s_pass passed, $s_fail failed"
 laps
-failed=$((h_fail + c_fail + o_fail + v_fail + k_fail + s_fail))
-echo "$((h_pass + c_pass + o_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
+failed=$((p_fail + b_fail + h_fail + c_fail + o_fail + v_fail + k_fail + s_fail))
+echo "$((p_pass + b_pass + h_pass + c_pass + o_pass + v_pass + k_pass + s_pass)) passed, $failed failed, $((h_skip + v_skip)) skipped"
 [ "$failed" -eq 0 ]

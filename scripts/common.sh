@@ -235,7 +235,7 @@ sync_overlay() {
     done <"$manifest"
   fi
   while read -r f; do
-    [ -n "$f" ] && ! cmp -s "$overlay/$f" "$tree/$f" || continue
+    if [ -z "$f" ] || cmp -s "$overlay/$f" "$tree/$f"; then continue; fi
     mkdir -p "$(dirname "$tree/$f")"
     cp --remove-destination "$overlay/$f" "$tree/$f"
     changed=0

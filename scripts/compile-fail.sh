@@ -13,11 +13,28 @@
 # line), so the twin differs from the misuse only there. The twins and the control build
 # together, as one module. One line per snippet and one for the twins, then
 # `N passed, N failed, 0 skipped`.
+# --in-tree: the same against the layer in-tree, as `make series` puts it in the debug kernel:
+# no copy of the layer in the module, and the snippets and memory.rs name it by its in-tree
+# paths (kernel::mm::vma_ops, kernel::mm::mm_view, kernel::miscdevice).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 kdir=$(kernel_dir)
 out=$VMDEV_ROOT/build/compile-fail
+in_tree=false prefix=compile_fail
+case ${1:-} in
+  "") ;;
+  --in-tree) in_tree=true out=$out-in-tree prefix=compile_fail.in_tree ;;
+  *) die "usage: compile-fail.sh [--in-tree]" ;;
+esac
+# The driver's file (memory.rs) or a snippet as the module names the layer.
+layer_paths() {
+  if $in_tree; then
+    sed -E 's/\<crate::(vma_ops|mm_view)\>/kernel::mm::\1/g; s/\<crate::chardev\>/kernel::miscdevice/g' "$1"
+  else
+    cat "$1"
+  fi
+}
 pass=0 fail=0
 
 # root MODULE...: the crate root of a module made of the abstraction files and the snippet
@@ -31,10 +48,10 @@ root() {
 
 use kernel::prelude::*;
 
-mod chardev;
 mod memory;
-mod mm_view;
-mod vma_ops;
+END
+  $in_tree || printf 'mod %s;\n' chardev mm_view vma_ops
+  cat <<'END'
 
 module! {
     type: CompileFail,
@@ -90,9 +107,12 @@ build() {
   local dir=$1
   shift
   copy_module_sources "$dir"
+  layer_paths "$VMDEV_ROOT/memory.rs" >"$dir/memory.rs"
   root "$@" >"$dir/cf_root.rs"
+  local helpers=helpers/vmdev.o
+  $in_tree || helpers="helpers/vma_ops.o helpers/mm_view.o $helpers"
   # shellcheck disable=SC2016 # $(src) is for make
-  printf '%s\n' 'obj-m := vmdev-cf.o' 'vmdev-cf-y := cf_root.o helpers/vma_ops.o helpers/mm_view.o helpers/vmdev.o' \
+  printf '%s\n' 'obj-m := vmdev-cf.o' "vmdev-cf-y := cf_root.o $helpers" \
     'ccflags-y += -I$(src)/include/uapi' 'rustflags-y += -Dwarnings' >"$dir/Kbuild"
   # shellcheck disable=SC2046 # kmake_flags is a list of words
   make -s -C "$kdir" M="$dir" $(kmake_flags) modules >"$dir/build.log" 2>&1
@@ -104,8 +124,8 @@ errors() {
 }
 
 verdict() { # verdict OK NAME WHY
-  if [ "$1" = true ]; then echo "ok compile_fail.$2: $3"; pass=$((pass + 1))
-  else echo "not ok compile_fail.$2: $3"; fail=$((fail + 1)); fi
+  if [ "$1" = true ]; then echo "ok $prefix.$2: $3"; pass=$((pass + 1))
+  else echo "not ok $prefix.$2: $3"; fail=$((fail + 1)); fi
 }
 
 rm -rf "$out"
@@ -118,14 +138,16 @@ for snippet in "$VMDEV_ROOT"/tests/compile-fail/*.rs; do
   [ -n "$expect" ] || die "$snippet: the first line must be '// expect: error...' or '// expect: (builds)'"
   twins+=("$name")
   if [ "$expect" = "(builds)" ]; then
-    cp -p "$snippet" "$out/twins/$name.rs"
+    layer_paths "$snippet" >"$out/twins/$name.rs"
     continue
   fi
   grep -q '// twin:' "$snippet" || die "$snippet: a misuse needs a twin (a line ending in '// twin: CODE')"
-  twin "$snippet" >"$out/twins/$name.rs"
+  twin "$snippet" >"$out/twins/$name.tmp"
+  layer_paths "$out/twins/$name.tmp" >"$out/twins/$name.rs"
+  rm "$out/twins/$name.tmp"
   dir=$out/$name
   mkdir -p "$dir"
-  cp -p "$snippet" "$dir/$name.rs"
+  layer_paths "$snippet" >"$dir/$name.rs"
   log=${dir#"$VMDEV_ROOT"/}/build.log
   if build "$dir" "$name"; then
     verdict false "$name" "it builds: the misuse is not refused"

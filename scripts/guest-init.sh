@@ -104,6 +104,10 @@ case $mode in
     if [ -f $twin ]; then drivers=2; fi
     runs=$drivers
     if [ -n "$huge2" ]; then runs=$((runs * 2)); fi
+    # The debug kernel's own build of the module, from the patch series (samples/rust/), where
+    # the initramfs has it: the whole suite once more, in the run of the whole suite.
+    in_tree=/lib/modules/in-tree/rust-vmdev.ko
+    if [ -f $in_tree ] && [ -z "$only" ]; then runs=$((runs + 1)); else in_tree=; fi
     # Last, with vmdev_hooks=both (make check's first boot), each driver once more with its
     # nodes on the classic f_op->mmap hook (module parameter mmap_prepare=0; the runs above use
     # the default, f_op->mmap_prepare), over the tests that reach the hook and the VMA
@@ -138,6 +142,13 @@ case $mode in
         # shellcheck disable=SC2086
         { insmod $twin $huge2 && vmdev-selftest $nodes $two_spans --ktap-suite $n && rmmod vmdev_c; } || rc=1
       fi
+    fi
+    if [ -n "$in_tree" ]; then
+      n=$((n + 1))
+      # shellcheck disable=SC2086 # peer is words
+      # Its KUnit cases are the kernel's: the layer's and the kernel crate's doctests.
+      vmdev-selftest --module $in_tree $peer --suite-name rust_vmdev.in_tree \
+        --kunit rust_kernel_mm_ --kunit rust_doctests_kernel --ktap-suite $n || rc=1
     fi
     # vmdev_reproducer=1 (make check's boot with the core-fixed build): the reproducer of
     # kernel-patches/ (kselftest_harness) against the module on the pud reservation; its TAP as

@@ -61,13 +61,17 @@ esac
 "$VMDEV_ROOT/scripts/build-userspace.sh"
 # VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh), and
 # VM_TWIN the C twin built for it (check-arm64.sh).
-twin=${VM_TWIN:-}
+# The debug kernel's own build of the driver, from the series (samples/rust/rust_vmdev), goes
+# beside them where that kernel has it.
+twin=${VM_TWIN:-} in_tree=
 if [ -z "${VM_KERNEL:-}" ]; then
   "$VMDEV_ROOT/scripts/build-module.sh"
-  VM_KERNEL=$(kernel_dir)/$KIMAGE_PATH VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
+  kdir=$(kernel_dir)
+  VM_KERNEL=$kdir/$KIMAGE_PATH VM_MODULE=$VMDEV_ROOT/rust-vmdev.ko
   twin=$VMDEV_ROOT/c_twin/vmdev_c.ko
+  [ ! -f "$kdir/samples/rust/rust_vmdev/rust-vmdev.ko" ] || in_tree=$kdir/samples/rust/rust_vmdev/rust-vmdev.ko
 fi
-"$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"}
+"$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"} ${in_tree:+"$in_tree"}
 
 log=${VM_LOG:-$VMDEV_ROOT/build/vm-$mode.log}
 shown_log=${log#"$VMDEV_ROOT/"} # for messages

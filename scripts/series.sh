@@ -10,7 +10,8 @@
 # A step's files are made from the module's by the same few rewrites, for where they land:
 # - the layer (vma_ops.rs, vma_ops/, mm_view.rs, chardev.rs) goes into the kernel crate: its
 #   `kernel::` paths become `crate::`, `crate::vma_ops` becomes `crate::mm::vma_ops` (and so on),
-#   `pub(crate)` becomes `pub`, the `extern "C"` blocks that declare helpers/*.c go and their
+#   `pub(crate)` becomes `pub`, its KUnit suites `rust_vmdev_*` become `rust_kernel_mm_*` (the
+#   module keeps its own), the `extern "C"` blocks that declare helpers/*.c go and their
 #   calls become `bindings::`, and the cfg that leaves out the ways around 7.3.4's PUD bugs,
 #   which only a build for a kernel with kernel-patches/ sets (Kbuild), becomes the
 #   architecture's alone: the series is for 7.3.4 as released;
@@ -46,6 +47,7 @@ layer() {
     s{\bvmdev_helper_(\w+)\(}{bindings::$1(}g;
     s{all\(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not\(vmdev_core_fixed\)\)}{CONFIG_ARCH_SUPPORTS_PUD_PFNMAP}g;
     s{\bpub\(crate\)}{pub}g;
+    s{kunit_tests\(rust_vmdev_(\w+)\)}{kunit_tests(rust_kernel_mm_$1)}g;
     s{crate::(vma_ops|mm_view)\b}{crate::mm::$1}g;
     s{crate::chardev\b}{crate::miscdevice}g;
   ' "$VMDEV_ROOT/$1" |
@@ -67,6 +69,18 @@ helpers() {
     !done && /^#include "/ && $0 > inc { print inc; done = 1 }
     { print } END { if (!done) print inc }' "$dir/rust/helpers/helpers.c" >"$dir/helpers.c.new"
   mv "$dir/helpers.c.new" "$dir/rust/helpers/helpers.c"
+  maintained "rust/helpers/$2"
+}
+
+# maintained FILE: FILE among the files of MAINTAINERS' "MEMORY MANAGEMENT - RUST", in order.
+maintained() {
+  edit MAINTAINERS
+  awk -v f="F:	$1" '
+    /^MEMORY MANAGEMENT - RUST$/ { in_entry = 1 }
+    in_entry && !done && (/^$/ || (/^F:/ && $0 > f)) { print f; done = 1 }
+    /^$/ { in_entry = 0 }
+    { print }' "$dir/MAINTAINERS" >"$dir/MAINTAINERS.new"
+  mv "$dir/MAINTAINERS.new" "$dir/MAINTAINERS"
 }
 
 # mm_mod NAME: `pub mod NAME;` in rust/kernel/mm.rs, after upstream's `pub mod virt;`.
@@ -111,6 +125,7 @@ step_sample() {
   cp "$S/sample.Makefile" "$dir/$d/Makefile"
   edit samples/rust/Makefile
   edit samples/rust/Kconfig
+  # shellcheck disable=SC2016 # $(...) is make's
   sed -i '/^obj-\$(CONFIG_SAMPLE_RUST_MISC_DEVICE)/a obj-$(CONFIG_SAMPLE_RUST_VMDEV)\t\t+= rust_vmdev/' \
     "$dir/samples/rust/Makefile"
   sed -i "/^config SAMPLE_RUST_PRINT\$/{

@@ -29,6 +29,10 @@ pub struct Context {
     pub module: Option<Module>,
     /// Another driver of the same ABI (`--peer`), loaded by the test of the boot range's claim.
     pub peer: Option<Module>,
+    /// The KUnit suites of the code under test that are built into the kernel (`--kunit`, name
+    /// prefixes): where the layer is in-tree, its cases and the kernel crate's doctests. Empty:
+    /// the module's own suites.
+    pub kunit: Vec<String>,
 }
 
 impl Context {
@@ -287,8 +291,8 @@ pub fn select<'a>(
 
 /// Runs `cases` as one KTAP suite (suite `number` of a document the caller began, or a
 /// standalone document); returns the kselftest exit status.
-pub fn run(cx: &Context, cases: &[&Case], number: Option<usize>) -> i32 {
-    let mut suite = Suite::begin(&cx.suite_name(), cases.len(), number);
+pub fn run(cx: &Context, cases: &[&Case], name: &str, number: Option<usize>) -> i32 {
+    let mut suite = Suite::begin(name, cases.len(), number);
     for case in cases {
         suite.run(&case.name, TIMEOUT, || case.run(cx));
     }
@@ -438,6 +442,7 @@ mod tests {
             fault: dev(Kind::Fault),
             module,
             peer: None,
+            kunit: Vec::new(),
         }
     }
 

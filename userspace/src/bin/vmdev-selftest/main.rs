@@ -81,6 +81,15 @@ struct Args {
     /// document.
     #[arg(long, value_name = "N")]
     ktap_suite: Option<usize>,
+    /// The KTAP suite's name, instead of the module's (the in-tree build of the module, whose
+    /// name is the out-of-tree one's: `rust_vmdev.in_tree`).
+    #[arg(long, value_name = "NAME")]
+    suite_name: Option<String>,
+    /// KUnit suites built into the kernel that `module.kunit` runs instead of the module's own
+    /// (repeatable name prefixes): the in-tree layer's (`rust_kernel_mm_`) and the kernel
+    /// crate's doctests (`rust_doctests_kernel`), for the in-tree build of the module.
+    #[arg(long = "kunit", value_name = "PREFIX")]
+    kunit: Vec<String>,
 }
 
 fn main() {
@@ -116,6 +125,8 @@ fn main() {
             .module
             .map(|path| Module::new(path).with_params(args.module_params.as_deref().unwrap_or(""))),
         peer: args.peer.map(Module::new),
+        kunit: args.kunit,
     };
-    std::process::exit(harness::run(&cx, &chosen, args.ktap_suite));
+    let name = args.suite_name.unwrap_or_else(|| cx.suite_name());
+    std::process::exit(harness::run(&cx, &chosen, &name, args.ktap_suite));
 }
