@@ -33,6 +33,30 @@ extern "C" {
 
 /// The current task's address space with its mmap lock held for reading.
 ///
+/// # Examples
+///
+/// A walk of the calling process's VMAs in address order, as `/proc/self/maps` lists them:
+///
+/// ```
+/// use kernel::mm::mm_view::MmReadLocked;
+///
+/// /// How many VMAs the calling process has, and how many bytes they span.
+/// fn count_vmas() -> Option<(usize, usize)> {
+///     let task = current!();
+///     // `None` in a kernel thread, which has no address space.
+///     let mm = MmReadLocked::current(task)?;
+///     let (mut count, mut bytes, mut addr) = (0, 0, 0);
+///     // The first VMA that ends above `addr`: from 0, each VMA's end finds the next one.
+///     while let Some(vma) = mm.find_vma(addr) {
+///         count += 1;
+///         bytes += vma.end() - vma.start();
+///         addr = vma.end();
+///     }
+///     // `mm` is dropped on return, and the lock released with it.
+///     Some((count, bytes))
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `guard` holds the mmap read lock of `mm`.
@@ -45,6 +69,20 @@ pub(crate) struct MmReadLocked<'a> {
 /// `/proc/<pid>/stat` and `status` print, and the reference counts they do not.
 ///
 /// The counts of pages (`total_vm` ... `stack_vm`) are in pages; the rest are addresses.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::mm_view::{MmFields, MmReadLocked};
+///
+/// /// The size of the calling process's heap, in bytes: from `start_brk` to the break.
+/// fn heap_bytes() -> Option<u64> {
+///     let task = current!();
+///     // A copy, taken under the lock, which is released at the end of the statement.
+///     let fields: MmFields = MmReadLocked::current(task)?.fields();
+///     Some(fields.brk - fields.start_brk)
+/// }
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct MmFields {
     /// Users of the address space (`mm_users`): the threads, plus short-lived references.
@@ -162,6 +200,24 @@ pub(crate) fn current_on_own_mm(_task: &CurrentTask) -> bool {
 
 /// What a VMA is, beyond its range and flags: the fields of `struct vm_area_struct` that say
 /// whose it is, reported as facts rather than as the kernel pointers they hold.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::mm_view::{MmReadLocked, VmaIdentity};
+/// use kernel::ThisModule;
+///
+/// /// Whether `addr` of the calling process lies in a mapping of a file of `module`'s (a
+/// /// device node it registered, say) that has `module`'s VMA operations.
+/// fn mapped_by(module: &ThisModule, addr: usize) -> bool {
+///     let task = current!();
+///     let Some(mm) = MmReadLocked::current(task) else {
+///         return false;
+///     };
+///     mm.vma_lookup(addr)
+///         .is_some_and(|vma| vma.file_of(module) && vma.ops_of(module))
+/// }
+/// ```
 pub(crate) trait VmaIdentity {
     /// `vm_file` is set: a mapping of a file or device, not anonymous memory.
     fn has_file(&self) -> bool;

@@ -34,6 +34,50 @@ extern "C" {
 /// A [`VmaSetup`]: the backing that the driver picks consumes it, so a VMA is set up one way
 /// only.
 ///
+/// # Examples
+///
+/// The `f_op->mmap` of a device whose files hold an `Arc<Device>` (the body of a
+/// `MiscDevice::mmap`, say): every check first, then the backing, whose [`Backed`] `mmap`
+/// returns.
+///
+/// ```
+/// use kernel::mm::vma_ops::{Backed, MmapVma, VmOperations, VmaSetup};
+/// use kernel::page::PAGE_SHIFT;
+/// use kernel::sync::{Arc, ArcBorrow};
+/// # use kernel::mm::vma_ops::{FaultResult, VmFault};
+///
+/// struct Device {
+///     /// The size of its memory, in pages.
+///     pages: usize,
+/// }
+///
+/// /// The operations of its VMAs, with a `fault` handler (see `VmFault`).
+/// struct DeviceOps;
+/// # #[vtable]
+/// # impl VmOperations for DeviceOps {
+/// #     type Data = Device;
+/// #     fn fault<'a>(_: &'a Device, _: &'a VmFault) -> FaultResult<'a> {
+/// #         FaultResult::SigBus
+/// #     }
+/// # }
+///
+/// fn mmap<'a>(
+///     dev: ArcBorrow<'_, Device>,
+///     mut vma: MmapVma<'a, Arc<Device>>,
+/// ) -> Result<Backed<'a>> {
+///     // The offset and the length are user space's: checked without overflow.
+///     let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+///     let end = vma.pgoff().checked_add(pages).ok_or(EINVAL)?;
+///     if end > dev.pages {
+///         return Err(EINVAL);
+///     }
+///     vma.set_dontexpand();
+///     // Nothing is installed yet: the `Backed` installs `DeviceOps`, with the VMA's reference
+///     // to the device, once `mmap` has returned it.
+///     Ok(vma.map_on_fault::<DeviceOps>())
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `vma` is a VMA being set up in `mmap()` (the [`VmaNew`] invariants) of `file`, whose private
@@ -70,6 +114,40 @@ impl<'a, P: ForeignOwnable> MmapVma<'a, P> {
 /// nothing behind: dropped, this gives the reference back and installs nothing (the core frees a
 /// VMA whose `mmap()` failed without calling `close`). Dropping it by mistake is flagged all the
 /// same (`#[must_use]`, with the module's `-D warnings`): the mapping would fail.
+///
+/// # Examples
+///
+/// A backing that can fail returns a `Result<Backed>`: with `?`, its error fails `mmap()`,
+/// and nothing was mapped or installed. (The whole of `mmap`: see [`MmapVma`].)
+///
+/// ```
+/// use kernel::mm::vma_ops::{Backed, MmapVma, VmOperations, VmaSetup};
+/// use kernel::sync::Arc;
+/// # use kernel::mm::vma_ops::PfnMemory;
+/// # struct Frames;
+/// # // SAFETY: An example's: nothing maps it.
+/// # unsafe impl PfnMemory for Frames {
+/// #     fn first_pfn(&self) -> usize { 0 }
+/// #     fn page_count(&self) -> usize { 0 }
+/// #     fn read_into(&self, _: usize, _: &mut [u8]) -> usize { 0 }
+/// #     fn write_from(&self, _: usize, _: &[u8]) -> usize { 0 }
+/// # }
+/// # struct Device { mem: Frames }
+/// # impl AsRef<Frames> for Device {
+/// #     fn as_ref(&self) -> &Frames { &self.mem }
+/// # }
+/// # struct RemapOps;
+/// # #[vtable]
+/// # impl VmOperations for RemapOps {
+/// #     type Data = Device;
+/// # }
+///
+/// fn mmap<'a>(vma: MmapVma<'a, Arc<Device>>) -> Result<Backed<'a>> {
+///     // The frames are mapped only once this returns the `Backed`, holding the device.
+///     let backed = vma.remap_pfns::<RemapOps, Frames>()?;
+///     Ok(backed)
+/// }
+/// ```
 ///
 /// # Invariants
 ///

@@ -42,6 +42,58 @@ extern "C" {
 /// A [`VmaSetup`]: the backing that the driver picks consumes it, so a VMA is set up one way
 /// only.
 ///
+/// # Examples
+///
+/// The `f_op->mmap_prepare` of a device whose files hold an `Arc<Device>` (the body of a
+/// `MiscDevice::mmap_prepare`, say), and that counts the VMAs mapping it:
+///
+/// ```
+/// use kernel::mm::vma_ops::{Prepared, VmOperations, VmaDesc, VmaSetup};
+/// use kernel::sync::{
+///     atomic::{Atomic, Relaxed},
+///     Arc,
+/// };
+/// # use kernel::mm::vma_ops::PfnMemory;
+/// # struct Frames;
+/// # // SAFETY: An example's: nothing maps it.
+/// # unsafe impl PfnMemory for Frames {
+/// #     fn first_pfn(&self) -> usize { 0 }
+/// #     fn page_count(&self) -> usize { 0 }
+/// #     fn read_into(&self, _: usize, _: &mut [u8]) -> usize { 0 }
+/// #     fn write_from(&self, _: usize, _: &[u8]) -> usize { 0 }
+/// # }
+///
+/// struct Device {
+///     mem: Frames,
+///     live_vmas: Atomic<u64>,
+/// }
+/// # impl AsRef<Frames> for Device {
+/// #     fn as_ref(&self) -> &Frames { &self.mem }
+/// # }
+///
+/// struct DeviceOps;
+///
+/// #[vtable]
+/// impl VmOperations for DeviceOps {
+///     type Data = Device;
+///
+///     // Once the VMA exists (`vm_ops->mapped`), and for each copy of it.
+///     fn open(dev: &Self::Data) {
+///         dev.live_vmas.add(1, Relaxed);
+///     }
+///
+///     fn close(dev: &Self::Data) {
+///         dev.live_vmas.fetch_sub(1, Relaxed);
+///     }
+/// }
+///
+/// fn mmap_prepare<'a>(desc: VmaDesc<'a, Arc<Device>>) -> Result<Prepared<'a>> {
+///     // Nothing is counted or referenced here: the mapping may still fail, or be merged,
+///     // after this returns. The core remaps the frames once it has made the VMA.
+///     desc.remap_pfns::<DeviceOps, Frames>()
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `desc` is the `struct vm_area_desc` of an `mmap_prepare` call in progress, for a file whose
@@ -147,4 +199,7 @@ impl<P: ForeignOwnable> VmaSetup<P> for VmaDesc<'_, P> {
 
 /// Proof that a [`VmaDesc`] was backed, which `mmap_prepare` must return: the core applies what
 /// the descriptor says once the hook returns.
+///
+/// Only a backing of [`VmaSetup`] makes one, so `mmap_prepare` cannot succeed without backing
+/// the mapping; [`VmaDesc`] shows the whole hook.
 pub(crate) struct Prepared<'a>(PhantomData<&'a mut bindings::vm_area_desc>);

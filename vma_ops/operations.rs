@@ -20,6 +20,38 @@ use kernel::{
 /// Each VMA that has these operations owns one reference to an `Arc<Self::Data>`, kept in its
 /// `vm_private_data`, from the end of a successful `mmap()` (or the VMA's creation as a copy or
 /// split) to its [`VmOperations::close`]. So the data outlives every mapping that uses it.
+///
+/// # Examples
+///
+/// Operations that count the VMAs mapping a device. The core calls `open` once for every VMA,
+/// made by `mmap()`, `fork()` or a split, and `close` once for each of them, so the count is
+/// exact. Without `fault`, they are operations for the PFN backings ([`VmaSetup::remap_pfns`],
+/// [`VmaSetup::map_pfns_on_fault`]); [`VmFault`] shows a fault handler.
+///
+/// ```
+/// use kernel::mm::vma_ops::VmOperations;
+/// use kernel::sync::atomic::{Atomic, Relaxed};
+///
+/// /// What every VMA of the device refers to, through its `Arc`.
+/// struct Device {
+///     live_vmas: Atomic<u64>,
+/// }
+///
+/// struct DeviceOps;
+///
+/// #[vtable]
+/// impl VmOperations for DeviceOps {
+///     type Data = Device;
+///
+///     fn open(dev: &Self::Data) {
+///         dev.live_vmas.add(1, Relaxed);
+///     }
+///
+///     fn close(dev: &Self::Data) {
+///         dev.live_vmas.fetch_sub(1, Relaxed);
+///     }
+/// }
+/// ```
 #[vtable]
 pub(crate) trait VmOperations: Sized {
     /// What every VMA of this kind refers to, e.g. the device and its memory.

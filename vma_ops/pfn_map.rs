@@ -28,6 +28,58 @@ extern "C" {
 /// exists: nothing else in the kernel frees, reuses or maps them meanwhile (pages the implementer
 /// allocated and holds, or a range outside System RAM that it has claimed), and they are memory
 /// that may be mapped with the VMA's default, cached protection.
+///
+/// # Examples
+///
+/// A range of RAM reserved at boot, which the driver has claimed and mapped for the kernel
+/// (with `memremap()`, say): it owns the frames, and its kernel mapping serves `access`.
+///
+/// ```
+/// use core::ptr::{copy_nonoverlapping, NonNull};
+/// use kernel::{mm::vma_ops::PfnMemory, page::PAGE_SHIFT};
+///
+/// /// The claimed range: `len` bytes from frame `first_pfn` on, mapped at `virt`.
+/// struct Carveout {
+///     virt: NonNull<u8>,
+///     first_pfn: usize,
+///     len: usize,
+/// }
+///
+/// // SAFETY: The frames are the claim's, which lasts as long as this object, and they are RAM,
+/// // which the default cached protection fits.
+/// unsafe impl PfnMemory for Carveout {
+///     fn first_pfn(&self) -> usize {
+///         self.first_pfn
+///     }
+///
+///     fn page_count(&self) -> usize {
+///         self.len >> PAGE_SHIFT
+///     }
+///
+///     // Copies through the kernel mapping: user space may write the bytes meanwhile, so no
+///     // Rust reference to them may exist.
+///     fn read_into(&self, offset: usize, dst: &mut [u8]) -> usize {
+///         let Some(left) = self.len.checked_sub(offset) else {
+///             return 0;
+///         };
+///         let n = dst.len().min(left);
+///         // SAFETY: `virt` maps `len` bytes and `offset + n <= len`; `dst` holds `n` bytes.
+///         unsafe { copy_nonoverlapping(self.virt.as_ptr().add(offset), dst.as_mut_ptr(), n) };
+///         n
+///     }
+///
+///     fn write_from(&self, offset: usize, src: &[u8]) -> usize {
+///         // As `read_into`, the other way.
+/// #       let Some(left) = self.len.checked_sub(offset) else {
+/// #           return 0;
+/// #       };
+/// #       let n = src.len().min(left);
+/// #       // SAFETY: `virt` maps `len` bytes and `offset + n <= len`; `src` holds `n` bytes.
+/// #       unsafe { copy_nonoverlapping(src.as_ptr(), self.virt.as_ptr().add(offset), n) };
+/// #       n
+///     }
+/// }
+/// ```
 pub(crate) unsafe trait PfnMemory {
     /// The first page frame number.
     fn first_pfn(&self) -> usize;
@@ -47,6 +99,29 @@ pub(crate) unsafe trait PfnMemory {
 
 /// The size of a page-table entry that maps page frames: what a fault in a VMA backed by
 /// [`VmaSetup::map_pfns_on_fault`](super::VmaSetup::map_pfns_on_fault) inserts.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::vma_ops::EntrySize;
+/// use kernel::page::PAGE_SIZE;
+///
+/// // A PTE maps one page; each larger entry maps a whole table of the next smaller one.
+/// assert_eq!(EntrySize::Pte.bytes(), PAGE_SIZE);
+/// let pmd = EntrySize::Pmd.pages();
+/// assert_eq!(pmd, 1 << EntrySize::Pmd.order());
+/// assert_eq!(EntrySize::Pud.pages(), pmd * pmd);
+///
+/// // With 4 KiB pages: 2 MiB and 1 GiB.
+/// if PAGE_SIZE == 4096 {
+///     assert_eq!(EntrySize::Pmd.bytes(), 2 << 20);
+///     assert_eq!(EntrySize::Pud.bytes(), 1 << 30);
+/// }
+///
+/// // A PTE can map any frame; the huge sizes only where the architecture, and for a PUD entry
+/// // the CPU, can.
+/// assert!(EntrySize::Pte.mappable());
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum EntrySize {
     /// A page-table entry: one page.

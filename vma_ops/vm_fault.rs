@@ -22,6 +22,31 @@ use kernel::{
 /// `kernel` crate's page accessors are not inlined into modules. Transparent, so that a slice of
 /// them is the array of `struct page *` that `vm_insert_pages()` reads.
 ///
+/// # Examples
+///
+/// The pages of a `vmalloc()` area, for a fault handler to map (see [`VmFault`]):
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use kernel::{bindings, mm::vma_ops::MappablePage};
+///
+/// /// A `vmalloc()` area, freed on drop, and the `struct page` of each of its pages, looked
+/// /// up once (`vmalloc_to_page()`), rather than at every fault.
+/// struct Buffer {
+///     pages: KVVec<NonNull<bindings::page>>,
+/// }
+///
+/// impl Buffer {
+///     /// The page at file offset `i` is `pages()[i]`.
+///     fn pages(&self) -> &[MappablePage<'_>] {
+///         // SAFETY: Each page of a `vmalloc()` area is an order-0, refcounted page of the page
+///         // allocator, neither anonymous, nor slab, nor a page table, and the area, so the
+///         // page, lives as long as `self`.
+///         unsafe { MappablePage::from_pages(&self.pages) }
+///     }
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `page` is an order-0, refcounted page that is neither anonymous, nor slab, nor a page table,
@@ -55,6 +80,44 @@ impl<'a> MappablePage<'a> {
 }
 
 /// What a fault handler ([`VmOperations::fault`](super::VmOperations::fault)) tells the core.
+///
+/// # Examples
+///
+/// A handler that maps one page per fault: the core maps the page it is handed, with a
+/// reference of its own. (A handler that maps a window of pages at once answers
+/// [`FaultResult::Mapped`]: see [`VmFault`].)
+///
+/// ```
+/// use kernel::mm::vma_ops::{FaultResult, MappablePage, VmFault, VmOperations};
+///
+/// struct Buffer {
+///     // ...
+/// }
+///
+/// impl Buffer {
+///     /// The page at file offset `index`, `None` past the end.
+///     fn page(&self, index: usize) -> Option<MappablePage<'_>> {
+///         // ...
+/// #       None
+///     }
+/// }
+///
+/// struct BufferOps;
+///
+/// #[vtable]
+/// impl VmOperations for BufferOps {
+///     type Data = Buffer;
+///
+///     fn fault<'a>(buf: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
+///         // `pgoff` is the file offset of the faulting page. Where the VMA reaches past the
+///         // buffer's end, the access gets `SIGBUS`, never someone else's memory.
+///         match buf.page(vmf.pgoff()) {
+///             Some(page) => FaultResult::Page(page),
+///             None => FaultResult::SigBus,
+///         }
+///     }
+/// }
+/// ```
 pub(crate) enum FaultResult<'a> {
     /// Map this page at the faulting address (and, for a write to a private mapping, a copy of
     /// it). The core takes its own reference on the page for as long as it is mapped.
@@ -104,6 +167,48 @@ fn window_pages(pgoff: usize, order: u32, vma: Range<usize>) -> Range<usize> {
 }
 
 /// A page fault being handled: the kernel's `struct vm_fault`.
+///
+/// # Examples
+///
+/// A fault handler that maps the faulting page together with those around it, 16 at a time:
+/// a first touch that runs through the buffer faults once per 16 pages, not once per page.
+///
+/// ```
+/// use kernel::mm::vma_ops::{FaultResult, MappablePage, VmFault, VmOperations};
+///
+/// struct Buffer {
+///     // ...
+/// }
+///
+/// impl Buffer {
+///     /// The page at file offset `i` is `pages()[i]` (see `MappablePage`).
+///     fn pages(&self) -> &[MappablePage<'_>] {
+///         // ...
+/// #       &[]
+///     }
+/// }
+///
+/// struct BufferOps;
+///
+/// #[vtable]
+/// impl VmOperations for BufferOps {
+///     type Data = Buffer;
+///
+///     fn fault<'a>(buf: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
+///         // The aligned block of 2^4 pages around the faulting one, within the VMA and the
+///         // buffer; pages mapped already are left alone.
+///         if let Some(mapped) = vmf.map_window(4, buf.pages()) {
+///             return FaultResult::Mapped(mapped);
+///         }
+///         // Nothing mapped: a write to a private mapping, where the core maps a copy of the
+///         // page handed back, or a page past the buffer, or one that could not be inserted.
+///         match buf.pages().get(vmf.pgoff()) {
+///             Some(&page) => FaultResult::Page(page),
+///             None => FaultResult::SigBus,
+///         }
+///     }
+/// }
+/// ```
 ///
 /// # Invariants
 ///

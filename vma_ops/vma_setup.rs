@@ -66,6 +66,59 @@ pub(crate) trait Hook<P: ForeignOwnable> {
 /// It offers the flag changes a driver may make, and three ways to back the mapping, which
 /// consume it, so that a mapping is backed one way only. The VMA takes its reference to the
 /// operations' data from the file (`P` must hold it: [`FileData`]).
+///
+/// # Examples
+///
+/// The setup of a device's mappings, written once for both hooks: `V` is a [`MmapVma`] when
+/// `f_op->mmap` calls it, a [`VmaDesc`] when `f_op->mmap_prepare` does, and `V::Backed` the
+/// [`Backed`] or [`Prepared`] that hook returns. The files' private data is the `Arc<Device>`
+/// the VMAs will refer to, and the device lends the backing its memory through `AsRef`.
+///
+/// ```
+/// use kernel::mm::vma_ops::{VmOperations, VmaSetup};
+/// use kernel::page::PAGE_SHIFT;
+/// use kernel::sync::Arc;
+/// # use kernel::mm::vma_ops::PfnMemory;
+/// # struct Frames;
+/// # // SAFETY: An example's: nothing maps it.
+/// # unsafe impl PfnMemory for Frames {
+/// #     fn first_pfn(&self) -> usize { 0 }
+/// #     fn page_count(&self) -> usize { 0 }
+/// #     fn read_into(&self, _: usize, _: &mut [u8]) -> usize { 0 }
+/// #     fn write_from(&self, _: usize, _: &[u8]) -> usize { 0 }
+/// # }
+///
+/// /// A device, and its memory: `Frames`, a `PfnMemory` of `pages` pages.
+/// struct Device {
+///     mem: Frames,
+///     pages: usize,
+/// }
+///
+/// impl AsRef<Frames> for Device {
+///     fn as_ref(&self) -> &Frames {
+///         &self.mem
+///     }
+/// }
+///
+/// struct DeviceOps;
+///
+/// #[vtable]
+/// impl VmOperations for DeviceOps {
+///     type Data = Device;
+/// }
+///
+/// fn back<V: VmaSetup<Arc<Device>>>(vma: V, dev: &Device) -> Result<V::Backed> {
+///     // A page past the memory would get `SIGBUS` when touched: refuse it at `mmap()`. The
+///     // offset and the length are user space's, so the sum is checked.
+///     let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+///     let end = vma.pgoff().checked_add(pages).ok_or(EINVAL)?;
+///     if end > dev.pages {
+///         return Err(EINVAL);
+///     }
+///     // The backing consumes `vma`: a mapping is backed once, and changed no more.
+///     vma.map_pfns_on_fault::<DeviceOps, Frames>()
+/// }
+/// ```
 pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     /// The first address the mapping will cover.
     fn start(&self) -> usize;
@@ -100,6 +153,43 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     /// `EINVAL` if the VMA would reach past the end of the memory, or if it is a copy-on-write
     /// mapping (private and possibly writable): `remap_pfn_range()` would then store the
     /// physical page number in `vm_pgoff`, which `/proc/<pid>/maps` shows to user space.
+    ///
+    /// # Examples
+    ///
+    /// A `Device` whose memory, `Frames` (some [`PfnMemory`]; `Device: AsRef<Frames>`), is
+    /// mapped whole at `mmap()`: its operations have no `fault`, and the range needs no check of
+    /// the driver's.
+    ///
+    /// ```
+    /// use kernel::mm::vma_ops::{VmOperations, VmaSetup};
+    /// use kernel::sync::Arc;
+    /// # use kernel::mm::vma_ops::PfnMemory;
+    /// # struct Frames;
+    /// # // SAFETY: An example's: nothing maps it.
+    /// # unsafe impl PfnMemory for Frames {
+    /// #     fn first_pfn(&self) -> usize { 0 }
+    /// #     fn page_count(&self) -> usize { 0 }
+    /// #     fn read_into(&self, _: usize, _: &mut [u8]) -> usize { 0 }
+    /// #     fn write_from(&self, _: usize, _: &[u8]) -> usize { 0 }
+    /// # }
+    /// # struct Device { mem: Frames }
+    /// # impl AsRef<Frames> for Device {
+    /// #     fn as_ref(&self) -> &Frames { &self.mem }
+    /// # }
+    ///
+    /// struct RemapOps;
+    ///
+    /// #[vtable]
+    /// impl VmOperations for RemapOps {
+    ///     type Data = Device;
+    /// }
+    ///
+    /// fn back<V: VmaSetup<Arc<Device>>>(vma: V) -> Result<V::Backed> {
+    ///     // The frames of `Device::mem` from file page `vm_pgoff` on, one per page of the VMA:
+    ///     // `EINVAL` if they would run past its end, or if the mapping is copy-on-write.
+    ///     vma.remap_pfns::<RemapOps, Frames>()
+    /// }
+    /// ```
     fn remap_pfns<T, M>(self) -> Result<Self::Backed>
     where
         T: VmOperations,
@@ -129,6 +219,40 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     /// Maps nothing now: makes the VMA `VM_MIXEDMAP`, so that its `fault` handler can insert
     /// pages itself ([`VmFault::map_window`]), with `T`'s operations, whose `fault` handler maps
     /// each page on first touch (required, checked at compile time).
+    ///
+    /// # Examples
+    ///
+    /// A `Buffer` whose pages (`Buffer::page(i)`, a [`MappablePage`](super::MappablePage) for
+    /// file page `i`) are mapped one at a time, as they are touched:
+    ///
+    /// ```
+    /// use kernel::mm::vma_ops::{FaultResult, MappablePage, VmFault, VmOperations, VmaSetup};
+    /// use kernel::sync::Arc;
+    /// # struct Buffer;
+    /// # impl Buffer {
+    /// #     fn page(&self, _: usize) -> Option<MappablePage<'_>> { None }
+    /// # }
+    ///
+    /// struct FaultOps;
+    ///
+    /// #[vtable]
+    /// impl VmOperations for FaultOps {
+    ///     type Data = Buffer;
+    ///
+    ///     // The page at the fault's file offset, which the core maps; `SIGBUS` past the end.
+    ///     fn fault<'a>(buf: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
+    ///         buf.page(vmf.pgoff())
+    ///             .map_or(FaultResult::SigBus, FaultResult::Page)
+    ///     }
+    /// }
+    ///
+    /// fn back<V: VmaSetup<Arc<Buffer>>>(mut vma: V) -> V::Backed {
+    ///     // `mremap()` cannot grow the VMA, and core dumps leave it out.
+    ///     vma.set_dontexpand();
+    ///     vma.set_dontdump();
+    ///     vma.map_on_fault::<FaultOps>()
+    /// }
+    /// ```
     fn map_on_fault<T>(self) -> Self::Backed
     where
         T: VmOperations,
@@ -158,6 +282,60 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     ///
     /// `EINVAL` if it is a copy-on-write mapping (private and possibly writable), which PFN
     /// mappings cannot be. A page outside the memory gets `SIGBUS` when touched.
+    ///
+    /// # Examples
+    ///
+    /// A `Device` whose memory, `Frames` (some [`PfnMemory`]), is mapped with huge entries
+    /// where they fit, and that counts them:
+    ///
+    /// ```
+    /// use kernel::mm::virt::flags;
+    /// use kernel::mm::vma_ops::{EntrySize, VmOperations, VmaSetup};
+    /// use kernel::sync::{
+    ///     atomic::{Atomic, Relaxed},
+    ///     Arc,
+    /// };
+    /// # use kernel::mm::vma_ops::PfnMemory;
+    /// # struct Frames;
+    /// # // SAFETY: An example's: nothing maps it.
+    /// # unsafe impl PfnMemory for Frames {
+    /// #     fn first_pfn(&self) -> usize { 0 }
+    /// #     fn page_count(&self) -> usize { 0 }
+    /// #     fn read_into(&self, _: usize, _: &mut [u8]) -> usize { 0 }
+    /// #     fn write_from(&self, _: usize, _: &[u8]) -> usize { 0 }
+    /// # }
+    ///
+    /// struct Device {
+    ///     mem: Frames,
+    ///     huge_entries: Atomic<u64>,
+    /// }
+    /// # impl AsRef<Frames> for Device {
+    /// #     fn as_ref(&self) -> &Frames { &self.mem }
+    /// # }
+    ///
+    /// struct HugeOps;
+    ///
+    /// #[vtable]
+    /// impl VmOperations for HugeOps {
+    ///     type Data = Device;
+    ///
+    ///     // Told of every entry a fault maps (no `fault` of its own: this module maps them).
+    ///     fn pfns_mapped(dev: &Self::Data, size: EntrySize) {
+    ///         if size != EntrySize::Pte {
+    ///             dev.huge_entries.add(1, Relaxed);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// fn back<V: VmaSetup<Arc<Device>>>(mut vma: V) -> Result<V::Backed> {
+    ///     // A private mapping that may become writable would be copy-on-write (`EINVAL`):
+    ///     // make a private one read-only for good, which fails if it is writable already.
+    ///     if vma.flags() & flags::SHARED == 0 {
+    ///         vma.try_clear_maywrite()?;
+    ///     }
+    ///     vma.map_pfns_on_fault::<HugeOps, Frames>()
+    /// }
+    /// ```
     fn map_pfns_on_fault<T, M>(self) -> Result<Self::Backed>
     where
         T: VmOperations,
