@@ -20,7 +20,8 @@
 # - the driver (the other top-level files) becomes samples/rust/rust_vmdev/, naming the layer
 #   by its in-tree path;
 # then rustfmt with the kernel's settings. series/ holds what is the series' own: the messages,
-# the cover letter and the sample's Makefile and Kconfig entry.
+# the cover letter, the sample's Makefile and Kconfig entry, and the change to upstream's
+# rust_misc_device sample that the miscdevice step makes (rust_misc_device.patch).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -46,11 +47,18 @@ layer() {
     s{\bvmdev_helper_(\w+)\(}{bindings::$1(}g;
     s{all\(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not\(vmdev_core_fixed\)\)}{CONFIG_ARCH_SUPPORTS_PUD_PFNMAP}g;
     s{\bpub\(crate\)}{pub}g;
+    # An item the driver does not use is dead in the module, whose `pub(crate)` API nothing
+    # outside uses; in the kernel crate it is public API, never dead, and the expectation would
+    # go unfulfilled. Such `#[expect]`s give their reason as "... this driver ...".
+    s{^[ \t]*#\[expect\(dead_code, reason = "[^"\n]*\bthis driver\b[^"\n]*"\)\]\n}{}gm;
     s{crate::(vma_ops|mm_view)\b}{crate::mm::$1}g;
     s{crate::chardev\b}{crate::miscdevice}g;
   ' "$VMDEV_ROOT/$1" |
-    # `kernel::` is `crate::` inside the crate, but in a doctest, which is a crate of its own.
-    perl -pe '$code = !$code if m{^\s*//[/!]\s*```}; s/\bkernel::/crate::/g unless $code' >"$dir/$2"
+    # `kernel::` is `crate::` inside the crate, but in a doctest, which is a crate of its own, and
+    # in a doc link's text, which names the item as drivers do (the crate is `kernel` to itself
+    # too). The `ffi` crate, which a module reaches as `kernel::ffi`, the kernel crate names as is.
+    perl -pe '$code = !$code if m{^\s*//[/!]\s*```};
+      unless ($code) { s/\bkernel::ffi::/ffi::/g; s/(?<!\[`)\bkernel::/crate::/g }' >"$dir/$2"
 }
 
 # helpers SRC DEST: the module's C helpers SRC as rust/helpers/DEST, included by helpers.c.
@@ -94,6 +102,9 @@ step_vma_ops() {
 step_miscdevice() {
   edit rust/kernel/miscdevice.rs
   layer chardev.rs rust/kernel/miscdevice.rs
+  # The API's one in-tree user, changed as the commit message says.
+  edit samples/rust/rust_misc_device.rs
+  patch -s -d "$dir" -p1 <"$S/rust_misc_device.patch"
 }
 
 step_sample() {
