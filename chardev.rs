@@ -1,66 +1,86 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Character devices: a misc-device registration with the file operations a memory device needs.
-//!
-//! Modelled on 7.3's `kernel::miscdevice`, with the same driver-facing shape: a `#[vtable]` trait
-//! [`MiscDevice`] whose methods become a `const`-built `struct file_operations` (with `owner` set
-//! to the implementing module), and a pin-initialised [`MiscDeviceRegistration`] that deregisters
-//! when dropped. What it adds is what a patch to upstream `MiscDevice` would add:
-//!
-//! - **`llseek`** ([`MiscDevice::llseek`], and [`fixed_size_llseek`] for memory of a fixed size,
-//!   which takes the [`SeekingFile`] only `llseek` gets, so no other hook can move `f_pos`).
-//!   Upstream's table has none, so `lseek()` on a Rust misc device gets `ESPIPE`, and asking a
-//!   node its size the usual way (`lseek(fd, 0, SEEK_END)`) fails where the kernel's own memory
-//!   devices (`/dev/mem`) answer. Android's Rust ashmem driver (2024) was written against a
-//!   `MiscDevice` that had gained `llseek` for the same reason.
-//! - **The node's permissions** ([`MiscDeviceOptions::mode`], a [`NodeMode`], which can only hold
-//!   read and write bits). Upstream leaves `miscdevice.mode` at 0, which devtmpfs creates as 0600:
-//!   root only, with no way to change it at load.
-//! - **Registration data** ([`MiscDevice::RegistrationData`]), kept in the registration and handed
-//!   to `open`, so that a driver finds its device without a global (upstream's sample keeps a
-//!   lock-protected `static` that needs `unsafe` to initialise).
-//! - **`mmap_prepare`** ([`MiscDevice::mmap_prepare`], with a [`VmaDesc`]): the hook 7.3
-//!   moves drivers to (`/dev/mem` and `/dev/zero` use it), where the driver describes the
-//!   mapping and the core creates it. A file's operations may have `mmap` or `mmap_prepare`,
-//!   not both, so [`MiscDeviceOptions::hook`] picks which one a registration uses: a driver
-//!   may implement both and let its user choose, as this one does (module parameter).
-//! - **`mmap` gets a [`MmapVma`], not a `&VmaNew`, and returns a [`Backed`]**: `VmaNew`'s safe
-//!   `set_mixedmap()` would let a driver make a VMA both `VM_PFNMAP` and `VM_MIXEDMAP`, and the
-//!   `Backed` installs the VMA's operations only once `mmap` succeeds (see `vma_ops`).
-//! - **`get_unmapped_area`** ([`MiscDevice::get_unmapped_area`], a [`Placement`] policy rather
-//!   than an address, which could put a mapping over another): where a new mapping goes, so
-//!   that a driver can align it for huge page-table entries as the kernel's own
-//!   huge-page-capable files do.
-//!
-//! The names are upstream's where the thing is the same (`MiscDevice`, `MiscDeviceOptions`,
-//! `MiscDeviceRegistration`, `MiscdeviceVTable`, the trampolines), so the two files diff
-//! cleanly. What upstream has and this file leaves out, because this driver does not use it (each
-//! comes back as upstream's code unchanged):
-//!
-//! - `MiscDevice::compat_ioctl`, a separate 32-bit entry point: this file always installs
-//!   `compat_ptr_ioctl()`, which is right for an ioctl whose argument is a pointer.
-//! - `MiscDevice::show_fdinfo`, lines for `/proc/<pid>/fdinfo/<fd>`.
-//! - `MiscDeviceRegistration::as_raw()` and `device()`, the raw `struct miscdevice` and its
-//!   `struct device` (for `dev_*!` logging; this driver logs once, at load, with `pr_*!`).
+// Copyright (C) 2024 Google LLC.
 
-use crate::vma_ops::{Backed, MmapVma, Prepared, VmaDesc};
+//! Miscdevice support.
+//!
+//! C headers: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
+//!
+//! Reference: <https://www.kernel.org/doc/html/latest/driver-api/misc_devices.html>
+
+use crate::vma_ops::{
+    Backed,
+    MmapVma,
+    Prepared,
+    VmaDesc, //
+};
 use core::marker::PhantomData;
 use kernel::{
     bindings,
-    error::{to_result, VTABLE_DEFAULT_ERROR},
-    fs::{File, Kiocb, LocalFile},
-    iov::{IovIterDest, IovIterSource},
+    device::Device,
+    error::{
+        to_result,
+        VTABLE_DEFAULT_ERROR, //
+    },
+    fs::{
+        File,
+        Kiocb,
+        LocalFile, //
+    },
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    },
     module::this_module,
     prelude::*,
-    types::{ForeignOwnable, Opaque},
+    seq_file::SeqFile,
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    }, //
 };
+
+/// Options for creating a misc device.
+#[derive(Copy, Clone)]
+pub(crate) struct MiscDeviceOptions {
+    /// The name of the miscdevice.
+    pub(crate) name: &'static CStr,
+    /// The permissions of the device node; `None` leaves them to the core, which makes it 0600.
+    pub(crate) mode: Option<NodeMode>,
+    /// Which mapping hook the file operations get, if the device implements any.
+    pub(crate) hook: MmapHook,
+}
+
+impl MiscDeviceOptions {
+    /// Options for a misc device called `name`, with the core's default permissions (0600) and
+    /// `mmap_prepare` as its mapping hook, the one new drivers should implement.
+    pub(crate) const fn new(name: &'static CStr) -> Self {
+        Self {
+            name,
+            mode: None,
+            hook: MmapHook::MmapPrepare,
+        }
+    }
+
+    /// Create a raw `struct miscdev` ready for registration.
+    pub(crate) const fn into_raw<T: MiscDevice>(self) -> bindings::miscdevice {
+        let mut result: bindings::miscdevice = pin_init::zeroed();
+        result.minor = bindings::MISC_DYNAMIC_MINOR as kernel::ffi::c_int;
+        result.name = kernel::str::as_char_ptr_in_const_context(self.name);
+        if let Some(mode) = self.mode {
+            result.mode = mode.0;
+        }
+        result.fops = MiscdeviceVTable::<T>::build(self.hook);
+        result
+    }
+}
 
 /// The permissions of a device node: read and write bits for its owner, group and others.
 ///
 /// # Invariants
 ///
 /// The value is non-zero and has no bit outside `0o666`.
-#[derive(Clone, Copy)]
+#[derive(Copy, Clone)]
 pub(crate) struct NodeMode(u16);
 
 impl NodeMode {
@@ -76,20 +96,9 @@ impl NodeMode {
     }
 }
 
-/// Options for creating a misc device.
-#[derive(Clone, Copy)]
-pub(crate) struct MiscDeviceOptions {
-    /// The name of the node under `/dev`.
-    pub(crate) name: &'static CStr,
-    /// The permissions of the node.
-    pub(crate) mode: NodeMode,
-    /// The hook through which the node's files are mapped.
-    pub(crate) hook: MmapHook,
-}
-
 /// Which of its mapping hooks a [`MiscDevice`] registers: the core refuses a file whose
 /// operations have both (`file_has_valid_mmap_hooks()`).
-#[derive(Clone, Copy)]
+#[derive(Copy, Clone)]
 pub(crate) enum MmapHook {
     /// `f_op->mmap_prepare`, [`MiscDevice::mmap_prepare`].
     MmapPrepare,
@@ -98,42 +107,29 @@ pub(crate) enum MmapHook {
 }
 
 impl MmapHook {
-    /// Whether `T` implements this hook.
-    const fn implemented_by<T: MiscDevice>(self) -> bool {
+    /// Whether a registration of `T` may ask for this hook: `T` implements it, or no mapping hook
+    /// at all (then the choice does not matter, and `mmap()` fails with `ENODEV` either way).
+    const fn is_usable_by<T: MiscDevice>(self) -> bool {
         match self {
-            Self::MmapPrepare => T::HAS_MMAP_PREPARE,
-            Self::Mmap => T::HAS_MMAP,
+            Self::MmapPrepare => T::HAS_MMAP_PREPARE || !T::HAS_MMAP,
+            Self::Mmap => T::HAS_MMAP || !T::HAS_MMAP_PREPARE,
         }
     }
 }
 
-impl MiscDeviceOptions {
-    /// A raw `struct miscdevice` ready for registration, with `T`'s file operations; `EINVAL` if
-    /// `T` does not implement the hook the options ask for.
-    fn into_raw<T: MiscDevice>(self) -> Result<bindings::miscdevice> {
-        if !self.hook.implemented_by::<T>() {
-            return Err(EINVAL);
-        }
-        let mut result: bindings::miscdevice = pin_init::zeroed();
-        result.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
-        result.name = self.name.as_char_ptr();
-        result.mode = self.mode.0;
-        result.fops = match self.hook {
-            MmapHook::MmapPrepare => &MiscdeviceVTable::<T>::MMAP_PREPARE,
-            MmapHook::Mmap => &MiscdeviceVTable::<T>::MMAP,
-        };
-        Ok(result)
-    }
-}
-
-/// A registration of a misc device, with the data its `open` hands out.
+/// A registration of a miscdevice.
 ///
 /// # Invariants
 ///
-/// - `inner` is a `struct miscdevice` made by [`MiscDeviceOptions::into_raw`] for `T` and
-///   registered with `misc_register()`; it is deregistered exactly once, in [`Drop`].
-/// - `inner` is the first field of this `repr(C)` structure, so a pointer to it is a pointer to
-///   the registration.
+/// - `inner` contains a `struct miscdevice` that is registered using
+///   `misc_register()`.
+/// - This registration remains valid for the entire lifetime of the
+///   [`MiscDeviceRegistration`] instance.
+/// - Deregistration occurs exactly once in [`Drop`] via `misc_deregister()`.
+/// - `inner` wraps a valid, pinned `miscdevice` created using
+///   [`MiscDeviceOptions::into_raw`].
+/// - `inner` is the first field of this `#[repr(C)]` struct, so a pointer to it is a pointer to
+///   the [`MiscDeviceRegistration`].
 #[repr(C)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct MiscDeviceRegistration<T: MiscDevice> {
@@ -142,34 +138,59 @@ pub(crate) struct MiscDeviceRegistration<T: MiscDevice> {
     data: T::RegistrationData,
 }
 
-// SAFETY: `misc_deregister()` may be called on any thread, and the data is `Send`.
+// SAFETY: It is allowed to call `misc_deregister` on a different thread from where you called
+// `misc_register`, and `T::RegistrationData` is `Send`.
 unsafe impl<T: MiscDevice> Send for MiscDeviceRegistration<T> {}
-// SAFETY: `&self` gives access only to the data, which is `Sync`.
+// SAFETY: All `&self` methods on this type are written to ensure that it is safe to call them in
+// parallel, and `T::RegistrationData` is `Sync`.
 unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
 
 impl<T: MiscDevice> MiscDeviceRegistration<T> {
-    /// Registers a misc device whose `open` can reach `data`.
+    /// Register a misc device.
+    ///
+    /// Its [`MiscDevice::open`] can reach `data` through [`Self::data`]. Fails with `EINVAL` if
+    /// `T` implements a mapping hook but not the one `opts` asks for.
     pub(crate) fn register(
         opts: MiscDeviceOptions,
         data: T::RegistrationData,
     ) -> impl PinInit<Self, Error> {
-        // The fields are initialised in this order: `data` is in place before the node exists,
-        // and dropped again if registering fails.
+        // `data` comes first: `open` may read it as soon as `misc_register()` returns.
         try_pin_init!(Self {
             data,
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
-                let raw = opts.into_raw::<T>()?;
-                // SAFETY: The initializer may write to `slot`.
-                unsafe { slot.write(raw) };
-                // SAFETY: `slot` holds the options just written. It stays pinned until `drop`
-                // deregisters it.
-                // INVARIANT: If this returns `Ok(())`, `slot` holds a registered misc device.
+                if !opts.hook.is_usable_by::<T>() {
+                    return Err(EINVAL);
+                }
+
+                // SAFETY: The initializer can write to the provided `slot`.
+                unsafe { slot.write(opts.into_raw::<T>()) };
+
+                // SAFETY: We just wrote the misc device options to the slot. The miscdevice will
+                // get unregistered before `slot` is deallocated because the memory is pinned and
+                // the destructor of this type deallocates the memory.
+                // INVARIANT: If this returns `Ok(())`, then the `slot` will contain a registered
+                // misc device.
                 to_result(unsafe { bindings::misc_register(slot) })
             }),
         })
     }
 
-    /// The data given to [`Self::register`].
+    /// Returns a raw pointer to the misc device.
+    pub(crate) fn as_raw(&self) -> *mut bindings::miscdevice {
+        self.inner.get()
+    }
+
+    /// Access the `this_device` field.
+    pub(crate) fn device(&self) -> &Device {
+        // SAFETY: This can only be called after a successful register(), which always
+        // initialises `this_device` with a valid device. Furthermore, the signature of this
+        // function tells the borrow-checker that the `&Device` reference must not outlive the
+        // `&MiscDeviceRegistration<T>` used to obtain it, so the last use of the reference must be
+        // before the underlying `struct miscdevice` is destroyed.
+        unsafe { Device::from_raw((*self.as_raw()).this_device) }
+    }
+
+    /// Access the data given to [`Self::register`].
     pub(crate) fn data(&self) -> &T::RegistrationData {
         &self.data
     }
@@ -178,33 +199,43 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
 #[pinned_drop]
 impl<T: MiscDevice> PinnedDrop for MiscDeviceRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: The device is registered (type invariants). After this no new `open` can find
-        // it; files already open keep their own references to what `open` gave them.
+        // SAFETY: We know that the device is registered by the type invariants.
         unsafe { bindings::misc_deregister(self.inner.get()) };
     }
 }
 
-/// The file operations of a misc device, and what each open file holds.
+/// Trait implemented by the private data of an open misc device.
 #[vtable]
 pub(crate) trait MiscDevice: Sized {
-    /// What each open file holds: the file's private data.
+    /// What kind of pointer should `Self` be wrapped in.
     type Ptr: ForeignOwnable + Send + Sync;
 
-    /// What the registration holds for `open`.
+    /// The data the [`MiscDeviceRegistration`] holds, for [`MiscDevice::open`] to reach through
+    /// [`MiscDeviceRegistration::data`]: what a driver would otherwise keep in a global.
     type RegistrationData: Send + Sync;
 
-    /// The node was opened; the returned pointer becomes the file's private data.
-    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr>;
+    /// Called when the misc device is opened.
+    ///
+    /// The returned pointer will be stored as the private data for the file.
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr>;
 
-    /// The last reference to the file is gone.
+    /// Called when the misc device is released.
     fn release(device: Self::Ptr, _file: &File) {
         drop(device);
     }
 
-    /// `mmap()` through `f_op->mmap`: set up `vma`, which maps the file from `vma.pgoff()` on.
+    /// Handle for mmap.
+    ///
+    /// This function is invoked when a user space process invokes the `mmap` system call on
+    /// `file`. The function is a callback that is part of the VMA initializer. The kernel will do
+    /// initial setup of the VMA before calling this function. The function can then interact with
+    /// the VMA initialization by calling methods of `vma`. If the function does not return an
+    /// error, the kernel will complete initialization of the VMA according to the properties of
+    /// `vma`.
+    ///
     /// The VMA is backed in one of the ways [`VmaSetup`](crate::vma_ops::VmaSetup) offers, and
-    /// the [`Backed`] returned installs its operations once this returns; or the call fails and
-    /// the VMA goes away, with nothing installed.
+    /// the [`Backed`] returned installs its operations once this returns; on an error, nothing is
+    /// installed. Used if [`MiscDeviceOptions::hook`] is [`MmapHook::Mmap`].
     fn mmap<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
@@ -213,12 +244,14 @@ pub(crate) trait MiscDevice: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `mmap()` through `f_op->mmap_prepare`: describe the mapping `desc`, which maps the file
-    /// from `desc.pgoff()` on, before the core creates it. The mapping is backed in one of the
-    /// ways [`VmaSetup`](crate::vma_ops::VmaSetup) offers, and the [`Prepared`] returned; the
-    /// core then creates the VMA and
-    /// calls [`VmOperations::open`](crate::vma_ops::VmOperations::open) for it. Nothing may be
-    /// counted or referenced here: the mapping can still fail after this returns.
+    /// Handle for mmap, through `f_op->mmap_prepare`.
+    ///
+    /// Describes the mapping `desc`, which maps the file from `desc.pgoff()` on, before the core
+    /// creates it. The mapping is backed in one of the ways
+    /// [`VmaSetup`](crate::vma_ops::VmaSetup) offers, and the [`Prepared`] returned; the core
+    /// then creates the VMA and calls [`VmOperations::open`](crate::vma_ops::VmOperations::open)
+    /// for it. Nothing may be counted or referenced here: the mapping can still fail after this
+    /// returns. Used if [`MiscDeviceOptions::hook`] is [`MmapHook::MmapPrepare`].
     fn mmap_prepare<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _desc: VmaDesc<'a, Self::Ptr>,
@@ -226,7 +259,8 @@ pub(crate) trait MiscDevice: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `lseek()`: returns the new file position. Without it, `lseek()` gets `ESPIPE`.
+    /// Handler for `lseek()`: returns the new file position. Without it, `lseek()` fails with
+    /// `ESPIPE`.
     fn llseek(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: SeekingFile<'_>,
@@ -247,23 +281,53 @@ pub(crate) trait MiscDevice: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `read()`, `pread()`, `readv()`: from `kiocb`'s position into `iov`.
+    /// Read from this miscdevice.
     fn read_iter(_kiocb: Kiocb<'_, Self::Ptr>, _iov: &mut IovIterDest<'_>) -> Result<usize> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `write()`, `pwrite()`, `writev()`: from `iov` to `kiocb`'s position.
+    /// Write to this miscdevice.
     fn write_iter(_kiocb: Kiocb<'_, Self::Ptr>, _iov: &mut IovIterSource<'_>) -> Result<usize> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `ioctl()`. 32-bit callers on a 64-bit kernel get the same through `compat_ptr_ioctl()`.
+    /// Handler for ioctls.
+    ///
+    /// The `cmd` argument is usually manipulated using the utilities in [`kernel::ioctl`].
+    ///
+    /// [`kernel::ioctl`]: mod@kernel::ioctl
     fn ioctl(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
         _cmd: u32,
         _arg: usize,
     ) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handler for ioctls.
+    ///
+    /// Used for 32-bit userspace on 64-bit platforms.
+    ///
+    /// This method is optional and only needs to be provided if the ioctl relies on structures
+    /// that have different layout on 32-bit and 64-bit userspace. If no implementation is
+    /// provided, then `compat_ptr_ioctl` will be used instead.
+    #[cfg(CONFIG_COMPAT)]
+    fn compat_ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Show info for this fd.
+    fn show_fdinfo(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _m: &SeqFile,
+        _file: &File,
+    ) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -309,131 +373,136 @@ pub(crate) enum Placement {
     CongruentToOffset,
 }
 
-/// Builds the `struct file_operations` of a [`MiscDevice`] implementation.
-struct MiscdeviceVTable<T>(PhantomData<T>);
+/// A vtable for the file operations of a Rust miscdevice.
+struct MiscdeviceVTable<T: MiscDevice>(PhantomData<T>);
 
 impl<T: MiscDevice> MiscdeviceVTable<T> {
-    /// The table with `f_op->mmap_prepare`.
-    const MMAP_PREPARE: bindings::file_operations = Self::with_hook(MmapHook::MmapPrepare);
-    /// The table with `f_op->mmap`.
-    const MMAP: bindings::file_operations = Self::with_hook(MmapHook::Mmap);
-
-    /// The table with the mapping hook `hook`, a constant promoted to a static in this module's
-    /// memory. Its `owner` is the module of `T`: `misc_open()` takes a reference on it for every
-    /// open file, and each VMA holds its file, so the module (this table, the callbacks, the
-    /// `vm_operations_struct`s of `vma_ops`) stays loaded while any file or mapping of the
-    /// device exists.
-    const fn with_hook(hook: MmapHook) -> bindings::file_operations {
-        let (prepare, mmap) = match hook {
-            MmapHook::MmapPrepare => (T::HAS_MMAP_PREPARE, false),
-            MmapHook::Mmap => (false, T::HAS_MMAP),
-        };
-        bindings::file_operations {
-            owner: this_module::<T::OwnerModule>().as_ptr(),
-            open: Some(Self::open),
-            release: Some(Self::release),
-            mmap_prepare: if prepare {
-                Some(Self::mmap_prepare)
-            } else {
-                None
-            },
-            mmap: if mmap { Some(Self::mmap) } else { None },
-            llseek: if T::HAS_LLSEEK {
-                Some(Self::llseek)
-            } else {
-                None
-            },
-            get_unmapped_area: if T::HAS_GET_UNMAPPED_AREA {
-                Some(Self::get_unmapped_area)
-            } else {
-                None
-            },
-            read_iter: if T::HAS_READ_ITER {
-                Some(Self::read_iter)
-            } else {
-                None
-            },
-            write_iter: if T::HAS_WRITE_ITER {
-                Some(Self::write_iter)
-            } else {
-                None
-            },
-            unlocked_ioctl: if T::HAS_IOCTL {
-                Some(Self::ioctl)
-            } else {
-                None
-            },
-            #[cfg(CONFIG_COMPAT)]
-            compat_ioctl: if T::HAS_IOCTL {
-                bindings::compat_ptr_ioctl
-            } else {
-                None
-            },
-            ..pin_init::zeroed()
-        }
-    }
-
     /// # Safety
     ///
-    /// `inode` and `raw_file` must be the inode and file of an `open()` of a node registered by a
-    /// [`MiscDeviceRegistration<T>`], called by `misc_open()`.
+    /// `file` and `inode` must be the file and inode for a file that is undergoing initialization.
+    /// The file must be associated with a `MiscDeviceRegistration<T>`.
     unsafe extern "C" fn open(inode: *mut bindings::inode, raw_file: *mut bindings::file) -> c_int {
         // SAFETY: The pointers are valid and for a file being opened.
         let ret = unsafe { bindings::generic_file_open(inode, raw_file) };
         if ret != 0 {
             return ret;
         }
-        // SAFETY: `misc_open()` set the private data to the registered `struct miscdevice`, the
-        // first field of a `MiscDeviceRegistration<T>` (its invariants), and holds `misc_mtx`
-        // during this call, so that the registration cannot be deregistered and freed meanwhile.
-        let misc = unsafe { &*(*raw_file).private_data.cast::<MiscDeviceRegistration<T>>() };
-        // SAFETY: The file is valid for the duration of this call, and no `fdget_pos` can be
-        // active on a file that is still being opened.
-        let file = unsafe { File::from_raw_file(raw_file) };
-        match T::open(file, misc) {
-            Ok(ptr) => {
-                // The private data changes type: from here on, every callback of this table
-                // reads it as a `T::Ptr`.
-                // SAFETY: The open call of a file may set its private data.
-                unsafe { (*raw_file).private_data = ptr.into_foreign() };
-                0
-            }
-            Err(err) => err.to_errno(),
-        }
-    }
 
-    /// # Safety
-    ///
-    /// `file` must be a file opened through [`Self::open`], being released.
-    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-        // SAFETY: The release call owns the private data, set by `open` with `into_foreign`.
-        let ptr = unsafe { <T::Ptr as ForeignOwnable>::from_foreign((*file).private_data) };
-        // SAFETY: The file is valid for the duration of this call, and no `fdget_pos` can be
-        // active on a file that is being released.
-        T::release(ptr, unsafe { File::from_raw_file(file) });
+        // SAFETY: The open call of a file can access the private data.
+        let misc_ptr = unsafe { (*raw_file).private_data };
+
+        // SAFETY: This is a miscdevice, so `misc_open()` set the private data to a pointer to the
+        // associated `struct miscdevice` before calling into this method. Furthermore,
+        // `misc_open()` ensures that the miscdevice can't be unregistered and freed during this
+        // call to `fops_open`. The `struct miscdevice` is the first field of a
+        // `MiscDeviceRegistration<T>`, so this is a pointer to the registration (type invariants).
+        let misc = unsafe { &*misc_ptr.cast::<MiscDeviceRegistration<T>>() };
+
+        // SAFETY:
+        // * This underlying file is valid for (much longer than) the duration of `T::open`.
+        // * There is no active fdget_pos region on the file on this thread.
+        let file = unsafe { File::from_raw_file(raw_file) };
+
+        let ptr = match T::open(file, misc) {
+            Ok(ptr) => ptr,
+            Err(err) => return err.to_errno(),
+        };
+
+        // This overwrites the private data with the value specified by the user, changing the type
+        // of this file's private data. All future accesses to the private data is performed by
+        // other fops_* methods in this file, which all correctly cast the private data to the new
+        // type.
+        //
+        // SAFETY: The open call of a file can access the private data.
+        unsafe { (*raw_file).private_data = ptr.into_foreign() };
+
         0
     }
 
     /// # Safety
     ///
-    /// `file` must be a file opened through [`Self::open`] and `vma` a VMA that `mmap()` is
-    /// setting up for it.
+    /// `file` and `inode` must be the file and inode for a file that is being released. The file
+    /// must be associated with a `MiscDeviceRegistration<T>`.
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: The release call of a file owns the private data.
+        let private = unsafe { (*file).private_data };
+        // SAFETY: The release call of a file owns the private data.
+        let ptr = unsafe { <T::Ptr as ForeignOwnable>::from_foreign(private) };
+
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
+        T::release(ptr, unsafe { File::from_raw_file(file) });
+
+        0
+    }
+
+    /// # Safety
+    ///
+    /// `kiocb` must be correspond to a valid file that is associated with a
+    /// `MiscDeviceRegistration<T>`. `iter` must be a valid `struct iov_iter` for writing.
+    unsafe extern "C" fn read_iter(
+        kiocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The caller provides a valid `struct kiocb` associated with a
+        // `MiscDeviceRegistration<T>` file.
+        let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+        // SAFETY: This is a valid `struct iov_iter` for writing.
+        let iov = unsafe { IovIterDest::from_raw(iter) };
+
+        match T::read_iter(kiocb, iov) {
+            Ok(res) => res as isize,
+            Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `kiocb` must be correspond to a valid file that is associated with a
+    /// `MiscDeviceRegistration<T>`. `iter` must be a valid `struct iov_iter` for reading.
+    unsafe extern "C" fn write_iter(
+        kiocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The caller provides a valid `struct kiocb` associated with a
+        // `MiscDeviceRegistration<T>` file.
+        let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+        // SAFETY: This is a valid `struct iov_iter` for reading.
+        let iov = unsafe { IovIterSource::from_raw(iter) };
+
+        match T::write_iter(kiocb, iov) {
+            Ok(res) => res as isize,
+            Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a valid file that is associated with a `MiscDeviceRegistration<T>`.
+    /// `vma` must be a vma that is currently being mmap'ed with this file.
     unsafe extern "C" fn mmap(
         file: *mut bindings::file,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
-        // SAFETY: `mmap` runs between `open` and `release`, so the private data is a `T::Ptr`.
-        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
-        // `fdget_pos`.
+        // SAFETY: The mmap call of a file can access the private data.
+        let private = unsafe { (*file).private_data };
+        // SAFETY: This is a Rust Miscdevice, so we call `into_foreign` in `open` and
+        // `from_foreign` in `release`, and `fops_mmap` is guaranteed to be called between those
+        // two operations.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow(private.cast()) };
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
         let file = unsafe { File::from_raw_file(file) };
-        // SAFETY: The VMA is being set up by `mmap()` of `file`, whose private data is a
-        // `T::Ptr` while it is open (it was set by `open`), and the driver gets no other access
-        // to the VMA than this object.
-        let vma = unsafe { MmapVma::<T::Ptr>::from_raw(vma, file) };
-        match T::mmap(device, file, vma) {
-            // SAFETY: This is the trampoline, with what the driver's `mmap` returned, and it
-            // returns what `install` returns to the core.
+        // SAFETY: The caller provides a vma that is undergoing initial VMA setup by `mmap()` of
+        // `file`, whose private data is a `T::Ptr` while it is open, and the driver gets no other
+        // access to the vma than this object.
+        let area = unsafe { MmapVma::<T::Ptr>::from_raw(vma, file) };
+
+        match T::mmap(device, file, area) {
+            // SAFETY: This is the `f_op->mmap` the VMA was backed in, with what `T::mmap`
+            // returned, and its result goes back to the core.
             Ok(backed) => match unsafe { backed.install() } {
                 Ok(()) => 0,
                 Err(err) => err.to_errno(),
@@ -444,8 +513,8 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
 
     /// # Safety
     ///
-    /// `desc` must describe a mapping of a file opened through [`Self::open`], in the core's
-    /// call of `f_op->mmap_prepare`.
+    /// `desc` must describe a mapping of a file that is associated with a
+    /// `MiscDeviceRegistration<T>`, in the core's call of `f_op->mmap_prepare`.
     unsafe extern "C" fn mmap_prepare(desc: *mut bindings::vm_area_desc) -> c_int {
         // SAFETY: `mmap_prepare` runs between `open` and `release` of the file it maps, so the
         // private data is a `T::Ptr`.
@@ -453,6 +522,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: The descriptor is the one of this call, of a file whose private data is a
         // `T::Ptr` while it is open, and the driver gets no other access to it than this object.
         let desc = unsafe { VmaDesc::<T::Ptr>::from_raw(desc) };
+
         match T::mmap_prepare(device, desc) {
             Ok(_prepared) => 0,
             Err(err) => err.to_errno(),
@@ -461,13 +531,15 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
 
     /// # Safety
     ///
-    /// `file` must be a file opened through [`Self::open`], called by `vfs_llseek()`.
+    /// `file` must be a valid file that is associated with a `MiscDeviceRegistration<T>`, called
+    /// by `vfs_llseek()`.
     unsafe extern "C" fn llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
         // SAFETY: `llseek` runs between `open` and `release`, so the private data is a `T::Ptr`.
         let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
         // SAFETY: The file is valid for the duration of this call. `lseek()` calls this inside
         // its own `fdget_pos()`, on this thread; the `LocalFile` cannot leave the thread.
         let file = unsafe { LocalFile::from_raw_file(file) };
+
         // INVARIANT: This is the file's `llseek`, in progress on this thread.
         match T::llseek(device, SeekingFile { file }, offset, whence) {
             Ok(pos) => pos,
@@ -477,8 +549,8 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
 
     /// # Safety
     ///
-    /// `file` must be a file opened through [`Self::open`], called by `mmap()` with the mmap lock
-    /// held.
+    /// `file` must be a valid file that is associated with a `MiscDeviceRegistration<T>`, called
+    /// by `mmap()` with the mmap lock held.
     unsafe extern "C" fn get_unmapped_area(
         file: *mut bindings::file,
         addr: c_ulong,
@@ -488,9 +560,11 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     ) -> c_ulong {
         // SAFETY: The call runs between `open` and `release`, so the private data is a `T::Ptr`.
         let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: The file is valid for the duration of this call, and `mmap()` uses no
-        // `fdget_pos`.
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
         let file = unsafe { File::from_raw_file(file) };
+
         let placement = T::get_unmapped_area(device, file, len, pgoff);
         let file = file.as_ptr();
         match placement {
@@ -507,54 +581,131 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
 
     /// # Safety
     ///
-    /// `kiocb` must be for a file opened through [`Self::open`], and `iter` a valid `struct
-    /// iov_iter` to write to.
-    unsafe extern "C" fn read_iter(
-        kiocb: *mut bindings::kiocb,
-        iter: *mut bindings::iov_iter,
-    ) -> isize {
-        // SAFETY: The caller provides a valid `struct kiocb` of a file whose private data is a
-        // `T::Ptr`.
-        let kiocb = unsafe { Kiocb::from_raw(kiocb) };
-        // SAFETY: This is a valid `struct iov_iter` for writing.
-        let iov = unsafe { IovIterDest::from_raw(iter) };
-        match T::read_iter(kiocb, iov) {
-            Ok(done) => done as isize,
-            Err(err) => err.to_errno() as isize,
-        }
-    }
-
-    /// # Safety
-    ///
-    /// `kiocb` must be for a file opened through [`Self::open`], and `iter` a valid `struct
-    /// iov_iter` to read from.
-    unsafe extern "C" fn write_iter(
-        kiocb: *mut bindings::kiocb,
-        iter: *mut bindings::iov_iter,
-    ) -> isize {
-        // SAFETY: The caller provides a valid `struct kiocb` of a file whose private data is a
-        // `T::Ptr`.
-        let kiocb = unsafe { Kiocb::from_raw(kiocb) };
-        // SAFETY: This is a valid `struct iov_iter` for reading.
-        let iov = unsafe { IovIterSource::from_raw(iter) };
-        match T::write_iter(kiocb, iov) {
-            Ok(done) => done as isize,
-            Err(err) => err.to_errno() as isize,
-        }
-    }
-
-    /// # Safety
-    ///
-    /// `file` must be a file opened through [`Self::open`].
+    /// `file` must be a valid file that is associated with a `MiscDeviceRegistration<T>`.
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-        // SAFETY: `ioctl` runs between `open` and `release`, so the private data is a `T::Ptr`.
-        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: The file is valid for the duration of this call, and `ioctl()` uses no
-        // `fdget_pos`.
+        // SAFETY: The ioctl call of a file can access the private data.
+        let private = unsafe { (*file).private_data };
+        // SAFETY: Ioctl calls can borrow the private data of the file.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow(private) };
+
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
         let file = unsafe { File::from_raw_file(file) };
+
         match T::ioctl(device, file, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(err) => err.to_errno() as c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` must be a valid file that is associated with a `MiscDeviceRegistration<T>`.
+    #[cfg(CONFIG_COMPAT)]
+    unsafe extern "C" fn compat_ioctl(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long {
+        // SAFETY: The compat ioctl call of a file can access the private data.
+        let private = unsafe { (*file).private_data };
+        // SAFETY: Ioctl calls can borrow the private data of the file.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow(private) };
+
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
+        let file = unsafe { File::from_raw_file(file) };
+
+        match T::compat_ioctl(device, file, cmd, arg) {
+            Ok(ret) => ret as c_long,
+            Err(err) => err.to_errno() as c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// - `file` must be a valid file that is associated with a `MiscDeviceRegistration<T>`.
+    /// - `seq_file` must be a valid `struct seq_file` that we can write to.
+    unsafe extern "C" fn show_fdinfo(seq_file: *mut bindings::seq_file, file: *mut bindings::file) {
+        // SAFETY: The release call of a file owns the private data.
+        let private = unsafe { (*file).private_data };
+        // SAFETY: Ioctl calls can borrow the private data of the file.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow(private) };
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
+        let file = unsafe { File::from_raw_file(file) };
+        // SAFETY: The caller ensures that the pointer is valid and exclusive for the duration in
+        // which this method is called.
+        let m = unsafe { SeqFile::from_raw(seq_file) };
+
+        T::show_fdinfo(device, m, file);
+    }
+
+    const VTABLE: bindings::file_operations = bindings::file_operations {
+        open: Some(Self::open),
+        release: Some(Self::release),
+        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
+        llseek: if T::HAS_LLSEEK {
+            Some(Self::llseek)
+        } else {
+            None
+        },
+        get_unmapped_area: if T::HAS_GET_UNMAPPED_AREA {
+            Some(Self::get_unmapped_area)
+        } else {
+            None
+        },
+        read_iter: if T::HAS_READ_ITER {
+            Some(Self::read_iter)
+        } else {
+            None
+        },
+        write_iter: if T::HAS_WRITE_ITER {
+            Some(Self::write_iter)
+        } else {
+            None
+        },
+        unlocked_ioctl: if T::HAS_IOCTL {
+            Some(Self::ioctl)
+        } else {
+            None
+        },
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: if T::HAS_COMPAT_IOCTL {
+            Some(Self::compat_ioctl)
+        } else if T::HAS_IOCTL {
+            bindings::compat_ptr_ioctl
+        } else {
+            None
+        },
+        show_fdinfo: if T::HAS_SHOW_FDINFO {
+            Some(Self::show_fdinfo)
+        } else {
+            None
+        },
+        owner: this_module::<T::OwnerModule>().as_ptr(),
+        ..pin_init::zeroed()
+    };
+
+    /// The table for [`MmapHook::MmapPrepare`]: [`Self::VTABLE`] with `mmap_prepare` in place
+    /// of `mmap`, as the core refuses a file whose operations have both.
+    const VTABLE_MMAP_PREPARE: bindings::file_operations = bindings::file_operations {
+        mmap: None,
+        mmap_prepare: if T::HAS_MMAP_PREPARE {
+            Some(Self::mmap_prepare)
+        } else {
+            None
+        },
+        ..Self::VTABLE
+    };
+
+    const fn build(hook: MmapHook) -> &'static bindings::file_operations {
+        match hook {
+            MmapHook::Mmap => &Self::VTABLE,
+            MmapHook::MmapPrepare => &Self::VTABLE_MMAP_PREPARE,
         }
     }
 }

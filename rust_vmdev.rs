@@ -145,28 +145,41 @@ impl kernel::InPlaceModule for RustVmdev {
                 ""
             };
             let window = PAGE_SIZE << fault.window_order;
-            pr_info!(
-                "vmdev-remap: {} bytes, physically contiguous{reserved}, mapped by remap_pfn_range; \
-                 the nodes' mapping hook is f_op->{hook_name}\n",
-                remap.mem.len()
-            );
-            pr_info!(
-                "vmdev-huge: the same memory, mapped on fault with the largest entries that fit\n"
-            );
-            pr_info!(
-                "vmdev-fault: {} bytes, vmalloc, mapped on fault, {window} bytes per fault\n",
-                fault.mem.len()
-            );
+            let (remap_len, fault_len) = (remap.mem.len(), fault.mem.len());
             let view = DebugView {
                 phys: remap.mem.clone(),
                 vmalloc: fault.mem.clone(),
             };
-            let options = move |name| MiscDeviceOptions { name, mode, hook };
+            let options = move |name| MiscDeviceOptions {
+                mode: Some(mode),
+                hook,
+                ..MiscDeviceOptions::new(name)
+            };
+            // Each node says what it is once registered, under its own name.
             Ok(try_pin_init!(Self {
                 _debugfs <- view.register(),
                 _remap <- MiscDeviceRegistration::register(options(c"vmdev-remap"), remap),
+                _: {
+                    dev_info!(
+                        _remap.device(),
+                        "{remap_len} bytes, physically contiguous{reserved}, mapped by \
+                         remap_pfn_range; the nodes' mapping hook is f_op->{hook_name}\n"
+                    );
+                },
                 _huge <- MiscDeviceRegistration::register(options(c"vmdev-huge"), huge),
+                _: {
+                    dev_info!(
+                        _huge.device(),
+                        "the same memory, mapped on fault with the largest entries that fit\n"
+                    );
+                },
                 _fault <- MiscDeviceRegistration::register(options(c"vmdev-fault"), fault),
+                _: {
+                    dev_info!(
+                        _fault.device(),
+                        "{fault_len} bytes, vmalloc, mapped on fault, {window} bytes per fault\n"
+                    );
+                },
             }))
         })
     }

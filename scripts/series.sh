@@ -21,7 +21,8 @@
 # - the driver (the other top-level files) becomes samples/rust/rust_vmdev/, naming the layer
 #   by its in-tree path;
 # then rustfmt with the kernel's settings. series/ holds what is the series' own: the messages,
-# the cover letter and the sample's Makefile and Kconfig entry.
+# the cover letter, the sample's Makefile and Kconfig entry, and the change to upstream's
+# rust_misc_device sample that the miscdevice step makes (rust_misc_device.patch).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -48,11 +49,18 @@ layer() {
     s{all\(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP, not\(vmdev_core_fixed\)\)}{CONFIG_ARCH_SUPPORTS_PUD_PFNMAP}g;
     s{\bpub\(crate\)}{pub}g;
     s{kunit_tests\(rust_vmdev_(\w+)\)}{kunit_tests(rust_kernel_mm_$1)}g;
+    # An item the driver does not use is dead in the module, whose `pub(crate)` API nothing
+    # outside uses; in the kernel crate it is public API, never dead, and the expectation would
+    # go unfulfilled. Such `#[expect]`s give their reason as "... this driver ...".
+    s{^[ \t]*#\[expect\(dead_code, reason = "[^"\n]*\bthis driver\b[^"\n]*"\)\]\n}{}gm;
     s{crate::(vma_ops|mm_view)\b}{crate::mm::$1}g;
     s{crate::chardev\b}{crate::miscdevice}g;
   ' "$VMDEV_ROOT/$1" |
-    # `kernel::` is `crate::` inside the crate, but in a doctest, which is a crate of its own.
-    perl -pe '$code = !$code if m{^\s*//[/!]\s*```}; s/\bkernel::/crate::/g unless $code' >"$dir/$2"
+    # `kernel::` is `crate::` inside the crate, but in a doctest, which is a crate of its own, and
+    # in a doc link's text, which names the item as drivers do (the crate is `kernel` to itself
+    # too). The `ffi` crate, which a module reaches as `kernel::ffi`, the kernel crate names as is.
+    perl -pe '$code = !$code if m{^\s*//[/!]\s*```};
+      unless ($code) { s/\bkernel::ffi::/ffi::/g; s/(?<!\[`)\bkernel::/crate::/g }' >"$dir/$2"
 }
 
 # helpers SRC DEST: the module's C helpers SRC as rust/helpers/DEST, included by helpers.c.
@@ -108,6 +116,9 @@ step_vma_ops() {
 step_miscdevice() {
   edit rust/kernel/miscdevice.rs
   layer chardev.rs rust/kernel/miscdevice.rs
+  # The API's one in-tree user, changed as the commit message says.
+  edit samples/rust/rust_misc_device.rs
+  patch -s -d "$dir" -p1 <"$S/rust_misc_device.patch"
 }
 
 step_sample() {
@@ -187,7 +198,7 @@ for ((i = 1; i <= ${#steps[@]}; i++)); do
 done
 git -C "$work" config branch.series.description "$(cat "$S/cover-letter.txt")"
 git -C "$work" format-patch -q --cover-letter --cover-from-description=subject \
-  --base=none -o "$out/patches" HEAD~${#steps[@]}
+  -o "$out/patches" HEAD~${#steps[@]}
 # Proof that it applies: `git am` onto the pristine files again gives the tree the steps made.
 check=$out/am
 base "$check"
