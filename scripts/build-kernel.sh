@@ -100,11 +100,14 @@ if [ -f "$out/.vmdev-built" ] && [ -z "$steps" ] &&
   echo "$out"
   exit 0
 fi
-# The series' own symbols: the driver as a module.
+# The samples the series touches, as modules: the driver (once the series has its symbol) and
+# upstream's misc device sample, the other user of the misc-device API the series changes.
 in_tree_config() {
-  ! $in_tree || grep -q '^config SAMPLE_RUST_VMDEV$' "$src/samples/rust/Kconfig" || return 0
-  "$src/scripts/config" --file "$out/.config" -m SAMPLE_RUST_VMDEV &&
-    "${kmake[@]}" -s olddefconfig
+  $in_tree || return 0
+  "$src/scripts/config" --file "$out/.config" -m SAMPLE_RUST_MISC_DEVICE
+  ! grep -q '^config SAMPLE_RUST_VMDEV$' "$src/samples/rust/Kconfig" ||
+    "$src/scripts/config" --file "$out/.config" -m SAMPLE_RUST_VMDEV
+  "${kmake[@]}" -s olddefconfig
 }
 # make TARGET...: the build, its output kept in $out/.vmdev-make.log; for the in-tree kernel a
 # warning or error in a file of the series fails it.
