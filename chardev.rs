@@ -249,9 +249,10 @@ pub(crate) trait MiscDevice: Sized {
     /// Describes the mapping `desc`, which maps the file from `desc.pgoff()` on, before the core
     /// creates it. The mapping is backed in one of the ways
     /// [`VmaSetup`](crate::vma_ops::VmaSetup) offers, and the [`Prepared`] returned; the core
-    /// then creates the VMA and calls [`VmOperations::open`](crate::vma_ops::VmOperations::open)
-    /// for it. Nothing may be counted or referenced here: the mapping can still fail after this
-    /// returns. Used if [`MiscDeviceOptions::hook`] is [`MmapHook::MmapPrepare`].
+    /// then creates the VMA and calls
+    /// [`VmOperations::open`](crate::vma_ops::VmOperations::open) for it. Nothing may be
+    /// counted or referenced here: the mapping can still fail after this returns. Used if
+    /// [`MiscDeviceOptions::hook`] is [`MmapHook::MmapPrepare`].
     fn mmap_prepare<'a>(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _desc: VmaDesc<'a, Self::Ptr>,

@@ -52,12 +52,14 @@ module! {
     type: RustVmdev,
     name: "rust_vmdev",
     authors: ["rust_vmdev developers"],
-    description: "Driver memory mapped into processes: remap_pfn_range, huge PFN faults, page faults",
+    description:
+        "Driver memory mapped into processes: remap_pfn_range, huge PFN faults, page faults",
     license: "GPL",
     params: {
         remap_size: usize {
             default: 4 << 20,
-            description: "Bytes of /dev/vmdev-remap's contiguous buffer (page multiple, max one buddy block: 4 MiB with 4 KiB pages)",
+            description:
+                "Bytes of /dev/vmdev-remap's contiguous buffer (page multiple, max one buddy block: 4 MiB with 4 KiB pages)",
         },
         fault_size: usize {
             default: 16 << 20,
@@ -65,19 +67,23 @@ module! {
         },
         fault_around: bool {
             default: true,
-            description: "A fault on /dev/vmdev-fault maps the fault_around_bytes around it, not one page",
+            description:
+                "A fault on /dev/vmdev-fault maps the fault_around_bytes around it, not one page",
         },
         fault_around_bytes: usize {
             default: 32 * kernel::page::PAGE_SIZE,
-            description: "Bytes a fault on /dev/vmdev-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages",
+            description:
+                "Bytes a fault on /dev/vmdev-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages",
         },
         reserve_mem: bool {
             default: false,
-            description: "Serve /dev/vmdev-remap and /dev/vmdev-huge from the RAM reserved by reserve_mem=SIZE:ALIGN:rust_vmdev on the kernel command line",
+            description:
+                "Serve /dev/vmdev-remap and /dev/vmdev-huge from the RAM reserved by reserve_mem=SIZE:ALIGN:rust_vmdev on the kernel command line",
         },
         phys_base: u64 {
             default: 0,
-            description: "Serve /dev/vmdev-remap from this boot-reserved physical address (memmap=, DT no-map)",
+            description:
+                "Serve /dev/vmdev-remap from this boot-reserved physical address (memmap=, DT no-map)",
         },
         phys_size: u64 {
             default: 0,
@@ -85,7 +91,8 @@ module! {
         },
         mmap_prepare: bool {
             default: true,
-            description: "The nodes' mapping hook: f_op->mmap_prepare (1), or the deprecated f_op->mmap (0)",
+            description:
+                "The nodes' mapping hook: f_op->mmap_prepare (1), or the deprecated f_op->mmap (0)",
         },
         mode: u32 {
             default: 0o600,

@@ -71,8 +71,9 @@
 //!   (`insert_from_close.rs`).
 //! - Freeing mapped frames from `f_op->mmap` (fail `mmap()` or drop the [`Backed`] after
 //!   remapping, and the VMA's reference to the memory is gone while the entries stay until the
-//!   core unmaps): [`VmaSetup::remap_pfns`] maps nothing itself in this hook; the [`Backed`] it returns maps
-//!   the frames once `mmap()` has returned it, holding the reference until the VMA owns it.
+//!   core unmaps): [`VmaSetup::remap_pfns`] maps nothing itself in this hook; the [`Backed`] it
+//!   returns maps the frames once `mmap()` has returned it, holding the reference until the VMA
+//!   owns it.
 //!   Dropping the `Backed` is also flagged (`#[must_use]`: `err_after_backing.rs`), since the
 //!   mapping then fails.
 //! - Deadlocking a fault against a writer of `mmap_lock`: a fault may hold only its VMA's lock,

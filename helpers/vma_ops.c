@@ -6,9 +6,9 @@
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
 
-/* vma_ops/pfn_map.rs computes the orders of huge entries as one and two page tables of 8-byte entries. */
-static_assert(PMD_ORDER == PAGE_SHIFT - 3);
-static_assert(PUD_ORDER == 2 * (PAGE_SHIFT - 3));
+/* The layer computes the orders of huge entries as one and two tables of 8-byte entries. */
+static_assert(PAGE_SHIFT - 3 == PMD_ORDER);
+static_assert(2 * (PAGE_SHIFT - 3) == PUD_ORDER);
 
 void vmdev_helper_get_page(struct page *page);
 bool vmdev_helper_pud_leaf_supported(void);
@@ -55,8 +55,8 @@ void vmdev_helper_vma_start_write(struct vm_area_struct *vma)
  */
 void vmdev_helper_zap_pud_spans_of_sources(struct vm_area_struct *copy)
 {
-	pgoff_t first = copy->vm_pgoff, end = first + vma_pages(copy);
 	VMA_ITERATOR(vmi, copy->vm_mm, 0);
+	pgoff_t first = copy->vm_pgoff, end = first + vma_pages(copy);
 	struct vm_area_struct *vma;
 
 	mmap_assert_write_locked(copy->vm_mm);

@@ -11,13 +11,11 @@
 #include <linux/of_address.h>
 #include <rust_vmdev.h>
 
+#include "vmdev.h"
+
 /* uapi.rs asserts the same sizes: both sides agree with the header. */
 static_assert(sizeof(struct vmdev_info) == 40);
 static_assert(sizeof(struct vmdev_mm) == VMDEV_MM_SIZE_VER0);
-
-struct page *vmdev_helper_virt_to_page(const void *addr);
-unsigned long vmdev_helper_page_to_pfn(const struct page *page);
-bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size);
 
 struct page *vmdev_helper_virt_to_page(const void *addr)
 {
@@ -43,7 +41,8 @@ bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
 	struct resource res;
 	bool inside = false;
 
-	if (region_intersects(base, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT)
+	if (region_intersects(base, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) !=
+	    REGION_DISJOINT)
 		return false;
 	if (region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_RESERVED) == REGION_INTERSECTS)
 		return true;
@@ -58,7 +57,7 @@ bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
 		}
 	}
 	of_node_put(parent);
-	/* The kernel honoured the no-map: the range is in iomem ("reserved"), outside System RAM. */
+	/* The kernel honoured the no-map: in iomem ("reserved"), outside System RAM. */
 	return inside &&
 	       region_intersects(base, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS;
 }
@@ -68,9 +67,6 @@ bool vmdev_helper_boot_reserved(phys_addr_t base, size_t size)
  * randomised with KASLR), and the physical address it maps there (0 on x86_64, PHYS_OFFSET, the
  * start of RAM, on arm64): a linear-map address a maps physical a - PAGE_OFFSET + that.
  */
-unsigned long vmdev_helper_page_offset(void);
-phys_addr_t vmdev_helper_page_offset_phys(void);
-
 unsigned long vmdev_helper_page_offset(void)
 {
 	return PAGE_OFFSET;

@@ -181,7 +181,7 @@ kernel_splats() {
 # it builds vmdev_c.ko from (its Kbuild, *.c and *.h). Never modpost's *.mod.c of an earlier build.
 copy_module_sources() {
   local f sources=("$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,include}) twin_sources=()
-  mkdir -p "$1/helpers" && cp -p "$VMDEV_ROOT"/helpers/*.c "$1/helpers/"
+  mkdir -p "$1/helpers" && cp -p "$VMDEV_ROOT"/helpers/*.[ch] "$1/helpers/"
   for f in "$VMDEV_ROOT"/c_twin/{Kbuild,*.c,*.h}; do
     [[ $f == *.mod.c ]] || twin_sources+=("$f")
   done

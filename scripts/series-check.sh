@@ -39,10 +39,19 @@ for ((i = 1; i <= ${#patches[@]}; i++)); do
 done
 src=${kdir:?}.src
 
+# No error, no warning; and no check but the one a UAPI header cannot follow: BIT() is the
+# kernel's own, which a header user space includes has no way to (its flags are `(1U << n)`, as
+# many of include/uapi/'s are).
 for p in "${patches[@]}"; do
-  out=$( (cd "$src" && perl scripts/checkpatch.pl --strict --color=never "$p") 2>&1) && rc=0 || rc=1
+  out=$( (cd "$src" && perl scripts/checkpatch.pl --strict --color=never "$p") 2>&1) || true
   total=$(grep '^total:' <<<"$out" || echo "total: checkpatch did not finish")
-  grep -q '^total: 0 errors, 0 warnings, 0 checks' <<<"$out" || { rc=1; echo "$out" | head -60; }
+  others=$(grep --no-group-separator -A1 -E '^(ERROR|WARNING|CHECK):' <<<"$out" | paste -d' ' - - |
+    grep -vE '^CHECK: Prefer using the BIT macro .*FILE: [^ ]*/include/uapi/' || true)
+  rc=0
+  if [ -n "$others" ] || ! grep -q '^total: 0 errors, 0 warnings,' <<<"$out"; then
+    rc=1
+    echo "$out" | head -60
+  fi
   echo "$out" >>"$log"
   result $rc "series: checkpatch --strict $(basename "$p"): ${total#total: }"
 done

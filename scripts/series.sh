@@ -131,9 +131,10 @@ step_sample() {
             s/^use (vma_ops|mm_view)::/use kernel::mm::\1::/; s/^use chardev::/use kernel::miscdevice::/' \
       "$f" >"$dir/$d/${f##*/}"
   done
-  cp "$VMDEV_ROOT/helpers/vmdev.c" "$dir/$d/helpers/"
+  cp "$VMDEV_ROOT"/helpers/vmdev.[ch] "$dir/$d/helpers/"
   cp "$VMDEV_ROOT"/include/uapi/*.h "$dir/$d/include/uapi/"
   cp "$S/sample.Makefile" "$dir/$d/Makefile"
+  maintained "$d/"
   edit samples/rust/Makefile
   edit samples/rust/Kconfig
   # shellcheck disable=SC2016 # $(...) is make's
@@ -202,7 +203,8 @@ git -C "$work" format-patch -q --cover-letter --cover-from-description=subject \
 # Proof that it applies: `git am` onto the pristine files again gives the tree the steps made.
 check=$out/am
 base "$check"
-git -C "$check" am -q "$out"/patches/0*.patch
+mapfile -t patches < <(find "$out/patches" -name '0*.patch' ! -name '0000-cover-letter.patch' | sort)
+git -C "$check" am -q "${patches[@]}"
 diff -r --exclude=.git "$full" "$check" >/dev/null || die "series: git am of build/series/patches does not give the tree the steps make"
 rm -rf "$check" "$full"
 say "series: $(find "$out/patches" -name '*.patch' | wc -l) files in build/series/patches (a cover letter and ${#steps[@]} patches), applying with git am to Linux 7.3.4:"

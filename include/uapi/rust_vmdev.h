@@ -56,8 +56,11 @@
 /* vmdev_info.backing */
 #define VMDEV_BACKING_REMAP 1 /* physically contiguous, remap_pfn_range at mmap time */
 #define VMDEV_BACKING_FAULT 2 /* vmalloc, mapped page by page on fault */
-#define VMDEV_BACKING_HUGE 3  /* the remap buffer, mapped on fault with the largest entries
-			       * that fit: PUD or PMD where the range is aligned, else PTE */
+/*
+ * The remap buffer, mapped on fault with the largest entries that fit: PUD or PMD where the range
+ * is aligned, else PTE
+ */
+#define VMDEV_BACKING_HUGE 3
 
 /*
  * vmdev_info.flags. With FAULT_AROUND (module parameter fault_around, the default) a fault
@@ -67,8 +70,8 @@
  * mapping always copies one page.
  */
 #define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the window around it */
-#define VMDEV_FLAG_BOOT_RESERVED (1U << 1) /* memory reserved at boot (reserve_mem=, memmap=, a
-					    * device tree's no-map node) */
+/* Memory reserved at boot (reserve_mem=, memmap=, a device tree's no-map node) */
+#define VMDEV_FLAG_BOOT_RESERVED (1U << 1)
 #define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
 #define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel and the CPU can map PUD entries */
 /*
@@ -91,10 +94,16 @@ struct vmdev_info {
 	__u32 backing;      /* VMDEV_BACKING_* */
 	__u32 flags;        /* VMDEV_FLAG_* */
 	__u64 live_vmas;    /* VMAs mapping the device now, in all processes */
-	__u64 faults;       /* faulting pages the fault handlers mapped since load (on
-			     * vmdev-huge: page-table entries, each one fault) */
-	__u64 around_pages; /* pages mapped together with a faulting one since load (a PMD
-			     * entry of 4 KiB pages: 1 fault, 511 around) */
+	/*
+	 * Faulting pages the fault handlers mapped since load (on vmdev-huge: page-table entries,
+	 * each one fault)
+	 */
+	__u64 faults;
+	/*
+	 * Pages mapped together with a faulting one since load (a PMD entry of 4 KiB pages: 1
+	 * fault, 511 around)
+	 */
+	__u64 around_pages;
 };
 
 #define VMDEV_IOC_INFO _IOR('V', 1, struct vmdev_info)
@@ -112,30 +121,39 @@ struct vmdev_info {
  * EINVAL.
  */
 #define VMDEV_MM_LOOKUP 0 /* vmdev_mm.request: the VMA containing addr, as vma_lookup() */
-#define VMDEV_MM_FIND 1   /* vmdev_mm.request: the first VMA ending above addr, as find_vma():
-			   * from addr = 0, each vm_end in turn walks the VMA tree */
+/*
+ * vmdev_mm.request: the first VMA ending above addr, as find_vma(): from addr = 0, each vm_end in
+ * turn walks the VMA tree
+ */
+#define VMDEV_MM_FIND 1
 
 /* vmdev_mm.mm_flags */
-#define VMDEV_MM_ACTIVE (1U << 0) /* current->active_mm is current->mm (always, for a
-				   * process; a kernel thread has no mm and borrows one) */
+/*
+ * current->active_mm is current->mm (always, for a process; a kernel thread has no mm and borrows
+ * one)
+ */
+#define VMDEV_MM_ACTIVE (1U << 0)
 
 /* vmdev_mm.vma: what the VMA found at addr is; 0 when there is none */
 #define VMDEV_VMA_FOUND (1U << 0)
 #define VMDEV_VMA_FILE (1U << 1)       /* vm_file is set: a file (or device) mapping */
 #define VMDEV_VMA_DRIVER_FILE (1U << 2) /* vm_file is a node of the driver answering */
 #define VMDEV_VMA_DRIVER_OPS (1U << 3)  /* vm_ops are that driver's */
-#define VMDEV_VMA_ANON_VMA (1U << 4)   /* anon_vma is set: the VMA has had private
-					* anonymous pages (a write to MAP_PRIVATE) */
+/* anon_vma is set: the VMA has had private anonymous pages (a write to MAP_PRIVATE) */
+#define VMDEV_VMA_ANON_VMA (1U << 4)
 
 struct vmdev_mm {
 	__u32 size;        /* out: bytes the driver filled in */
 	__u32 request;     /* in: VMDEV_MM_LOOKUP or VMDEV_MM_FIND */
 	__u64 addr;        /* in: the address of the request */
 	/* The mm_struct (mm->...) */
-	__u32 mm_users;    /* users of the address space: one per thread, plus short-lived
-			    * references (a /proc reader's mmget()) */
-	__u32 mm_count;    /* references to the struct itself: 1 for all the users, plus
-			    * lazy-TLB borrowers */
+	/*
+	 * Users of the address space: one per thread, plus short-lived references (a /proc reader's
+	 * mmget())
+	 */
+	__u32 mm_users;
+	/* References to the struct itself: 1 for all the users, plus lazy-TLB borrowers */
+	__u32 mm_count;
 	__u32 map_count;   /* VMAs in the tree */
 	__u32 mm_flags;    /* VMDEV_MM_* */
 	__u64 total_vm;    /* pages mapped (VmSize); the next five are pages too */
