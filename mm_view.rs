@@ -14,8 +14,6 @@
 //! `struct mm_struct` ([`MmFields`]; every offset read here checked equal to C's) and
 //! `find_vma()`, with which the VMA tree (a maple tree since 6.1) is walked in address order.
 
-use core::ffi::c_void;
-
 use kernel::{
     bindings,
     mm::{virt::VmaRef, MmWithUser, MmapReadGuard},
@@ -26,9 +24,12 @@ use kernel::{
 extern "C" {
     // (`struct mm_struct` and `struct module` are not FFI-safe to the compiler: they hold empty
     // structs.)
-    fn vmdev_helper_current_mm() -> *mut c_void;
+    fn vmdev_helper_current_mm() -> *mut core::ffi::c_void;
     fn vmdev_helper_current_on_own_mm() -> bool;
-    fn vmdev_helper_within_module(addr: *const c_void, module: *const c_void) -> bool;
+    fn vmdev_helper_within_module(
+        addr: *const core::ffi::c_void,
+        module: *const core::ffi::c_void,
+    ) -> bool;
 }
 
 /// The current task's address space with its mmap lock held for reading.
@@ -91,23 +92,41 @@ pub(crate) struct MmFields {
     pub(crate) mm_count: u32,
     /// VMAs in the tree (`map_count`).
     pub(crate) map_count: u32,
+    /// Pages mapped in all (`total_vm`: `VmSize` in `/proc/<pid>/status`).
     pub(crate) total_vm: u64,
+    /// Pages locked in memory by `mlock()` (`locked_vm`: `VmLck`).
     pub(crate) locked_vm: u64,
+    /// Pages pinned by drivers, as RDMA does (`pinned_vm`: `VmPin`).
     pub(crate) pinned_vm: u64,
+    /// Pages of private writable mappings, not stacks (`data_vm`: `VmData`).
     pub(crate) data_vm: u64,
+    /// Pages of executable mappings, not stacks (`exec_vm`: `VmExe` and `VmLib`).
     pub(crate) exec_vm: u64,
+    /// Pages of stack mappings (`stack_vm`: `VmStk`).
     pub(crate) stack_vm: u64,
+    /// Where the program text begins (`start_code`).
     pub(crate) start_code: u64,
+    /// Where the program text ends (`end_code`).
     pub(crate) end_code: u64,
+    /// Where the program's initialised data begins (`start_data`).
     pub(crate) start_data: u64,
+    /// Where the program's initialised data ends (`end_data`).
     pub(crate) end_data: u64,
+    /// Where the heap begins (`start_brk`).
     pub(crate) start_brk: u64,
+    /// The program break, where the heap ends now (`brk`).
     pub(crate) brk: u64,
+    /// The top of the main thread's stack at `exec()` (`start_stack`).
     pub(crate) start_stack: u64,
+    /// Where the command line begins (`arg_start`).
     pub(crate) arg_start: u64,
+    /// Where the command line ends (`arg_end`).
     pub(crate) arg_end: u64,
+    /// Where the environment begins (`env_start`).
     pub(crate) env_start: u64,
+    /// Where the environment ends (`env_end`).
     pub(crate) env_end: u64,
+    /// Where `mmap()` places mappings from, top down (`mmap_base`).
     pub(crate) mmap_base: u64,
 }
 
