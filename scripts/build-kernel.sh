@@ -166,6 +166,8 @@ configure() {
   ! grep -qx 'CONFIG_FUNCTION_TRACER=y' "$out/.config" || inlining=("$memory_cflags")
   timed "kernel: make ${targets[*]}" build "${targets[@]}"
 } >&2
+# (A first build for VMDEV_SERIES_STEPS makes the crate and the samples only: the tree is
+# configured and built as far as that, and the next call builds on it.)
 touch "$out/.vmdev-built"
-! $in_tree || echo "$state" >"$out/.vmdev-series-built"
+! $in_tree || [ -n "$steps" ] || echo "$state" >"$out/.vmdev-series-built"
 echo "$out"

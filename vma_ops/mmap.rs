@@ -153,7 +153,7 @@ impl<'a, P: ForeignOwnable> MmapVma<'a, P> {
 ///
 /// `vma` is a VMA being set up in `mmap()`; `ops` is a table built for some
 /// `T: VmOperations`, `data` a pointer from `into_foreign` of an `Arc<T::Data>` that this
-/// object owns, and `open` and `release` are [`open_data::<T>`] and [`release_data::<T>`].
+/// object owns, and `open` and `release` are `open_data::<T>` and `release_data::<T>`.
 /// `remap_pfn`, if any, is the first of the frames, one per page of the VMA, of the memory
 /// that `data` owns (`PfnMemory`), at the VMA's `vm_pgoff`; the VMA is then not `VM_MIXEDMAP`
 /// and not copy-on-write.

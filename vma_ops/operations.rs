@@ -15,7 +15,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-/// The callbacks of a VMA, which the tables of this module call ([`Callbacks`]).
+/// The callbacks of a VMA, which the tables of this module call (`Callbacks`).
 ///
 /// Each VMA that has these operations owns one reference to an `Arc<Self::Data>`, kept in its
 /// `vm_private_data`, from the end of a successful `mmap()` (or the VMA's creation as a copy or

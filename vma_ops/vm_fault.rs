@@ -213,8 +213,7 @@ fn window_pages(pgoff: usize, order: u32, vma: Range<usize>) -> Range<usize> {
 /// # Invariants
 ///
 /// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
-/// operations built by this module ([`PageOps`](super::page_ops::PageOps) or
-/// [`PfnOps`](super::pfn_ops::PfnOps)) and is read-locked (by
+/// operations built by this module (`PageOps` or `PfnOps`) and is read-locked (by
 /// `mmap_lock` or its own per-VMA lock) for the life of this object.
 #[repr(transparent)]
 pub(crate) struct VmFault {
