@@ -2,10 +2,10 @@
 
 //! The VMA API: mapping driver memory into user space, safely.
 //!
-//! Linux 7.3's `kernel` crate can configure a VMA at `mmap()` time ([`VmaNew`](kernel::mm::virt::VmaNew)) and insert
-//! single pages into a `VM_MIXEDMAP` VMA, but it has no abstraction for `struct
-//! vm_operations_struct`, for `remap_pfn_range()` or for `f_op->mmap_prepare`. This module adds
-//! them. A driver sets a mapping up in one of two hooks:
+//! Linux 7.3's `kernel` crate can configure a VMA at `mmap()` time
+//! ([`VmaNew`](kernel::mm::virt::VmaNew)) and insert single pages into a `VM_MIXEDMAP` VMA, but
+//! it has no abstraction for `struct vm_operations_struct`, for `remap_pfn_range()` or for
+//! `f_op->mmap_prepare`. This module adds them. A driver sets a mapping up in one of two hooks:
 //!
 //! - `f_op->mmap_prepare`, where mm is moving every driver (`mmap` is deprecated in 7.3): the
 //!   driver gets a [`VmaDesc`], the description of a VMA that does not exist yet, and returns a
