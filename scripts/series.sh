@@ -11,8 +11,9 @@
 # - the layer (vma_ops.rs, vma_ops/, mm_view.rs, chardev.rs) goes into the kernel crate: its
 #   `kernel::` paths become `crate::`, `crate::vma_ops` becomes `crate::mm::vma_ops` (and so on),
 #   `pub(crate)` becomes `pub`, its KUnit suites `rust_vmdev_*` become `rust_kernel_mm_*` (the
-#   module keeps its own), the `extern "C"` blocks that declare helpers/*.c go and their
-#   calls become `bindings::`, and the cfg that leaves out the ways around 7.3.4's PUD bugs,
+#   module keeps its own), its `#[expect(dead_code)]`s go (public API is never dead), the
+#   `extern "C"` blocks that declare helpers/*.c go and their calls become `bindings::`, and
+#   the cfg that leaves out the ways around 7.3.4's PUD bugs,
 #   which only a build for a kernel with kernel-patches/ sets (Kbuild), becomes the
 #   architecture's alone: the series is for 7.3.4 as released;
 # - helpers/vma_ops.c and helpers/mm_view.c become rust/helpers/ files: `vmdev_helper_` becomes
