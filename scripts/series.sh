@@ -27,6 +27,9 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
+# `make series` on a fresh clone: the kernel source and the tools first (`tree` is called by
+# build-kernel.sh, after them).
+[ "${1:-}" = tree ] || "$VMDEV_ROOT/scripts/install-deps.sh"
 pristine=$(echo "$VMDEV_CACHE"/src/linux-source-*)
 [ -f "$pristine/Makefile" ] || die "no kernel source in $VMDEV_CACHE/src (run scripts/install-deps.sh)"
 S=$VMDEV_ROOT/series
