@@ -177,7 +177,7 @@ kernel_splats() {
 
 # copy_module_sources DIR: copies into DIR what kbuild builds rust-vmdev.ko from, for a build
 # outside the source tree: Kbuild, the Rust files at the top (the crate root and its modules),
-# vma_ops/, the C helpers (helpers/*.c) and include/ (the UAPI header); and into DIR/c_twin what
+# vma_ops/, the C helpers (helpers/) and include/ (the UAPI header); and into DIR/c_twin what
 # it builds vmdev_c.ko from (its Kbuild, *.c and *.h). Never modpost's *.mod.c of an earlier build.
 copy_module_sources() {
   local f sources=("$VMDEV_ROOT"/{Kbuild,*.rs,vma_ops,include}) twin_sources=()

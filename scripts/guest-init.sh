@@ -145,8 +145,8 @@ case $mode in
     fi
     if [ -n "$in_tree" ]; then
       n=$((n + 1))
-      # shellcheck disable=SC2086 # peer is words
       # Its KUnit cases are the kernel's: the layer's and the kernel crate's doctests.
+      # shellcheck disable=SC2086 # peer is words
       vmdev-selftest --module $in_tree $peer --suite-name rust_vmdev.in_tree \
         --kunit rust_kernel_mm_ --kunit rust_doctests_kernel --ktap-suite $n || rc=1
     fi

@@ -23,7 +23,8 @@ modes:
   fixtures  dump /proc/self/maps and smaps for the host tests (scripts/capture-fixtures.sh)
   stress    a long random workload, then a kmemleak scan (make stress)
   bench     rust_vmdev against its C twin (make bench, on the non-debug kernel)
-  check     the selftest suite on the module and on its C twin (make check)
+  check     the selftest suite on the module, on its C twin and, where the kernel was built
+            with the series in it, on that kernel's own build of the module (make check)
   shell     a busybox shell on the console with the module loaded and the tools in /bin
             (make shell); `exit` unloads the module and powers off. Piped stdin is sent once
             the shell is up, then an end of input (^D). Ctrl-A x kills the VM.
