@@ -100,21 +100,28 @@ case $mode in
     two_spans="--test huge. --test remap.placement_congruent_to_offset --test fault.placement_congruent_to_offset"
     # vmdev_tests=PREFIX,...: only those tests (check.sh's run on a CPU without 1 GiB pages).
     only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_tests=//p' | sed 's/^/--test /; s/,/ --test /g')
+    # vmdev_part=1 or 2 (make check boots two VMs side by side, each running a part): 1 runs the
+    # module and its in-tree build, 2 the C twin and the classic hook's runs; without it, all.
+    part=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vmdev_part=//p')
+    mine() { [ -z "$part" ] || [ "$part" = "$1" ]; }
     drivers=1
     if [ -f $twin ]; then drivers=2; fi
-    runs=$drivers
-    if [ -n "$huge2" ]; then runs=$((runs * 2)); fi
+    per=1
+    if [ -n "$huge2" ]; then per=2; fi
+    runs=0
+    if mine 1; then runs=$per; fi
+    if [ -f $twin ] && mine 2; then runs=$((runs + per)); fi
     # The debug kernel's own build of the module, from the patch series (samples/rust/), where
     # the initramfs has it: the whole suite once more, in the run of the whole suite.
     in_tree=/lib/modules/in-tree/rust-vmdev.ko
-    if [ -f $in_tree ] && [ -z "$only" ]; then runs=$((runs + 1)); else in_tree=; fi
+    if [ -f $in_tree ] && [ -z "$only" ] && mine 1; then runs=$((runs + 1)); else in_tree=; fi
     # Last, with vmdev_hooks=both (make check's first boot), each driver once more with its
     # nodes on the classic f_op->mmap hook (module parameter mmap_prepare=0; the runs above use
     # the default, f_op->mmap_prepare), over the tests that reach the hook and the VMA
     # operations: every node's, between the load and the unload, but the half-minute race of
     # MADV_DONTNEED against faults, whose path the hook does not change.
     classic=
-    if tr ' ' '\n' </proc/cmdline | grep -qx 'vmdev_hooks=both'; then
+    if tr ' ' '\n' </proc/cmdline | grep -qx 'vmdev_hooks=both' && mine 2; then
       classic="--module-params mmap_prepare=0 --test module.load --test remap. --test huge. --test fault. --test module.unload --test module.kmemleak_clean --skip fault.dontneed_vs_read_faults"
       runs=$((runs + drivers))
     fi
@@ -122,18 +129,20 @@ case $mode in
     # --peer: the other driver, which claims a boot range the one under test must then refuse.
     peer=
     if [ -f $twin ]; then peer="--peer $twin"; fi
-    # shellcheck disable=SC2086 # peer and only are words
-    vmdev-selftest --module $ko $peer $only --ktap-suite 1
-    rc=$?
-    n=1
-    if [ -n "$huge2" ]; then
+    nodes="--remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge --fault /dev/vmdev_c-fault"
+    rc=0 n=0
+    if mine 1; then
       n=$((n + 1))
-      # shellcheck disable=SC2086 # huge2 and two_spans are words
-      { insmod $ko $huge2 && vmdev-selftest $two_spans --ktap-suite $n && rmmod rust_vmdev; } || rc=1
+      # shellcheck disable=SC2086 # peer and only are words
+      vmdev-selftest --module $ko $peer $only --ktap-suite $n || rc=1
+      if [ -n "$huge2" ]; then
+        n=$((n + 1))
+        # shellcheck disable=SC2086 # huge2 and two_spans are words
+        { insmod $ko $huge2 && vmdev-selftest $two_spans --ktap-suite $n && rmmod rust_vmdev; } || rc=1
+      fi
     fi
     # The same suite against the C twin proves it tests the ABI, not one implementation.
-    if [ -f $twin ]; then
-      nodes="--remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge --fault /dev/vmdev_c-fault"
+    if [ -f $twin ] && mine 2; then
       n=$((n + 1))
       # shellcheck disable=SC2086 # nodes and only are words
       vmdev-selftest --module $twin --peer $ko $nodes $only --ktap-suite $n || rc=1

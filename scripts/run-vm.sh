@@ -39,6 +39,7 @@ settings (environment; the scripts this one runs read them too):
   VM_KERNEL      boot this kernel image instead of building one; needs VM_MODULE (check-stock)
   VM_MODULE      the rust-vmdev.ko built for VM_KERNEL (with VM_KERNEL nothing else is built)
   VM_TWIN        the C twin's vmdev_c.ko built for VM_KERNEL (check-arm64.sh)
+  VM_IN_TREE     VM_KERNEL's own build of the module, from the series (make check)
   VMDEV_ARCH     x86_64 (default) or arm64: QEMU's virt machine, aarch64 userspace (check-arm64.sh);
                  what differs is common.sh's table, the ranges reserved at boot its VM_RESERVED
   KDIR           kernel build tree to build the module against and boot; default: the cached
@@ -63,8 +64,8 @@ esac
 # VM_KERNEL and VM_MODULE boot another kernel with a module built for it (check-stock.sh), and
 # VM_TWIN the C twin built for it (check-arm64.sh).
 # The debug kernel's own build of the driver, from the series (samples/rust/rust_vmdev), goes
-# beside them where that kernel has it.
-twin=${VM_TWIN:-} in_tree=
+# beside them where that kernel has it (VM_IN_TREE with VM_KERNEL).
+twin=${VM_TWIN:-} in_tree=${VM_IN_TREE:-}
 if [ -z "${VM_KERNEL:-}" ]; then
   "$VMDEV_ROOT/scripts/build-module.sh"
   kdir=$(kernel_dir)
@@ -72,10 +73,13 @@ if [ -z "${VM_KERNEL:-}" ]; then
   twin=$VMDEV_ROOT/c_twin/vmdev_c.ko
   [ ! -f "$kdir/samples/rust/rust_vmdev/rust-vmdev.ko" ] || in_tree=$kdir/samples/rust/rust_vmdev/rust-vmdev.ko
 fi
-"$VMDEV_ROOT/scripts/build-initramfs.sh" "$VM_MODULE" ${twin:+"$twin"} ${in_tree:+"$in_tree"}
-
 log=${VM_LOG:-$VMDEV_ROOT/build/vm-$mode.log}
 shown_log=${log#"$VMDEV_ROOT/"} # for messages
+# The initramfs (and arm64's device tree) beside the log, one per log: runs with logs of their
+# own can boot side by side (make check boots two).
+initramfs=${log%.log}.cpio
+"$VMDEV_ROOT/scripts/build-initramfs.sh" "$initramfs" "$VM_MODULE" ${twin:+"$twin"} ${in_tree:+"$in_tree"}
+
 rm -f "$log"
 # The ranges of RAM this mode reserves at boot (common.sh's VM_RESERVED), NAME:BASE,SIZE each.
 mapfile -t reserved < <(reserved "$mode")
@@ -142,9 +146,9 @@ machine=("${QEMU_MACHINE[@]}" -accel "$accel" -cpu max -smp 2 -m "$VM_MEMORY")
 # -nodefaults -display none: no VGA, NIC or firmware console (-nographic turns on SeaBIOS's serial
 # console, whose escape codes and iPXE banner come before the kernel's first line).
 qemu=("$QEMU_BIN" "${machine[@]}" -nodefaults -display none -no-reboot
-      -kernel "$VM_KERNEL" -initrd "$VMDEV_ROOT/build/initramfs.cpio")
+      -kernel "$VM_KERNEL" -initrd "$initramfs")
 if [ "$RESERVE" = dtb ]; then
-  dtb=$VMDEV_ROOT/build/vm-$VMDEV_ARCH-reserved.dtb
+  dtb=${log%.log}.dtb
   "$VMDEV_ROOT/scripts/arm64-dtb.sh" "$dtb" "${reserved[*]}" "$QEMU_BIN" "${machine[@]}"
   qemu+=(-dtb "$dtb")
 fi
