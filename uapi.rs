@@ -31,11 +31,14 @@ pub(crate) const BACKING_REMAP: u32 = 1;
 pub(crate) const BACKING_FAULT: u32 = 2;
 /// `vmdev_info.backing` of `/dev/vmdev-huge`.
 pub(crate) const BACKING_HUGE: u32 = 3;
+/// `vmdev_info.backing` of `/dev/vmdev-folio`.
+pub(crate) const BACKING_FOLIO: u32 = 4;
 /// `vmdev_info.flags`: a fault maps the window of pages around it, not one page.
 pub(crate) const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a physical range reserved at boot.
 pub(crate) const FLAG_BOOT_RESERVED: u32 = 1 << 1;
-/// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel can map it with PMD entries.
+/// `vmdev_info.flags` of `/dev/vmdev-huge` and `/dev/vmdev-folio`: this kernel can map them with
+/// PMD entries.
 pub(crate) const FLAG_HUGE_PMD: u32 = 1 << 2;
 /// `vmdev_info.flags` of `/dev/vmdev-huge`: this kernel, on this CPU, can map it with PUD entries.
 pub(crate) const FLAG_HUGE_PUD: u32 = 1 << 3;

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * rust_vmdev: the user-space ABI of /dev/vmdev-remap, /dev/vmdev-huge and /dev/vmdev-fault.
+ * rust_vmdev: the user-space ABI of /dev/vmdev-remap, /dev/vmdev-huge, /dev/vmdev-fault and
+ * /dev/vmdev-folio.
  *
  * Each node holds a zeroed buffer that lives from module load to unload, shared by every
  * open file and process; vmdev-remap and vmdev-huge share one physically contiguous buffer,
  * mapped two ways. The nodes' permissions are the module parameter mode (default
  * 0600; read and write bits only, anything else refuses the load with EINVAL). They support:
  *
- *   mmap(2)   MAP_SHARED on all three; offset page-aligned and offset + length <= size, else
- *             EINVAL. MAP_PRIVATE on vmdev-fault is copy-on-write. MAP_PRIVATE on
- *             vmdev-remap and vmdev-huge only read-only (the mapping can never become
- *             writable); a private mapping with PROT_WRITE gets EINVAL. mremap(2) can shrink
+ *   mmap(2)   MAP_SHARED on all four; offset page-aligned and offset + length <= size, else
+ *             EINVAL. MAP_PRIVATE on vmdev-fault and vmdev-folio is copy-on-write.
+ *             MAP_PRIVATE on vmdev-remap and vmdev-huge only read-only (the mapping can never
+ *             become writable); a private mapping with PROT_WRITE gets EINVAL. mremap(2) can shrink
  *             or move a mapping, never grow it. Mappings are placed where huge page-table
  *             entries can map them (address congruent to the offset modulo the PMD size).
  *   read(2), write(2), pread(2), pwrite(2)
@@ -52,6 +53,7 @@
 #define VMDEV_REMAP_PATH "/dev/vmdev-remap"
 #define VMDEV_FAULT_PATH "/dev/vmdev-fault"
 #define VMDEV_HUGE_PATH "/dev/vmdev-huge"
+#define VMDEV_FOLIO_PATH "/dev/vmdev-folio"
 
 /* vmdev_info.backing */
 #define VMDEV_BACKING_REMAP 1 /* physically contiguous, remap_pfn_range at mmap time */
@@ -61,6 +63,12 @@
  * is aligned, else PTE
  */
 #define VMDEV_BACKING_HUGE 3
+/*
+ * PMD-order folios allocated at load (module parameter folio_size), mapped on fault: one PMD
+ * entry per folio where the mapping is aligned and covers it, else the faulting page by a PTE.
+ * Ordinary refcounted pages: get_user_pages(), O_DIRECT and copy-on-write work on them.
+ */
+#define VMDEV_BACKING_FOLIO 4
 
 /*
  * vmdev_info.flags. With FAULT_AROUND (module parameter fault_around, the default) a fault
@@ -72,7 +80,8 @@
 #define VMDEV_FLAG_FAULT_AROUND (1U << 0) /* a fault maps the window around it */
 /* Memory reserved at boot (reserve_mem=, memmap=, a device tree's no-map node) */
 #define VMDEV_FLAG_BOOT_RESERVED (1U << 1)
-#define VMDEV_FLAG_HUGE_PMD (1U << 2) /* vmdev-huge: the kernel can map PMD entries */
+/* vmdev-huge, vmdev-folio: the kernel can map PMD entries */
+#define VMDEV_FLAG_HUGE_PMD (1U << 2)
 #define VMDEV_FLAG_HUGE_PUD (1U << 3) /* vmdev-huge: the kernel and the CPU can map PUD entries */
 /*
  * The node's mapping hook is f_op->mmap_prepare (module parameter mmap_prepare, the default);

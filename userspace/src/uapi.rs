@@ -8,6 +8,8 @@ pub const REMAP_PATH: &str = "/dev/vmdev-remap";
 pub const FAULT_PATH: &str = "/dev/vmdev-fault";
 /// The node that maps the remap device's memory on fault, with huge entries where aligned.
 pub const HUGE_PATH: &str = "/dev/vmdev-huge";
+/// The node of PMD-order folios, mapped on fault with one PMD entry per folio where aligned.
+pub const FOLIO_PATH: &str = "/dev/vmdev-folio";
 
 /// `vmdev_info.backing` of the remap device.
 pub const BACKING_REMAP: u32 = 1;
@@ -15,11 +17,13 @@ pub const BACKING_REMAP: u32 = 1;
 pub const BACKING_FAULT: u32 = 2;
 /// `vmdev_info.backing` of the huge device.
 pub const BACKING_HUGE: u32 = 3;
+/// `vmdev_info.backing` of the folio device.
+pub const BACKING_FOLIO: u32 = 4;
 /// `vmdev_info.flags`: a fault maps the window around it (see [`fault_window_bytes`]).
 pub const FLAG_FAULT_AROUND: u32 = 1 << 0;
 /// `vmdev_info.flags`: the memory is a range reserved at boot.
 pub const FLAG_BOOT_RESERVED: u32 = 1 << 1;
-/// `vmdev_info.flags` of the huge device: the kernel can map PMD entries.
+/// `vmdev_info.flags` of the huge and folio devices: the kernel can map PMD entries.
 pub const FLAG_HUGE_PMD: u32 = 1 << 2;
 /// `vmdev_info.flags` of the huge device: the kernel can map PUD entries.
 pub const FLAG_HUGE_PUD: u32 = 1 << 3;

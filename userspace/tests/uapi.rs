@@ -17,12 +17,12 @@ int main(void)
 	       offsetof(struct vmdev_info, size), offsetof(struct vmdev_info, backing),
 	       offsetof(struct vmdev_info, flags), offsetof(struct vmdev_info, live_vmas),
 	       offsetof(struct vmdev_info, faults), offsetof(struct vmdev_info, around_pages));
-	printf("%lu %d %d %d %u %u %u %u %u %d %u %lu %s %s %s\n", (unsigned long)VMDEV_IOC_INFO,
-	       VMDEV_BACKING_REMAP, VMDEV_BACKING_FAULT, VMDEV_BACKING_HUGE,
+	printf("%lu %d %d %d %d %u %u %u %u %u %d %u %lu %s %s %s %s\n", (unsigned long)VMDEV_IOC_INFO,
+	       VMDEV_BACKING_REMAP, VMDEV_BACKING_FAULT, VMDEV_BACKING_HUGE, VMDEV_BACKING_FOLIO,
 	       VMDEV_FLAG_FAULT_AROUND, VMDEV_FLAG_BOOT_RESERVED, VMDEV_FLAG_HUGE_PMD,
 	       VMDEV_FLAG_HUGE_PUD, VMDEV_FLAG_MMAP_PREPARE, VMDEV_FAULT_WINDOW_SHIFT,
 	       VMDEV_FAULT_WINDOW_MASK, VMDEV_FAULT_WINDOW_BYTES(17U << VMDEV_FAULT_WINDOW_SHIFT | 1),
-	       VMDEV_REMAP_PATH, VMDEV_FAULT_PATH, VMDEV_HUGE_PATH);
+	       VMDEV_REMAP_PATH, VMDEV_FAULT_PATH, VMDEV_HUGE_PATH, VMDEV_FOLIO_PATH);
 #define OFF(f) printf(" %zu", offsetof(struct vmdev_mm, f));
 	printf("%zu", sizeof(struct vmdev_mm)); OFF(size) OFF(request) OFF(addr) OFF(mm_users) OFF(mm_count) OFF(map_count) OFF(mm_flags) OFF(total_vm) OFF(locked_vm) OFF(pinned_vm) OFF(data_vm) OFF(exec_vm) OFF(stack_vm) OFF(start_code) OFF(end_code) OFF(start_data) OFF(end_data) OFF(start_brk) OFF(brk) OFF(start_stack) OFF(arg_start) OFF(arg_end) OFF(env_start) OFF(env_end) OFF(mmap_base) OFF(vm_start) OFF(vm_end) OFF(vm_pgoff) OFF(vm_flags) OFF(vma) OFF(pad)
 	printf("\n%lu %d %d %u %u %u %u %u %u %d\n", (unsigned long)VMDEV_IOC_MM, VMDEV_MM_LOOKUP,
@@ -72,11 +72,12 @@ fn mirror_matches_header() {
         "struct vmdev_info layout"
     );
     let constants = format!(
-        "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
         uapi::VMDEV_IOC_INFO,
         uapi::BACKING_REMAP,
         uapi::BACKING_FAULT,
         uapi::BACKING_HUGE,
+        uapi::BACKING_FOLIO,
         uapi::FLAG_FAULT_AROUND,
         uapi::FLAG_BOOT_RESERVED,
         uapi::FLAG_HUGE_PMD,
@@ -87,7 +88,8 @@ fn mirror_matches_header() {
         uapi::fault_window_bytes(17 << uapi::FAULT_WINDOW_SHIFT | 1),
         uapi::REMAP_PATH,
         uapi::FAULT_PATH,
-        uapi::HUGE_PATH
+        uapi::HUGE_PATH,
+        uapi::FOLIO_PATH
     );
     assert_eq!(
         lines.next(),
