@@ -37,6 +37,10 @@ MODULE_PARM_DESC(fault_around, "A fault on /dev/vmdev_c-fault maps the fault_aro
 static unsigned long fault_around_bytes = 32 * PAGE_SIZE;
 module_param(fault_around_bytes, ulong, 0444);
 MODULE_PARM_DESC(fault_around_bytes, "Bytes a fault on /dev/vmdev_c-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages");
+/* folio_size() is the kernel's: the variable gets another name than the parameter. */
+static unsigned long folio_bytes = SZ_64M;
+module_param_named(folio_size, folio_bytes, ulong, 0444);
+MODULE_PARM_DESC(folio_size, "Bytes of /dev/vmdev_c-folio's memory, in folios of PMD order: a non-zero multiple of the PMD size (2 MiB with 4 KiB pages, 32 MiB with 16 KiB pages)");
 static bool reserve_mem;
 module_param(reserve_mem, bool, 0444);
 MODULE_PARM_DESC(reserve_mem, "Serve /dev/vmdev_c-remap and -huge from the RAM reserved by reserve_mem=SIZE:ALIGN:vmdev_c on the kernel command line");
@@ -50,7 +54,7 @@ module_param_named(phys_size, size_param, ullong, 0444);
 MODULE_PARM_DESC(phys_size, "Size in bytes of the phys_base range");
 static unsigned int mode = 0600;
 module_param(mode, uint, 0444);
-MODULE_PARM_DESC(mode, "Permissions of the three device nodes, octal, read/write bits only (<= 0666)");
+MODULE_PARM_DESC(mode, "Permissions of the four device nodes, octal, read/write bits only (<= 0666)");
 static bool mmap_prepare = true;
 module_param(mmap_prepare, bool, 0444);
 MODULE_PARM_DESC(mmap_prepare, "Register the nodes' mapping hook as f_op->mmap_prepare (default); 0: the deprecated f_op->mmap");
@@ -58,7 +62,7 @@ MODULE_PARM_DESC(mmap_prepare, "Register the nodes' mapping hook as f_op->mmap_p
 unsigned long vmdev_window_pages;
 
 /* huge_dev maps remap_dev's memory on fault, with the largest page-table entries that fit. */
-static struct vmdev remap_dev, huge_dev, fault_dev;
+static struct vmdev remap_dev, huge_dev, fault_dev, folio_dev;
 
 /*
  * Whether [base, base + size) is memory the firmware reserved at boot and the kernel leaves
@@ -179,6 +183,57 @@ static void remap_memory_free(void)
 }
 
 /*
+ * The folio node's memory: folio_size / PMD_SIZE folios of PMD order, zeroed. folio_alloc(), not
+ * alloc_pages(): a large folio that the core can map by PTEs and by a PMD entry, with the rmap
+ * and reference counts of the whole folio. The driver holds the one reference each folio comes
+ * with until folio_memory_free(); each mapping of a folio or of one of its pages holds one more,
+ * and so can anything that took one through a mapping (get_user_pages(), a pipe that vmsplice()
+ * filled), which may outlive the module: the last put frees the folio. Unwinds on failure.
+ */
+static int folio_memory(void)
+{
+	unsigned long i, n = folio_bytes >> PMD_SHIFT;
+
+	/* __GFP_NOWARN: a folio_size past any memory must fail the load, not warn (kvmalloc). */
+	folio_dev.folios = kvcalloc(n, sizeof(*folio_dev.folios), GFP_KERNEL | __GFP_NOWARN);
+	if (!folio_dev.folios)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		folio_dev.folios[i] = folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN,
+						  PMD_ORDER);
+		if (!folio_dev.folios[i])
+			goto put_folios;
+	}
+	folio_dev.size = folio_bytes;
+	return 0;
+
+put_folios:
+	while (i--)
+		folio_put(folio_dev.folios[i]);
+	kvfree(folio_dev.folios);
+	folio_dev.folios = NULL;
+	return -ENOMEM;
+}
+
+/*
+ * Drops the driver's reference to each folio, which frees those that nothing else holds; says
+ * how many something else still held just before (a pipe, say, that vmsplice() filled): they are
+ * freed by their last put, later.
+ */
+static void folio_memory_free(void)
+{
+	unsigned long i, n = folio_dev.size >> PMD_SHIFT, held = 0;
+
+	for (i = 0; i < n; i++) {
+		if (folio_ref_count(folio_dev.folios[i]) > 1)
+			held++;
+		folio_put(folio_dev.folios[i]);
+	}
+	pr_info("vmdev_c-folio: freeing %lu folios, %lu still referenced elsewhere\n", n, held);
+	kvfree(folio_dev.folios);
+}
+
+/*
  * The debug view (include/uapi/rust_vmdev.h, the same format as rust_vmdev's): how the kernel
  * reaches each page of a node's buffer. A teaching aid that prints kernel addresses unhashed
  * (which %p would hash, and %pK hide under kptr_restrict): root's alone, mode 0400 in debugfs.
@@ -194,10 +249,21 @@ static int vmdev_view_show(struct seq_file *m, void *unused)
 	seq_printf(m, "memory %s\npage_size %lu\npage_offset 0x%lx\npage_offset_phys 0x%llx\npages %lu\n",
 		   memory, PAGE_SIZE, PAGE_OFFSET, (u64)__pa(PAGE_OFFSET), pages);
 	for (i = 0; i < pages; i++) {
-		/* The vmalloc buffer's frames are found page by page, the others' are contiguous. */
-		unsigned long pfn = dev->pages ? page_to_pfn(dev->pages[i]) : dev->first_pfn + i;
+		size_t run;
+		void *kaddr = vmdev_kaddr(dev, i << PAGE_SHIFT, &run);
+		unsigned long pfn;
 
-		seq_printf(m, "%lu 0x%lx 0x%lx\n", i, (unsigned long)dev->buf + (i << PAGE_SHIFT), pfn);
+		/*
+		 * The vmalloc buffer's frames are found page by page, a folio's are contiguous, as
+		 * are those of the remap node's buffer.
+		 */
+		if (dev->pages)
+			pfn = page_to_pfn(dev->pages[i]);
+		else if (dev->folios)
+			pfn = folio_pfn(dev->folios[i / VMDEV_FOLIO_PAGES]) + i % VMDEV_FOLIO_PAGES;
+		else
+			pfn = dev->first_pfn + i;
+		seq_printf(m, "%lu 0x%lx 0x%lx\n", i, (unsigned long)kaddr, pfn);
 	}
 	return 0;
 }
@@ -212,6 +278,7 @@ static void vmdev_debugfs_init(void)
 	debugfs_create_file(remap_dev.misc.name, 0400, vmdev_debugfs, &remap_dev, &vmdev_view_fops);
 	debugfs_create_file(huge_dev.misc.name, 0400, vmdev_debugfs, &huge_dev, &vmdev_view_fops);
 	debugfs_create_file(fault_dev.misc.name, 0400, vmdev_debugfs, &fault_dev, &vmdev_view_fops);
+	debugfs_create_file(folio_dev.misc.name, 0400, vmdev_debugfs, &folio_dev, &vmdev_view_fops);
 }
 
 static int __init vmdev_init(void)
@@ -233,6 +300,11 @@ static int __init vmdev_init(void)
 		       fault_around_bytes, PAGE_SIZE, PMD_SIZE);
 		return -EINVAL;
 	}
+	if (!folio_bytes || !IS_ALIGNED(folio_bytes, PMD_SIZE)) {
+		pr_err("folio_size=%lu: refused: it must be a non-zero multiple of %lu (what one PMD entry maps)\n",
+		       folio_bytes, PMD_SIZE);
+		return -EINVAL;
+	}
 	vmdev_window_pages = fault_around ? fault_around_bytes >> PAGE_SHIFT : 1;
 	ret = remap_memory();
 	if (ret)
@@ -252,6 +324,12 @@ static int __init vmdev_init(void)
 		fault_dev.pages[i] = vmalloc_to_page(fault_dev.buf + (i << PAGE_SHIFT));
 	fault_dev.flags = (fault_around ? VMDEV_FLAG_FAULT_AROUND : 0) | hook_flag |
 		(ilog2(vmdev_window_pages) + PAGE_SHIFT) << VMDEV_FAULT_WINDOW_SHIFT;
+	ret = folio_memory();
+	if (ret) {
+		pr_err("folio_size=%lu: refused: %lu folios of %lu bytes could not be allocated\n",
+		       folio_bytes, folio_bytes >> PMD_SHIFT, PMD_SIZE);
+		goto free_fault;
+	}
 
 	remap_dev.backing = VMDEV_BACKING_REMAP;
 	remap_dev.flags |= hook_flag;
@@ -269,27 +347,44 @@ static int __init vmdev_init(void)
 	fault_dev.backing = VMDEV_BACKING_FAULT;
 	fault_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-fault",
 					      .fops = fops, .mode = mode };
+	folio_dev.backing = VMDEV_BACKING_FOLIO;
+	/* Only with THP can the core map a PMD entry of pages (vmf_insert_folio_pmd()). */
+	folio_dev.flags = (IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ? VMDEV_FLAG_HUGE_PMD : 0) |
+		hook_flag;
+	folio_dev.misc = (struct miscdevice){ .minor = MISC_DYNAMIC_MINOR, .name = "vmdev_c-folio",
+					      .fops = fops, .mode = mode };
 	ret = misc_register(&remap_dev.misc);
 	if (ret)
-		goto free_fault;
+		goto free_folio;
 	ret = misc_register(&huge_dev.misc);
 	if (ret)
 		goto deregister_remap;
 	ret = misc_register(&fault_dev.misc);
 	if (ret)
 		goto deregister_huge;
+	ret = misc_register(&folio_dev.misc);
+	if (ret)
+		goto deregister_fault;
 	pr_info("vmdev_c-remap: %zu bytes, physically contiguous%s, mapped by remap_pfn_range\n",
 		remap_dev.size, size_param ? ", reserved at boot" : "");
 	pr_info("vmdev_c-huge: the same memory, mapped on fault with the largest entries that fit\n");
 	pr_info("vmdev_c-fault: %zu bytes, vmalloc, mapped on fault, %lu bytes per fault\n",
 		fault_dev.size, vmdev_window_pages << PAGE_SHIFT);
+	pr_info("vmdev_c-folio: %zu bytes, %zu folios of %lu bytes, mapped on fault by %s\n",
+		folio_dev.size, folio_dev.size >> PMD_SHIFT, PMD_SIZE,
+		IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ?
+		"a PMD entry per folio where one fits, else by page" : "page (no THP)");
 	vmdev_debugfs_init();
 	return 0;
 
+deregister_fault:
+	misc_deregister(&fault_dev.misc);
 deregister_huge:
 	misc_deregister(&huge_dev.misc);
 deregister_remap:
 	misc_deregister(&remap_dev.misc);
+free_folio:
+	folio_memory_free();
 free_fault:
 	kvfree(fault_dev.pages);
 	vfree(fault_dev.buf);
@@ -305,9 +400,11 @@ refuse_fault:
 static void __exit vmdev_exit(void)
 {
 	debugfs_remove_recursive(vmdev_debugfs);
+	misc_deregister(&folio_dev.misc);
 	misc_deregister(&fault_dev.misc);
 	misc_deregister(&huge_dev.misc);
 	misc_deregister(&remap_dev.misc);
+	folio_memory_free();
 	kvfree(fault_dev.pages);
 	vfree(fault_dev.buf);
 	remap_memory_free();

@@ -19,6 +19,29 @@
 
 #include "vmdev_c.h"
 
+/*
+ * Copies len bytes between the iterator and the node's memory from pos (len bytes fit in it), one
+ * contiguous run at a time (vmdev_kaddr(): the whole buffer, or one folio), up to the first short
+ * copy (a fault on the user's buffer). Returns the bytes copied.
+ */
+static size_t vmdev_copy(struct vmdev *dev, size_t pos, size_t len, struct iov_iter *iter,
+			 bool to_dev)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t run, copied;
+		void *kaddr = vmdev_kaddr(dev, pos + done, &run);
+
+		run = min(run, len - done);
+		copied = to_dev ? copy_from_iter(kaddr, run, iter) : copy_to_iter(kaddr, run, iter);
+		done += copied;
+		if (copied < run)
+			break;
+	}
+	return done;
+}
+
 static ssize_t vmdev_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct vmdev *dev = file_vmdev(iocb->ki_filp);
@@ -29,7 +52,7 @@ static ssize_t vmdev_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return -EINVAL;
 	if (pos >= dev->size || !want)
 		return 0;
-	done = copy_to_iter(dev->buf + pos, min_t(size_t, want, dev->size - pos), to);
+	done = vmdev_copy(dev, pos, min_t(size_t, want, dev->size - pos), to, false);
 	if (!done)
 		return -EFAULT;
 	iocb->ki_pos += done;
@@ -48,7 +71,7 @@ static ssize_t vmdev_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		return 0;
 	if (pos >= dev->size)
 		return -ENOSPC;
-	done = copy_from_iter(dev->buf + pos, min_t(size_t, want, dev->size - pos), from);
+	done = vmdev_copy(dev, pos, min_t(size_t, want, dev->size - pos), from, true);
 	if (!done)
 		return -EFAULT;
 	iocb->ki_pos += done;
@@ -170,12 +193,77 @@ static vm_fault_t vmdev_fault(struct vm_fault *vmf)
  * allocates a page table when the PMD has none, and MADV_DONTNEED can free an emptied one
  * (CONFIG_PT_RECLAIM) after any check here. So it maps nothing; the window is mapped by
  * ->fault. It must exist all the same: without it, a fault taken under the per-VMA lock is
- * retried under mmap_lock (vmf_can_call_fault()).
+ * retried under mmap_lock (vmf_can_call_fault()). The folio node has it for that alone.
  */
 static vm_fault_t vmdev_map_nothing(struct vm_fault *vmf, pgoff_t start_pgoff, pgoff_t end_pgoff)
 {
 	return 0;
 }
+
+/*
+ * The folio node's fault of one page, where no PMD entry maps it: the page at the file offset,
+ * handed back the classic way, with a reference of its own (get_page() of a subpage takes it on
+ * the folio). The core locks the folio and maps that one page by a PTE, which keeps the
+ * reference (the zap drops it), or, for a write to a private mapping, a copy of it, and drops
+ * the reference; on a lost race it drops it too. One page, not the whole folio by PTEs or a PMD:
+ * finish_fault() maps no folio across the file's size, and a device node's inode has size 0.
+ */
+static vm_fault_t vmdev_folio_fault(struct vm_fault *vmf)
+{
+	struct vmdev *dev = vmf->vma->vm_private_data;
+	struct page *page;
+
+	if (!dev || vmf->pgoff >= dev->size >> PAGE_SHIFT)
+		return VM_FAULT_SIGBUS;
+	page = folio_page(dev->folios[vmf->pgoff / VMDEV_FOLIO_PAGES],
+			  vmf->pgoff % VMDEV_FOLIO_PAGES);
+	get_page(page);
+	vmf->page = page;
+	atomic64_inc(&dev->faults);
+	return 0;
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/*
+ * The folio node's PMD entries. The core asks for PMD_ORDER alone (a PUD is past the orders of a
+ * file VMA), and only with THP, which vmf_insert_folio_pmd() needs. It maps the folio at the
+ * faulting address's PMD span whole, by one entry: vmf_insert_folio_pmd() takes the entry's
+ * reference and rmap entry of the whole folio, which its zap or split drops. Where that cannot
+ * be, VM_FAULT_FALLBACK, and the core maps the one page by PTE through ->fault: a write to a
+ * private mapping (copy-on-write copies one page), a span not wholly inside the VMA, or one whose
+ * file offset does not start a folio (a MAP_FIXED address not congruent to it), or past the
+ * buffer.
+ */
+static vm_fault_t vmdev_folio_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct vmdev *dev = vma->vm_private_data;
+	unsigned long addr = vmf->address & PMD_MASK;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	pgoff_t pgoff;
+	vm_fault_t ret;
+
+	if (!dev)
+		return VM_FAULT_SIGBUS;
+	if (order != PMD_ORDER || (write && !(vma->vm_flags & VM_SHARED)))
+		return VM_FAULT_FALLBACK;
+	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
+		return VM_FAULT_FALLBACK;
+	pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	if (!IS_ALIGNED(pgoff, VMDEV_FOLIO_PAGES) || pgoff >= dev->size >> PAGE_SHIFT)
+		return VM_FAULT_FALLBACK;
+	ret = vmf_insert_folio_pmd(vmf, dev->folios[pgoff / VMDEV_FOLIO_PAGES], write);
+	if (ret == VM_FAULT_NOPAGE) {
+		atomic64_inc(&dev->faults);
+		atomic64_add(VMDEV_FOLIO_PAGES - 1, &dev->around_pages);
+	}
+	return ret;
+}
+
+#define FOLIO_HUGE_FAULT vmdev_folio_huge_fault
+#else
+#define FOLIO_HUGE_FAULT NULL
+#endif
 
 /*
  * One entry of 2^order pages (PTE, PMD or PUD) at the faulting address, onto the frames of the
@@ -369,6 +457,23 @@ VMDEV_VM_OPS(fault_vm_ops, fault_prepare_vm_ops,
 	     .fault = vmdev_fault,
 	     .map_pages = vmdev_map_nothing);
 
+/* No ->access: the folio node's pages are ordinary pages, which get_user_pages() reaches. */
+VMDEV_VM_OPS(folio_vm_ops, folio_prepare_vm_ops,
+	     .open = vmdev_vma_open,
+	     .close = vmdev_vma_close,
+	     .fault = vmdev_folio_fault,
+	     .huge_fault = FOLIO_HUGE_FAULT,
+	     .map_pages = vmdev_map_nothing);
+
+/*
+ * Whether the node's VMAs map frames, not pages (VM_PFNMAP): the remap and huge nodes. The fault
+ * and folio nodes map struct pages, which a private mapping can copy on write.
+ */
+static bool vmdev_pfn_mapped(const struct vmdev *dev)
+{
+	return dev->backing == VMDEV_BACKING_REMAP || dev->backing == VMDEV_BACKING_HUGE;
+}
+
 static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct vmdev *dev = file_vmdev(file);
@@ -377,7 +482,7 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) || end > dev->size >> PAGE_SHIFT)
 		return -EINVAL;
-	if (dev->backing != VMDEV_BACKING_FAULT && !(vma->vm_flags & VM_SHARED)) {
+	if (vmdev_pfn_mapped(dev) && !(vma->vm_flags & VM_SHARED)) {
 		/* Copy-on-write of a PFN mapping would put the PFN in vm_pgoff: refuse it. */
 		if (vma->vm_flags & VM_WRITE)
 			return -EINVAL;
@@ -392,6 +497,14 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 		if (ret)
 			return ret;
 		vma->vm_ops = &remap_vm_ops;
+	} else if (dev->backing == VMDEV_BACKING_FOLIO) {
+		/*
+		 * Its pages are ordinary pages: neither VM_PFNMAP nor VM_MIXEDMAP (nor VM_IO).
+		 * VM_DONTEXPAND also makes the VMA special, which mlock() leaves alone: it would
+		 * mark PG_mlocked folios that are on no LRU and that the driver frees.
+		 */
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+		vma->vm_ops = &folio_vm_ops;
 	} else {
 		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_MIXEDMAP);
 		vma->vm_ops = &fault_vm_ops;
@@ -415,7 +528,7 @@ static int vmdev_mmap_prepare(struct vm_area_desc *desc)
 	if (check_add_overflow(desc->pgoff, vma_desc_pages(desc), &end) ||
 	    end > dev->size >> PAGE_SHIFT)
 		return -EINVAL;
-	if (dev->backing != VMDEV_BACKING_FAULT && !vma_desc_test(desc, VMA_SHARED_BIT)) {
+	if (vmdev_pfn_mapped(dev) && !vma_desc_test(desc, VMA_SHARED_BIT)) {
 		/* Copy-on-write of a PFN mapping would put the PFN in vm_pgoff: refuse it. */
 		if (vma_desc_test(desc, VMA_WRITE_BIT))
 			return -EINVAL;
@@ -429,6 +542,10 @@ static int vmdev_mmap_prepare(struct vm_area_desc *desc)
 		/* The core sets VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP, then maps it all. */
 		mmap_action_remap_full(desc, dev->first_pfn + desc->pgoff);
 		desc->vm_ops = &remap_prepare_vm_ops;
+	} else if (dev->backing == VMDEV_BACKING_FOLIO) {
+		/* The same VMA as vmdev_mmap()'s: no VM_PFNMAP, VM_MIXEDMAP or VM_IO. */
+		vma_desc_set_flags(desc, VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT);
+		desc->vm_ops = &folio_prepare_vm_ops;
 	} else {
 		vma_desc_set_flags(desc, VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT, VMA_MIXEDMAP_BIT);
 		desc->vm_ops = &fault_prepare_vm_ops;
