@@ -3,7 +3,7 @@
 //! The debug view in debugfs ([`DebugView`]): where each page of each node's buffer is, for
 //! the kernel and in physical memory.
 
-use crate::memory::{linear_map, DeviceMemory, PageFrames, PhysBuffer, VmallocBuffer};
+use crate::memory::{linear_map, DeviceMemory, FolioBuffer, PageFrames, PhysBuffer, VmallocBuffer};
 use kernel::{debugfs::Scope, fmt, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// The debug view: for each node, how the kernel reaches each page of its buffer (the format is
@@ -13,6 +13,7 @@ use kernel::{debugfs::Scope, fmt, page::PAGE_SIZE, prelude::*, sync::Arc};
 pub(crate) struct DebugView {
     pub(crate) phys: Arc<PhysBuffer>,
     pub(crate) vmalloc: Arc<VmallocBuffer>,
+    pub(crate) folios: Arc<FolioBuffer>,
 }
 
 impl DebugView {
@@ -22,6 +23,7 @@ impl DebugView {
             dir.read_callback_file(c"vmdev-remap", &view.phys, &write_view::<PhysBuffer>);
             dir.read_callback_file(c"vmdev-huge", &view.phys, &write_view::<PhysBuffer>);
             dir.read_callback_file(c"vmdev-fault", &view.vmalloc, &write_view::<VmallocBuffer>);
+            dir.read_callback_file(c"vmdev-folio", &view.folios, &write_view::<FolioBuffer>);
         })
     }
 }

@@ -7,12 +7,14 @@
 //!   mapped by page frame number ([`PfnMemory`]).
 //! - [`VmallocBuffer`]: virtually contiguous `vmalloc()` memory, whose pages are ordinary order-0
 //!   pages that the fault path may hand to the core ([`MappablePage`]).
+//! - [`FolioBuffer`]: folios of as many pages as a PMD entry maps ([`PmdFolio`]), which a fault
+//!   maps whole or a page at a time.
 //!
 //! Memory that is mapped into a process can change under the kernel's feet at any time, so no
 //! Rust reference to its contents ever exists: the kernel reads and writes it only through
 //! `copy_{to,from}_iter()` on raw pointers ([`DeviceMemory`]).
 
-use crate::vma_ops::{MappablePage, PfnMemory};
+use crate::vma_ops::{Folios, MappablePage, PfnMemory, PmdFolio, PMD_ORDER};
 use core::ptr::NonNull;
 use kernel::{
     alloc::{allocator::Vmalloc, Allocator, NumaNode},
@@ -416,6 +418,60 @@ impl Drop for VmallocBuffer {
     }
 }
 
+/// Zeroed memory in folios of as many pages as one PMD entry maps (2 MiB with 4 KiB pages),
+/// allocated at load: the folio node's.
+pub(crate) struct FolioBuffer {
+    folios: Folios<PMD_ORDER>,
+}
+
+impl FolioBuffer {
+    /// Allocates `size` zeroed bytes in folios of [`PmdFolio::SIZE`]; `EINVAL` unless `size` is a
+    /// non-zero multiple of it, `ENOMEM` if the page allocator cannot give them all (none is
+    /// kept then).
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        if size == 0 || size % PmdFolio::SIZE != 0 {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            folios: Folios::alloc_zeroed(size / PmdFolio::SIZE)?,
+        })
+    }
+
+    /// The folios, each mapped whole by a PMD entry or a page at a time.
+    pub(crate) fn folios(&self) -> &Folios<PMD_ORDER> {
+        &self.folios
+    }
+}
+
+impl DeviceMemory for FolioBuffer {
+    fn len(&self) -> usize {
+        self.folios.size()
+    }
+
+    fn read_at(&self, offset: usize, dst: &mut IovIterDest<'_>) -> usize {
+        self.folios.read_at(offset, dst)
+    }
+
+    fn write_at(&self, offset: usize, src: &mut IovIterSource<'_>) -> usize {
+        self.folios.write_at(offset, src)
+    }
+}
+
+impl Drop for FolioBuffer {
+    /// Says whether anything outside the driver still holds a folio as the driver gives its own
+    /// reference up. No mapping can (each VMA holds the buffer's owner), but a pipe that
+    /// `vmsplice()` filled, or a pin of `get_user_pages()`, may outlive the module: such a folio
+    /// is freed with the last of those references, not here.
+    fn drop(&mut self) {
+        let folios = self.folios.folios();
+        let held = folios.iter().filter(|f| f.ref_count() > 1).count();
+        pr_info!(
+            "vmdev-folio: freeing {} folios, {held} still referenced elsewhere\n",
+            folios.len()
+        );
+    }
+}
+
 // The debug view (`debug_view.rs`, `include/uapi/rust_vmdev.h`): how the kernel reaches each page
 // of a buffer. Out-of-line versions of macros, from `helpers/vmdev.c`.
 extern "C" {
@@ -478,6 +534,16 @@ impl PageFrames for PhysBuffer {
         // The frames are contiguous by construction: no lookup, arithmetic on the first one.
         let addr = self.buf.ptr.as_ptr().addr() + index * PAGE_SIZE;
         Some((addr, self.first_pfn + index))
+    }
+}
+
+impl PageFrames for FolioBuffer {
+    fn kernel_mapping(&self) -> KernelMapping {
+        KernelMapping::Linear
+    }
+
+    fn frame(&self, index: usize) -> Option<(usize, usize)> {
+        self.folios.frame(index)
     }
 }
 

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The three device nodes: one [`Device`] each, with what differs between them ([`Node`]): the
+//! The four device nodes: one [`Device`] each, with what differs between them ([`Node`]): the
 //! memory, how a mapping of it is backed, and the operations of its VMAs.
 
 use crate::chardev::{
     fixed_size_llseek, MiscDevice, MiscDeviceRegistration, Placement, SeekingFile,
 };
-use crate::memory::{DeviceMemory, PhysBuffer, VmallocBuffer};
-use crate::uapi::{VmdevInfo, BACKING_FAULT, BACKING_HUGE, BACKING_REMAP, VMDEV_IOC_INFO};
+use crate::memory::{DeviceMemory, FolioBuffer, PhysBuffer, VmallocBuffer};
+use crate::uapi::{
+    VmdevInfo, BACKING_FAULT, BACKING_FOLIO, BACKING_HUGE, BACKING_REMAP, VMDEV_IOC_INFO,
+};
 use crate::vma_ops::{
-    Backed, EntrySize, FaultResult, MmapVma, Prepared, VmFault, VmOperations, VmaDesc, VmaSetup,
+    Backed, EntrySize, FaultResult, MmapVma, PmdFault, PmdFolio, PmdMapped, Prepared, VmFault,
+    VmOperations, VmaDesc, VmaSetup,
 };
 use kernel::{
     fs::{File, Kiocb},
@@ -319,6 +322,56 @@ impl VmOperations for FaultNode {
         // index in the VMA. The VMA cannot grow (`VM_DONTEXPAND`) and `mmap()` checked its
         // range, but a page outside the buffer still gets `SIGBUS`, never someone else's memory.
         match dev.mem.page(vmf.pgoff()) {
+            Some(page) => {
+                dev.count_fault(1, true);
+                FaultResult::Page(page)
+            }
+            None => FaultResult::SigBus,
+        }
+    }
+}
+
+/// `/dev/vmdev-folio`, and the operations of its VMAs: memory in PMD-sized folios, each mapped
+/// whole by one PMD entry where the mapping covers its aligned span, else a page per fault. Its
+/// pages are ordinary refcounted pages, so private mappings are copy-on-write and
+/// `get_user_pages()` works on them.
+pub(crate) struct FolioNode;
+
+impl Node for FolioNode {
+    type Mem = FolioBuffer;
+    const BACKING: u32 = BACKING_FOLIO;
+
+    fn back<V: VmaSetup<Arc<Device<Self>>>>(mut vma: V) -> Result<V::Backed> {
+        vma.set_dontdump();
+        Ok(vma.map_folios_on_fault::<Self>())
+    }
+}
+
+#[vtable]
+impl VmOperations for FolioNode {
+    type Data = Device<Self>;
+
+    fn open(dev: &Self::Data) {
+        dev.vma_opened();
+    }
+
+    fn close(dev: &Self::Data) {
+        dev.vma_closed();
+    }
+
+    /// The folio at the PMD span's file offset, whole, where the VMA covers the span and the
+    /// offset is the folio's first page; otherwise the core falls back to `fault`.
+    fn huge_fault<'a>(dev: &'a Self::Data, vmf: &'a PmdFault) -> Option<PmdMapped<'a>> {
+        let folio = dev.mem.folios().folio_at(vmf.span_pgoff()?)?;
+        let mapped = vmf.insert_folio(folio)?;
+        dev.count_fault(PmdFolio::PAGES, true);
+        Some(mapped)
+    }
+
+    /// The faulting page alone, which the core locks and maps (or copies, for a write to a
+    /// private mapping): the classic `nopage` way. `SIGBUS` past the buffer.
+    fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
+        match dev.mem.folios().page(vmf.pgoff()) {
             Some(page) => {
                 dev.count_fault(1, true);
                 FaultResult::Page(page)

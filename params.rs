@@ -4,9 +4,9 @@
 //! allocated or registered, each refusal saying why on the console.
 
 use crate::chardev::{MmapHook, NodeMode};
-use crate::memory::{PhysBuffer, VmallocBuffer};
+use crate::memory::{FolioBuffer, PhysBuffer, VmallocBuffer};
 use crate::module_parameters;
-use crate::vma_ops::EntrySize;
+use crate::vma_ops::{EntrySize, PmdFolio};
 use kernel::{
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
@@ -68,6 +68,18 @@ pub(crate) fn fault_memory() -> Result<VmallocBuffer> {
         pr_err!(
             "fault_size={size}: refused ({e:?}): it must be a non-zero multiple of {PAGE_SIZE} \
              that vmalloc can give\n"
+        );
+    })
+}
+
+/// Allocates the folio device's memory from the module parameters, saying why on failure.
+pub(crate) fn folio_memory() -> Result<FolioBuffer> {
+    let size = *module_parameters::folio_size.value_ref();
+    FolioBuffer::new(size).inspect_err(|e| {
+        pr_err!(
+            "folio_size={size}: refused ({e:?}): it must be a non-zero multiple of {} (what one \
+             PMD entry maps) that the page allocator has free in blocks of that size\n",
+            PmdFolio::SIZE
         );
     })
 }

@@ -2,7 +2,7 @@
 
 //! rust_vmdev: how a driver maps memory into a process.
 //!
-//! Three misc devices with one ABI (`include/uapi/rust_vmdev.h`):
+//! Four misc devices with one ABI (`include/uapi/rust_vmdev.h`):
 //!
 //! - `/dev/vmdev-remap`: physically contiguous memory, mapped whole at `mmap()` time with
 //!   `remap_pfn_range()`. The VMA is `VM_IO | VM_PFNMAP`: no `struct page` is ever looked at,
@@ -12,6 +12,10 @@
 //! - `/dev/vmdev-fault`: `vmalloc()` memory. `mmap()` maps nothing; the first touch of a page
 //!   faults, and the fault handler maps it (demand paging). With `fault_around`, a fault maps the
 //!   aligned window of `fault_around_bytes` around it at once.
+//! - `/dev/vmdev-folio`: folios of as many pages as a PMD entry maps (2 MiB with 4 KiB pages),
+//!   allocated at load. A fault maps a whole folio with one PMD entry where the mapping covers its
+//!   aligned span, else the faulting page alone. Unlike the PFN maps above, its pages are ordinary
+//!   refcounted pages: private mappings are copy-on-write, and `get_user_pages()` works on them.
 //!
 //! The buffers are device memory: zeroed at load, shared by every open file and process, freed
 //! at unload. docs/design.md follows each path step by step.
@@ -41,19 +45,19 @@ use chardev::{MiscDeviceOptions, MiscDeviceRegistration, MmapHook};
 use debug_view::DebugView;
 use kernel::{debugfs::Scope, page::PAGE_SIZE, prelude::*, sync::Arc};
 use memory::DeviceMemory;
-use nodes::{Device, FaultNode, HugeNode, RemapNode};
+use nodes::{Device, FaultNode, FolioNode, HugeNode, RemapNode};
 use uapi::{
     window_flags, FLAG_BOOT_RESERVED, FLAG_FAULT_AROUND, FLAG_HUGE_PMD, FLAG_HUGE_PUD,
     FLAG_MMAP_PREPARE,
 };
-use vma_ops::EntrySize;
+use vma_ops::{EntrySize, PmdFolio};
 
 module! {
     type: RustVmdev,
     name: "rust_vmdev",
     authors: ["rust_vmdev developers"],
     description:
-        "Driver memory mapped into processes: remap_pfn_range, huge PFN faults, page faults",
+        "Driver memory mapped into processes: remap_pfn_range, huge PFN faults, page faults, huge folios",
     license: "GPL",
     params: {
         remap_size: usize {
@@ -74,6 +78,11 @@ module! {
             default: 32 * kernel::page::PAGE_SIZE,
             description:
                 "Bytes a fault on /dev/vmdev-fault maps with fault_around: a power of two from one page to one page table's span (2 MiB with 4 KiB pages); default 32 pages",
+        },
+        folio_size: usize {
+            default: 64 << 20,
+            description:
+                "Bytes of /dev/vmdev-folio's buffer of PMD-sized folios (a multiple of the PMD size: 2 MiB with 4 KiB pages)",
         },
         reserve_mem: bool {
             default: false,
@@ -111,6 +120,8 @@ struct RustVmdev {
     _huge: MiscDeviceRegistration<Device<HugeNode>>,
     #[pin]
     _fault: MiscDeviceRegistration<Device<FaultNode>>,
+    #[pin]
+    _folio: MiscDeviceRegistration<Device<FolioNode>>,
 }
 
 impl kernel::InPlaceModule for RustVmdev {
@@ -146,6 +157,13 @@ impl kernel::InPlaceModule for RustVmdev {
             let around_flag = if around { FLAG_FAULT_AROUND } else { 0 };
             let fault_flags = around_flag | window_flags(window_order) | hook_flag;
             let fault = Device::<FaultNode>::new(fault_mem, fault_flags, window_order)?;
+            let folio_mem = Arc::new(params::folio_memory()?, GFP_KERNEL)?;
+            let folio_pmd = if PmdFolio::MAPPABLE_BY_PMD {
+                FLAG_HUGE_PMD
+            } else {
+                0
+            };
+            let folio = Device::<FolioNode>::new(folio_mem, folio_pmd | hook_flag, 0)?;
             let reserved = if reserved != 0 {
                 ", reserved at boot"
             } else {
@@ -153,9 +171,11 @@ impl kernel::InPlaceModule for RustVmdev {
             };
             let window = PAGE_SIZE << fault.window_order;
             let (remap_len, fault_len) = (remap.mem.len(), fault.mem.len());
+            let (folio_len, folio_bytes) = (folio.mem.len(), PmdFolio::SIZE);
             let view = DebugView {
                 phys: remap.mem.clone(),
                 vmalloc: fault.mem.clone(),
+                folios: folio.mem.clone(),
             };
             let options = move |name| MiscDeviceOptions {
                 mode: Some(mode),
@@ -185,6 +205,14 @@ impl kernel::InPlaceModule for RustVmdev {
                     dev_info!(
                         _fault.device(),
                         "{fault_len} bytes, vmalloc, mapped on fault, {window} bytes per fault\n"
+                    );
+                },
+                _folio <- MiscDeviceRegistration::register(options(c"vmdev-folio"), folio),
+                _: {
+                    dev_info!(
+                        _folio.device(),
+                        "{folio_len} bytes in folios of {folio_bytes}, mapped on fault, a folio \
+                         per PMD entry where aligned\n"
                     );
                 },
             }))

@@ -16,7 +16,7 @@
 //!   a [`Backed`], which carries the VMA's reference to the data and installs it once `mmap`
 //!   succeeds.
 //!
-//! Both are a [`VmaSetup`]: the same flag changes and the same three backings, one per VMA,
+//! Both are a [`VmaSetup`]: the same flag changes and the same four backings, one per VMA,
 //! written once for both hooks:
 //!
 //! - [`VmaSetup::remap_pfns`]: the whole VMA is mapped now onto page frames the driver owns
@@ -30,6 +30,11 @@
 //!   PUD or PMD entry where the frames, the VMA and the address are aligned, else a PTE). The
 //!   VMA is `VM_PFNMAP | VM_IO`; this module inserts the frames itself, and the driver only
 //!   hears about it ([`VmOperations::pfns_mapped`]).
+//! - [`VmaSetup::map_folios_on_fault`]: nothing is mapped now; the first touch of an aligned
+//!   span that the VMA covers calls [`VmOperations::huge_fault`], which maps a whole
+//!   [`PmdFolio`] with one PMD entry ([`PmdFault::insert_folio`]), and any other first touch
+//!   calls [`VmOperations::fault`] for the page. The VMA is neither `VM_PFNMAP` nor
+//!   `VM_MIXEDMAP`: every entry holds a reference, as a file's do.
 //!
 //! The VMAs of both PFN backings can be read and written by `ptrace()`, `/proc/<pid>/mem` and
 //! debuggers, which `get_user_pages()` refuses for `VM_PFNMAP`: their `access` operation copies
@@ -45,7 +50,7 @@
 //!   whose safe `set_mixedmap()` allows it, only a [`MmapVma`] or a [`VmaDesc`], which the one
 //!   method that picks the backing consumes (`pfn_and_mixed.rs`, `prepare_pfn_and_mixed.rs`).
 //! - A hook applying a backing the driver made itself (frames the memory does not own, another
-//!   table): only [`VmaSetup`]'s three backings make a `Backing`, after their checks, and only
+//!   table): only [`VmaSetup`]'s four backings make a `Backing`, after their checks, and only
 //!   this module can name it or the `Hook` that applies it (`forged_backing.rs`).
 //! - `mmap_prepare` succeeding without backing the mapping: only a backing makes the [`Prepared`]
 //!   it must return (`prepared_without_backing.rs`).
@@ -88,6 +93,14 @@
 //! - Telling the core that a fault mapped its page when it did not: [`WindowMapped`], the proof
 //!   [`VmFault::map_window`] gives, borrows the fault it proves and cannot be kept for another
 //!   (`replayed_mapped.rs`).
+//! - Mapping a folio of the wrong size with a PMD entry: [`PmdFault::insert_folio`] takes a
+//!   [`PmdFolio`], and a [`Folio`]'s order is the one it was allocated with
+//!   (`wrong_folio_order.rs`).
+//! - Mapping a folio by PMD into a `VM_PFNMAP` or `VM_MIXEDMAP` VMA, whose zap would take the entry
+//!   for a special one and keep the folio's reference and rmap entry for ever: only the folio
+//!   backing's VMAs call `huge_fault`, the other backings do not compile for operations that
+//!   implement it, and only the [`PmdFault`] it gets inserts a folio (`folio_in_mixed_vma.rs`,
+//!   `folio_in_pfn_vma.rs`, `folio_from_page_fault.rs`, `folios_without_huge_fault.rs`).
 //! - Sleeping under `rcu_read_lock()`: no driver code runs in `map_pages` (`map_nothing` in
 //!   `operations.rs`).
 //! - A split of a VMA across a PUD entry, which the 7.3.4 core cannot do (it oopses), or a move
@@ -113,12 +126,16 @@
 //!   ([`EntrySize`]), and the arithmetic that places them.
 //! - `vm_fault.rs`: a fault as a handler sees it ([`VmFault`], [`FaultVma`], [`MappablePage`],
 //!   [`FaultResult`], [`WindowMapped`]).
+//! - `folio.rs`: owned folios of an order ([`Folio`], [`PmdFolio`]) and arrays of them
+//!   ([`Folios`]).
 //! - `operations.rs`: the callbacks a driver writes ([`VmOperations`]) and the C callbacks
 //!   every table shares.
 //! - `page_ops.rs` and `pfn_ops.rs`: the operations tables of the page and the PFN backings.
+//! - `pmd_fault.rs`: the PMD fault of a folio-backed VMA ([`PmdFault`]), which maps a whole folio.
+//! - `folio_ops.rs`: the operations table of the folio backing.
 //! - `mapped.rs`: `vm_ops->mapped`, where a VMA of `mmap_prepare` takes its reference
 //!   ([`FileData`]).
-//! - `vma_setup.rs`: a mapping being set up and its three backings ([`VmaSetup`]).
+//! - `vma_setup.rs`: a mapping being set up and its four backings ([`VmaSetup`]).
 //! - `mmap.rs` and `mmap_prepare.rs`: the two hooks ([`MmapVma`] and [`Backed`];
 //!   [`VmaDesc`] and [`Prepared`]).
 //!
@@ -131,6 +148,8 @@
 //! file holds its `f_op->owner`, this module (see `chardev`), so the module cannot be unloaded
 //! before the last VMA's `close` has returned.
 
+mod folio;
+mod folio_ops;
 mod mapped;
 mod mmap;
 mod mmap_prepare;
@@ -138,14 +157,17 @@ mod operations;
 mod page_ops;
 mod pfn_map;
 mod pfn_ops;
+mod pmd_fault;
 mod vm_fault;
 mod vma_ref;
 mod vma_setup;
 
+pub(crate) use folio::{Folios, PmdFolio, PMD_ORDER};
 pub(crate) use mmap::{Backed, MmapVma};
 pub(crate) use mmap_prepare::{Prepared, VmaDesc};
 pub(crate) use operations::VmOperations;
 pub(crate) use pfn_map::{EntrySize, PfnMemory};
+pub(crate) use pmd_fault::{PmdFault, PmdMapped};
 pub(crate) use vm_fault::{FaultResult, MappablePage, VmFault};
 pub(crate) use vma_ref::VmaRefExt;
 pub(crate) use vma_setup::VmaSetup;
@@ -155,6 +177,7 @@ pub(crate) use vma_setup::VmaSetup;
     reason = "the API's types, named by drivers that need them"
 )]
 pub(crate) use {
+    folio::Folio,
     mapped::FileData,
     vm_fault::{FaultVma, WindowMapped},
 };

@@ -501,9 +501,11 @@ static int vmdev_mmap(struct file *file, struct vm_area_struct *vma)
 		/*
 		 * Its pages are ordinary pages: neither VM_PFNMAP nor VM_MIXEDMAP (nor VM_IO).
 		 * VM_DONTEXPAND also makes the VMA special, which mlock() leaves alone: it would
-		 * mark PG_mlocked folios that are on no LRU and that the driver frees.
+		 * mark PG_mlocked folios that are on no LRU and that the driver frees. Since 7.3
+		 * the THP setting governs a file VMA's PMD entries too: VM_HUGEPAGE asks for them
+		 * where it is "madvise", as MADV_HUGEPAGE would.
 		 */
-		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_HUGEPAGE);
 		vma->vm_ops = &folio_vm_ops;
 	} else {
 		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_MIXEDMAP);
@@ -544,7 +546,7 @@ static int vmdev_mmap_prepare(struct vm_area_desc *desc)
 		desc->vm_ops = &remap_prepare_vm_ops;
 	} else if (dev->backing == VMDEV_BACKING_FOLIO) {
 		/* The same VMA as vmdev_mmap()'s: no VM_PFNMAP, VM_MIXEDMAP or VM_IO. */
-		vma_desc_set_flags(desc, VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT);
+		vma_desc_set_flags(desc, VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT, VMA_HUGEPAGE_BIT);
 		desc->vm_ops = &folio_prepare_vm_ops;
 	} else {
 		vma_desc_set_flags(desc, VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT, VMA_MIXEDMAP_BIT);

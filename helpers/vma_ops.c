@@ -19,6 +19,12 @@ void vmdev_helper_vma_set_flags_unlocked(struct vm_area_struct *vma, vm_flags_t 
 vm_flags_t vmdev_helper_vma_desc_flags(const struct vm_area_desc *desc);
 void vmdev_helper_vma_desc_set_flags(struct vm_area_desc *desc, vm_flags_t set);
 void vmdev_helper_vma_desc_clear_flags(struct vm_area_desc *desc, vm_flags_t clear);
+struct folio *vmdev_helper_folio_alloc(gfp_t gfp, unsigned int order);
+void vmdev_helper_folio_put(struct folio *folio);
+void *vmdev_helper_folio_address(const struct folio *folio);
+unsigned long vmdev_helper_folio_pfn(const struct folio *folio);
+int vmdev_helper_folio_ref_count(const struct folio *folio);
+struct page *vmdev_helper_folio_page(struct folio *folio, size_t index);
 
 void vmdev_helper_get_page(struct page *page)
 {
@@ -109,4 +115,34 @@ void vmdev_helper_vma_desc_set_flags(struct vm_area_desc *desc, vm_flags_t set)
 void vmdev_helper_vma_desc_clear_flags(struct vm_area_desc *desc, vm_flags_t clear)
 {
 	vma_flags_clear_word(&desc->vma_flags, clear);
+}
+
+struct folio *vmdev_helper_folio_alloc(gfp_t gfp, unsigned int order)
+{
+	return folio_alloc(gfp, order);
+}
+
+void vmdev_helper_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+void *vmdev_helper_folio_address(const struct folio *folio)
+{
+	return folio_address(folio);
+}
+
+unsigned long vmdev_helper_folio_pfn(const struct folio *folio)
+{
+	return folio_pfn(folio);
+}
+
+int vmdev_helper_folio_ref_count(const struct folio *folio)
+{
+	return folio_ref_count(folio);
+}
+
+struct page *vmdev_helper_folio_page(struct folio *folio, size_t index)
+{
+	return folio_page(folio, index);
 }

@@ -4,6 +4,7 @@
 //! once the core has created it: from the file's private data ([`FileData`]), since nothing may
 //! be referenced in `mmap_prepare`, when the mapping may still fail or merge.
 
+use super::folio_ops::FolioOps;
 use super::operations::VmOperations;
 use super::page_ops::PageOps;
 use super::pfn_map::PfnMemory;
@@ -35,13 +36,16 @@ impl<D: Send + Sync + 'static> FileData<D> for Arc<D> {
     }
 }
 
-/// The operations of a VMA backed by [`VmaSetup::map_on_fault`] in `mmap_prepare`: [`PageOps`]'s,
-/// and `mapped`.
+/// The operations of a VMA backed by [`VmaSetup::map_on_fault`] or
+/// [`VmaSetup::map_folios_on_fault`] in `mmap_prepare`: [`PageOps`]'s or [`FolioOps`]'s, and
+/// `mapped`.
 pub(super) struct PreparedOps<T, P>(PhantomData<(T, P)>);
 
 impl<T: VmOperations, P: FileData<T::Data>> PreparedOps<T, P> {
     pub(super) const ON_FAULT: bindings::vm_operations_struct =
         Self::with_mapped(PageOps::<T>::ON_FAULT);
+    pub(super) const FOLIOS_ON_FAULT: bindings::vm_operations_struct =
+        Self::with_mapped(FolioOps::<T>::ON_FAULT);
 
     /// `ops`, and the `mapped` that takes the VMA's reference: tables of their own, since the
     /// core calls `mapped` only after `mmap_prepare` (`mmap_action_finish()`), never for a VMA set

@@ -4,6 +4,7 @@
 //! operations table of this module shares ([`Callbacks`], [`map_nothing`]).
 
 use super::pfn_map::EntrySize;
+use super::pmd_fault::{PmdFault, PmdMapped};
 use super::vm_fault::{FaultResult, VmFault};
 #[cfg(doc)]
 use super::VmaSetup;
@@ -70,10 +71,21 @@ pub(crate) trait VmOperations: Sized {
     /// entry mapped now would outlive every VMA (and the memory).
     fn close(_data: &Self::Data) {}
 
-    /// A page of a VMA backed by [`VmaSetup::map_on_fault`] that has no page table entry was
-    /// touched. Runs in process context and may sleep, under the VMA's read lock (its per-VMA
-    /// lock or `mmap_lock`). Required there; not allowed with the PFN backings.
+    /// A page of a VMA backed by [`VmaSetup::map_on_fault`] or [`VmaSetup::map_folios_on_fault`]
+    /// that has no page table entry was touched. Runs in process context and may sleep, under
+    /// the VMA's read lock (its per-VMA lock or `mmap_lock`). Required there; not allowed with the
+    /// PFN backings.
     fn fault<'a>(_data: &'a Self::Data, _vmf: &'a VmFault) -> FaultResult<'a> {
+        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// An address of a VMA backed by [`VmaSetup::map_folios_on_fault`] whose PMD has no entry
+    /// was touched, or a read-only PMD entry of a shared one was written. Runs in process context
+    /// and may sleep, under the VMA's read lock. Returns the proof of
+    /// [`PmdFault::insert_folio`], or `None` for the core to map the faulting page through
+    /// [`VmOperations::fault`] instead. Required with that backing; not allowed with the others,
+    /// whose VMAs no folio may be mapped into by PMD.
+    fn huge_fault<'a>(_data: &'a Self::Data, _vmf: &'a PmdFault) -> Option<PmdMapped<'a>> {
         build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 

@@ -35,12 +35,15 @@ impl<T: VmOperations> PageOps<T> {
         ..pin_init::zeroed()
     };
 
+    /// Also the `fault` of [`FolioOps`](super::folio_ops::FolioOps), whose VMAs' data and
+    /// pages are handled alike.
+    ///
     /// # Safety
     ///
-    /// Called by the core for a fault in a VMA with these operations.
-    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-        // SAFETY: The core passes a valid `vm_fault` of a VMA with these operations, read-locked
-        // during the call.
+    /// Called by the core for a fault in a VMA with these operations or `FolioOps`'.
+    pub(super) unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The core passes a valid `vm_fault` of a VMA with these operations (or
+        // `FolioOps`'), read-locked during the call.
         let fault = unsafe { VmFault::from_raw(vmf) };
         // SAFETY: The VMA has these operations and holds a reference to its data, if any.
         let Some(data) = (unsafe { Callbacks::<T>::data_ref(fault.vma().as_ptr()) }) else {

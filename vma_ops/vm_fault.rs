@@ -15,8 +15,9 @@ use kernel::{
     types::Opaque,
 };
 
-/// A page the fault path may map into user space: an order-0 page of the page allocator, with a
-/// reference held by its owner for `'a`, that the core can lock, take references on and map.
+/// A page the fault path may map into user space: a page of a folio of the page allocator (an
+/// order-0 page, or one page of a larger [`Folio`](super::Folio)), with a reference held by its
+/// owner for `'a`, that the core can lock, take references on and map.
 ///
 /// A pointer rather than a `BorrowedPage`: the fault path handles one per mapped page, and the
 /// `kernel` crate's page accessors are not inlined into modules. Transparent, so that a slice of
@@ -49,8 +50,8 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// `page` is an order-0, refcounted page that is neither anonymous, nor slab, nor a page table,
-/// and stays allocated for `'a`.
+/// `page` is a page of a refcounted folio of the page allocator that is neither anonymous, nor
+/// slab, nor a page table, and stays allocated for `'a`.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 pub(crate) struct MappablePage<'a> {
@@ -71,6 +72,19 @@ impl<'a> MappablePage<'a> {
         // SAFETY: `Self` is a transparent `NonNull<bindings::page>`, so the two slices have one
         // layout. INVARIANT: The caller guarantees what the invariants ask of each page.
         unsafe { core::slice::from_raw_parts(pages.as_ptr().cast(), pages.len()) }
+    }
+
+    /// # Safety
+    ///
+    /// `page` must be a page of a folio from the page allocator with a reference held for `'a`,
+    /// neither anonymous, nor slab, nor a page table.
+    #[inline]
+    pub(super) unsafe fn from_raw(page: NonNull<bindings::page>) -> Self {
+        // INVARIANT: The caller guarantees what the invariants ask of the page.
+        Self {
+            page,
+            _owner: PhantomData,
+        }
     }
 
     #[inline]
@@ -213,7 +227,7 @@ fn window_pages(pgoff: usize, order: u32, vma: Range<usize>) -> Range<usize> {
 /// # Invariants
 ///
 /// `inner` is the `struct vm_fault` of a fault in progress, in process context, whose VMA has
-/// operations built by this module (`PageOps` or `PfnOps`) and is read-locked (by
+/// operations built by this module (`PageOps`, `PfnOps` or `FolioOps`) and is read-locked (by
 /// `mmap_lock` or its own per-VMA lock) for the life of this object.
 #[repr(transparent)]
 pub(crate) struct VmFault {
@@ -250,6 +264,11 @@ impl VmFault {
         self.raw().__bindgen_anon_1.pgoff
     }
 
+    /// The raw `struct vm_fault`, for the core's insertion functions.
+    pub(super) fn as_raw(&self) -> *mut bindings::vm_fault {
+        self.inner.get()
+    }
+
     /// The faulting user address.
     pub(super) fn address(&self) -> usize {
         self.raw().__bindgen_anon_1.address
@@ -262,7 +281,7 @@ impl VmFault {
 
     /// Whether this is a write to a private mapping: the core maps a copy of the page the
     /// handler returns, so the page itself must not be mapped.
-    fn is_cow(&self) -> bool {
+    pub(super) fn is_cow(&self) -> bool {
         self.is_write() && self.vma().flags() & flags::SHARED == 0
     }
 

@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A mapping being set up, in either hook ([`VmaSetup`]): what a driver may read and change of
-//! it, and the three ways to back it, each written once for both hooks. What differs between the
+//! it, and the four ways to back it, each written once for both hooks. What differs between the
 //! hooks (when the frames are remapped, where the VMA's reference to its data is taken) is the
 //! hook's own, in `mmap.rs` and `mmap_prepare.rs`.
 
+use super::folio_ops::FolioOps;
 use super::mapped::{FileData, PreparedOps, PreparedPfnOps};
 use super::operations::VmOperations;
 use super::page_ops::PageOps;
 use super::pfn_map::PfnMemory;
 use super::pfn_ops::PfnOps;
 #[cfg(doc)]
-use super::{pfn_map::EntrySize, vm_fault::VmFault, Backed, MmapVma, Prepared, VmaDesc};
+use super::{
+    folio::Folio, pfn_map::EntrySize, pmd_fault::PmdFault, vm_fault::VmFault, Backed, MmapVma,
+    Prepared, VmaDesc,
+};
 use kernel::{
     bindings,
     mm::virt::{flags, vm_flags_t},
@@ -21,7 +25,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-/// How a mapping is backed: what one of [`VmaSetup`]'s three backings decided, for the hook to
+/// How a mapping is backed: what one of [`VmaSetup`]'s four backings decided, for the hook to
 /// apply. Only those methods make one (its fields are private to `vma_ops`), and a hook applies
 /// it to the mapping they were called on.
 ///
@@ -30,6 +34,8 @@ use kernel::{
 /// For the [`VmOperations`] `T` the hook's `back::<T>` is called with: `mmap_ops` is a table
 /// built for `T`, and `prepare_ops` the same with the `mapped` of the file's private data `P`.
 /// `set` is `VM_MIXEDMAP` (with the page tables of [`PageOps`]), or
+/// `VM_DONTEXPAND | VM_HUGEPAGE` (with the tables of [`FolioOps`], whose pages are all
+/// refcounted), or
 /// `VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP` for a mapping that is not copy-on-write
 /// (with [`PfnOps`]), or nothing (a remap, whose flags the core's remap sets). `remap_pfn`, if
 /// any, is the first of the frames, one per page of the mapping, of the memory that `T::Data`
@@ -63,7 +69,7 @@ pub(crate) trait Hook<P: ForeignOwnable> {
 /// A mapping being set up, in either hook, of a file whose private data is a `P`: a [`MmapVma`]
 /// in `f_op->mmap`, a [`VmaDesc`] in `f_op->mmap_prepare`.
 ///
-/// It offers the flag changes a driver may make, and three ways to back the mapping, which
+/// It offers the flag changes a driver may make, and four ways to back the mapping, which
 /// consume it, so that a mapping is backed one way only. The VMA takes its reference to the
 /// operations' data from the file (`P` must hold it: [`FileData`]).
 ///
@@ -199,7 +205,7 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     {
         const {
             assert!(
-                !T::HAS_FAULT,
+                !T::HAS_FAULT && !T::HAS_HUGE_FAULT,
                 "a VMA mapped by remap_pfns() has no fault handler: its frames are not pages"
             )
         };
@@ -260,8 +266,8 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     {
         const {
             assert!(
-                T::HAS_FAULT,
-                "a VMA mapped by map_on_fault() needs a fault handler"
+                T::HAS_FAULT && !T::HAS_HUGE_FAULT,
+                "a VMA mapped by map_on_fault() needs a fault handler, and maps no folio by PMD"
             )
         };
         // INVARIANT: The tables are `T`'s; `VM_MIXEDMAP` goes with the page-by-page tables.
@@ -270,6 +276,79 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
             remap_pfn: None,
             mmap_ops: &PageOps::<T>::ON_FAULT,
             prepare_ops: &PreparedOps::<T, P>::ON_FAULT,
+        };
+        self.back::<T>(backing)
+    }
+
+    /// Maps nothing now: the VMA's pages are pages of [`Folio`]s, mapped on first touch by `T`'s
+    /// handlers, both required (checked at compile time): `huge_fault` maps a whole folio with
+    /// one PMD entry where the VMA covers the aligned span ([`PmdFault::insert_folio`]), `fault`
+    /// hands the core the faulting page elsewhere, and for a write to a private mapping, which
+    /// is copy-on-write. The VMA is `VM_DONTEXPAND | VM_HUGEPAGE` (PMD entries are asked for where
+    /// the transparent huge page setting is `madvise`) and neither `VM_PFNMAP` nor `VM_MIXEDMAP`:
+    /// every entry holds a reference, so `get_user_pages()`, `O_DIRECT` and copy-on-write work
+    /// on it as on a file's pages.
+    ///
+    /// # Examples
+    ///
+    /// A `Buffer` of PMD-sized folios (a [`Folios`](super::Folios) of
+    /// [`PMD_ORDER`](super::PMD_ORDER)), mapped a folio per fault where the mapping allows:
+    ///
+    /// ```
+    /// use kernel::mm::vma_ops::{
+    ///     FaultResult, Folios, PmdFault, PmdMapped, VmFault, VmOperations, VmaSetup, PMD_ORDER,
+    /// };
+    /// use kernel::sync::Arc;
+    ///
+    /// struct Buffer {
+    ///     folios: Folios<PMD_ORDER>,
+    /// }
+    ///
+    /// struct BufferOps;
+    ///
+    /// #[vtable]
+    /// impl VmOperations for BufferOps {
+    ///     type Data = Buffer;
+    ///
+    ///     // The folio whose first page is the span's file page, if there is one.
+    ///     fn huge_fault<'a>(buf: &'a Self::Data, vmf: &'a PmdFault) -> Option<PmdMapped<'a>> {
+    ///         let folio = buf.folios.folio_at(vmf.span_pgoff()?)?;
+    ///         vmf.insert_folio(folio)
+    ///     }
+    ///
+    ///     // Elsewhere, the page at the fault's file offset; `SIGBUS` past the end.
+    ///     fn fault<'a>(buf: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
+    ///         buf.folios
+    ///             .page(vmf.pgoff())
+    ///             .map_or(FaultResult::SigBus, FaultResult::Page)
+    ///     }
+    /// }
+    ///
+    /// fn back<V: VmaSetup<Arc<Buffer>>>(vma: V) -> V::Backed {
+    ///     vma.map_folios_on_fault::<BufferOps>()
+    /// }
+    /// ```
+    fn map_folios_on_fault<T>(self) -> Self::Backed
+    where
+        T: VmOperations,
+        P: FileData<T::Data>,
+    {
+        const {
+            assert!(
+                T::HAS_FAULT && T::HAS_HUGE_FAULT,
+                "a VMA mapped by map_folios_on_fault() needs fault and huge_fault handlers"
+            )
+        };
+        // INVARIANT: The tables are `T`'s; `VM_DONTEXPAND` and `VM_HUGEPAGE` go with the folio
+        // tables. Since 7.3 the transparent huge page setting governs PMD entries of a file VMA
+        // too (`vma_file_allow_thp_tuneables()`): `VM_HUGEPAGE`, what `MADV_HUGEPAGE` sets, asks
+        // for them where the setting is `madvise`; `never`, `MADV_NOHUGEPAGE` or
+        // `PR_SET_THP_DISABLE` still turn them off.
+        let backing = Backing {
+            set: flags::DONTEXPAND | flags::HUGEPAGE,
+            remap_pfn: None,
+            mmap_ops: &FolioOps::<T>::ON_FAULT,
+            prepare_ops: &PreparedOps::<T, P>::FOLIOS_ON_FAULT,
         };
         self.back::<T>(backing)
     }
@@ -345,7 +424,7 @@ pub(crate) trait VmaSetup<P: ForeignOwnable>: Hook<P> + Sized {
     {
         const {
             assert!(
-                !T::HAS_FAULT,
+                !T::HAS_FAULT && !T::HAS_HUGE_FAULT,
                 "a VMA mapped by map_pfns_on_fault() gets its fault handlers from vma_ops"
             )
         };

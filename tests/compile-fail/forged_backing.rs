@@ -1,6 +1,6 @@
 // expect: error[E0603]: module `vma_setup` is private
 //! Remapping frames the memory does not own, by handing a hook a backing of one's own making:
-//! only `VmaSetup`'s three backings make a `Backing`, after checking the frames against the
+//! only `VmaSetup`'s four backings make a `Backing`, after checking the frames against the
 //! memory, and only `vma_ops` can name the type or the `Hook` that applies one.
 
 use crate::memory::PhysBuffer;

@@ -1,9 +1,10 @@
 // expect: (builds)
 //! The control: each backing used as the driver uses it, in either hook.
 
-use crate::memory::{PhysBuffer, VmallocBuffer};
+use crate::memory::{FolioBuffer, PhysBuffer, VmallocBuffer};
 use crate::vma_ops::{
-    Backed, FaultResult, MmapVma, Prepared, VmFault, VmOperations, VmaDesc, VmaSetup,
+    Backed, FaultResult, MmapVma, PmdFault, PmdMapped, Prepared, VmFault, VmOperations, VmaDesc,
+    VmaSetup,
 };
 use crate::Dev;
 use kernel::{prelude::*, sync::Arc};
@@ -53,6 +54,29 @@ pub(crate) fn on_fault_prepared(desc: VmaDesc<'_, Arc<VmallocBuffer>>) -> Prepar
     desc.map_on_fault::<Pages>()
 }
 
+pub(crate) struct Folios;
+
+#[vtable]
+impl VmOperations for Folios {
+    type Data = FolioBuffer;
+
+    fn huge_fault<'a>(mem: &'a FolioBuffer, vmf: &'a PmdFault) -> Option<PmdMapped<'a>> {
+        vmf.insert_folio(mem.folios().folio_at(vmf.span_pgoff()?)?)
+    }
+
+    fn fault<'a>(mem: &'a FolioBuffer, vmf: &'a VmFault) -> FaultResult<'a> {
+        mem.folios().page(vmf.pgoff()).map_or(FaultResult::SigBus, FaultResult::Page)
+    }
+}
+
+pub(crate) fn folios(vma: MmapVma<'_, Arc<FolioBuffer>>) -> Backed<'_> {
+    vma.map_folios_on_fault::<Folios>()
+}
+
+pub(crate) fn folios_prepared(desc: VmaDesc<'_, Arc<FolioBuffer>>) -> Prepared<'_> {
+    desc.map_folios_on_fault::<Folios>()
+}
+
 /// What the driver's tables reach.
 pub(crate) fn used() {
     let _: [for<'a> fn(MmapVma<'a, Arc<Dev>>) -> Result<Backed<'a>>; 2] = [remap, huge];
@@ -60,4 +84,6 @@ pub(crate) fn used() {
     let _: [for<'a> fn(VmaDesc<'a, Arc<Dev>>) -> Result<Prepared<'a>>; 2] =
         [remap_prepared, huge_prepared];
     let _: for<'a> fn(VmaDesc<'a, Arc<VmallocBuffer>>) -> Prepared<'a> = on_fault_prepared;
+    let _: for<'a> fn(MmapVma<'a, Arc<FolioBuffer>>) -> Backed<'a> = folios;
+    let _: for<'a> fn(VmaDesc<'a, Arc<FolioBuffer>>) -> Prepared<'a> = folios_prepared;
 }

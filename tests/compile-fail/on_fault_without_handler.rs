@@ -1,4 +1,4 @@
-// expect: error[E0080]: evaluation panicked: a VMA mapped by map_on_fault() needs a fault handler
+// expect: error[E0080]: evaluation panicked: a VMA mapped by map_on_fault() needs a fault handler, and maps no folio by PMD
 //! A VMA mapped on fault whose operations cannot answer a fault.
 
 use crate::memory::VmallocBuffer;
