@@ -1,7 +1,7 @@
-//! vmdev-bench: times the mmap paths of rust_vmdev (the remap, huge and fault nodes) against its
-//! C twin, against the kernel's peers that map memory into a process (udmabuf, the dma-buf
-//! system heap, /dev/mem) and against the kernel's own anonymous and tmpfs memory, in one boot.
-//! It loads the modules itself and prints one line per repetition (see `measure`);
+//! vmdev-bench: times the mmap paths of rust_vmdev (the remap, huge, fault and folio nodes)
+//! against its C twin, against the kernel's peers that map memory into a process (udmabuf, the
+//! dma-buf system heap, /dev/mem) and against the kernel's own anonymous and tmpfs memory, in one
+//! boot. It loads the modules itself and prints one line per repetition (see `measure`);
 //! `vmdev-report` turns those into BENCHMARKS.md and a chart. The nodes run with the drivers'
 //! default mapping hook, `f_op->mmap_prepare`, except the last rows: the remap node's `mmap`
 //! with the drivers loaded with `mmap_prepare=0` (the classic `f_op->mmap`), labelled
@@ -14,7 +14,9 @@
 //!
 //! The drivers' remap and huge nodes serve ranges reserved at boot, which the kernel command line
 //! names (`vmdev::boot`): the module the `huge` range, which `/dev/mem` maps too, the C twin the
-//! `twin` range.
+//! `twin` range. Their folio nodes serve the PMD-order folios each allocates at load (its default
+//! `folio_size`); `entries|label|sizes` lines say which entries each huge and folio node can
+//! map.
 //!
 //! Repetitions are interleaved, and which driver goes first alternates (Rust, C, C, Rust, ...),
 //! with the peers after them in an order that rotates, so that drift in the host (TCG: no KVM
@@ -63,13 +65,14 @@ struct Args {
     len: usize,
 }
 
-/// A module under test and its three nodes.
+/// A module under test and its four nodes.
 struct Driver {
     module: PathBuf,
     params: String,
     fault: Source,
     remap: Source,
     huge: Source,
+    folio: Source,
     /// The remap node again, for the rows measured with the module loaded with
     /// `mmap_prepare=0`: its classic `f_op->mmap` hook instead of the default
     /// `f_op->mmap_prepare`.
@@ -95,9 +98,10 @@ impl Driver {
             fault: node("fault", Kind::Fault),
             remap: node("remap", Kind::Remap),
             remap_classic: node("remap", Kind::Remap).relabel(format!("{lang}-remap (f_op->mmap)")),
-            // The huge node serves the remap node's memory; `Kind` only names the two ABIs the
-            // suite tests, and the bench uses the node for `open` and `VMDEV_IOC_INFO` alone.
-            huge: node("huge", Kind::Remap),
+            huge: node("huge", Kind::Huge),
+            // `Kind` names the nodes the suite tests, the folio node not yet; the bench uses the
+            // node for `open` and `VMDEV_IOC_INFO` alone.
+            folio: node("folio", Kind::Huge),
         }
     }
 
@@ -130,8 +134,8 @@ impl Driver {
         Ok(vec![])
     }
 
-    fn nodes(&self) -> [&Source; 3] {
-        [&self.fault, &self.remap, &self.huge]
+    fn nodes(&self) -> [&Source; 4] {
+        [&self.fault, &self.remap, &self.huge, &self.folio]
     }
 }
 
@@ -215,7 +219,8 @@ fn run(args: &Args) -> Result<(), String> {
         d.load("")?;
     }
     for d in drivers {
-        entry_sizes(&d.huge)?;
+        entry_sizes(&d.huge, uapi::BACKING_HUGE)?;
+        entry_sizes(&d.folio, uapi::BACKING_FOLIO)?;
         hook(&d.remap)?;
         println!("window|{}|{}", d.fault.label(), window_bytes(&d.fault)?);
     }
@@ -414,16 +419,15 @@ fn window_bytes(fault: &Source) -> Result<usize, String> {
     Ok(uapi::fault_window_bytes(info.flags))
 }
 
-/// Prints `entries|label|sizes`: the entry sizes the huge node says it can map
-/// (`vmdev_info.flags`), largest first.
-fn entry_sizes(huge: &Source) -> Result<(), String> {
-    let info = huge.info()?.ok_or("not a driver node")?;
-    if info.backing != uapi::BACKING_HUGE {
+/// Prints `entries|label|sizes`: the entry sizes the huge or folio node says it can map
+/// (`vmdev_info.flags`), largest first; fails unless the node reports `backing`.
+fn entry_sizes(node: &Source, backing: u32) -> Result<(), String> {
+    let info = node.info()?.ok_or("not a driver node")?;
+    if info.backing != backing {
         return Err(format!(
-            "{}: backing {}, not {}",
-            huge.label(),
+            "{}: backing {}, not {backing}",
+            node.label(),
             info.backing,
-            uapi::BACKING_HUGE
         ));
     }
     let sizes: Vec<&str> = [(uapi::FLAG_HUGE_PUD, "PUD"), (uapi::FLAG_HUGE_PMD, "PMD")]
@@ -432,7 +436,7 @@ fn entry_sizes(huge: &Source) -> Result<(), String> {
         .map(|(_, name)| name)
         .chain(["PTE"])
         .collect();
-    println!("entries|{}|{}", huge.label(), sizes.join(","));
+    println!("entries|{}|{}", node.label(), sizes.join(","));
     Ok(())
 }
 

@@ -3,12 +3,15 @@
 //! address and frame from `/proc/self/pagemap`, and the kernel's address of the same page of the
 //! driver's buffer with the frame the driver says backs it (its debug view). It checks that the
 //! views agree, shows what the core records in the frame's `struct page`, demand paging,
-//! `fork()` with shared and private mappings (copy-on-write: `fork.rs`), and a huge entry; then
-//! the process around the mappings from the kernel's side (`address_space.rs`). Every check that
-//! fails makes the demo fail. With `--picture FILE` it also writes the pages and frames it saw as
-//! `picture|` lines to FILE, which the VM copies to its console for `vmdev-picture` on the host.
+//! `fork()` with shared and private mappings (copy-on-write: `fork.rs`), and a huge entry; the
+//! folio node's PMD entry over refcounted pages, `get_user_pages()` on it and its split
+//! (`folio.rs`); then the process around the mappings from the kernel's side
+//! (`address_space.rs`). Every check that fails makes the demo fail. With `--picture FILE` it
+//! also writes the pages and frames it saw as `picture|` lines to FILE, which the VM copies to
+//! its console for `vmdev-picture` on the host.
 
 mod address_space;
+mod folio;
 mod fork;
 
 use std::fs::{File, OpenOptions};
@@ -112,7 +115,7 @@ impl Node {
 
     /// Whether the node maps by page frame number (`VM_PFNMAP`): pagemap cannot see those.
     fn pfnmap(&self) -> bool {
-        self.name != "fault"
+        matches!(self.name, "remap" | "huge")
     }
 
     /// Demand paging: whether pagemap has the first page before any touch.
@@ -451,7 +454,9 @@ fn run(proc_dump: bool, picture: Option<String>) -> Res {
         "vmdev-demo: one byte, four addresses, on each node; pages of {} bytes",
         page_size()
     );
-    let nodes = [remap(&mut pic)?, huge(&mut pic)?, fault(&mut pic)?];
+    let mut nodes = vec![remap(&mut pic)?, huge(&mut pic)?, fault(&mut pic)?];
+    let folio = folio::folio(&mut pic, &nodes[1])?;
+    nodes.push(folio);
     fork::shared(&nodes)?;
     fork::private(&nodes[2], &mut pic)?;
     address_space::run(&nodes)?;

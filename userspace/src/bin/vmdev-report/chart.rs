@@ -19,10 +19,11 @@ const GROUPS: [(&str, &str); 8] = [
     ("first_read_whole", "64 MiB: first read"),
 ];
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 9] = [
     RGBColor(222, 95, 40),   // fault node
     RGBColor(240, 160, 60),  // remap node
     RGBColor(160, 40, 30),   // huge node
+    RGBColor(200, 60, 130),  // folio node
     RGBColor(60, 110, 180),  // udmabuf
     RGBColor(120, 170, 220), // system heap
     RGBColor(110, 80, 170),  // /dev/mem

@@ -1,8 +1,9 @@
 //! BENCHMARKS.md, section by section in the order of the report: the opening (`intro`), the
 //! targets (here, with `bench/targets.md` under them), every path against the peers (`peers`),
 //! the fault node's window (`window`), per-VMA-lock retries (`retries`), the huge node (`huge`),
-//! the remap node's mapping hook (`hooks`), Rust against C (`rust_c`).
+//! the folio node (`folio`), the remap node's mapping hook (`hooks`), Rust against C (`rust_c`).
 
+mod folio;
 mod hooks;
 mod huge;
 mod intro;
@@ -73,6 +74,7 @@ pub fn report(r: &Results, kernel: &str) -> String {
     window::window_table(&mut md, r);
     retries::retry_table(&mut md, r);
     huge::huge_table(&mut md, r);
+    folio::folio_table(&mut md, r);
     hooks::hook_table(&mut md, r);
     rust_c::rust_c_table(&mut md, r);
     md.push_str("\n![ns per page by path: the driver's nodes and the peers](bench/chart.svg)\n");

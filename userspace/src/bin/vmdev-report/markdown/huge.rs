@@ -64,7 +64,7 @@ pub fn huge_table(md: &mut String, r: &Results) {
             },
         );
     }
-    for (label, sizes) in &r.entries {
+    for (label, sizes) in r.entries.iter().filter(|(l, _)| l.ends_with("-huge")) {
         let _ = write!(
             md,
             "\n{label} can map: {} (`vmdev_info.flags`).",

@@ -37,6 +37,10 @@ pub fn intro(md: &mut String, r: &Results, kernel: &str) {
          PMD entries where aligned, PTEs elsewhere. Both serve {huge}, RAM reserved at boot that \
          the driver claims (its `phys_base` and `phys_size` parameters); the C twin's serve \
          {twin}.\n\
+         - **folio node** (`/dev/vmdev-folio`): PMD-order folios the driver allocates at load \
+         (`folio_alloc()`, 64 MiB by default), mapped on fault with one PMD entry per folio where \
+         aligned (`vmf_insert_folio_pmd()`: a reference and an rmap entry per folio), a 4 KiB page \
+         per fault elsewhere; ordinary refcounted pages, not `VM_PFNMAP`.\n\
          - **udmabuf**: `UDMABUF_CREATE` on a 16 MiB memfd sealed with `F_SEAL_SHRINK`, the \
          dma-buf mapped; its fault handler inserts the faulting PFN and then every other page of \
          the VMA.\n\

@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 use crate::data::{Results, ratio};
 
 /// The sources in the order of the tables, with their names in them.
-pub const SOURCES: [(&str, &str); 8] = [
+pub const SOURCES: [(&str, &str); 9] = [
     ("rust-fault", "fault node"),
     ("rust-remap", "remap node"),
     ("rust-huge", "huge node"),
+    ("rust-folio", "folio node"),
     ("udmabuf", "udmabuf"),
     ("heap", "system heap"),
     ("devmem", "/dev/mem"),
@@ -18,10 +19,10 @@ pub const SOURCES: [(&str, &str); 8] = [
     ("tmpfs", "tmpfs (memfd)"),
 ];
 /// Where the peers start in `SOURCES`: the sources before are the driver's nodes.
-const DRIVER: usize = 3;
+const DRIVER: usize = 4;
 
 /// The metrics of the comparison of every path, with what they time.
-const METRICS: [(&str, &str); 8] = [
+pub(super) const METRICS: [(&str, &str); 8] = [
     ("mmap", "`mmap()` alone"),
     ("mmap_munmap", "`mmap()` + `munmap()`"),
     ("first_read_seq", "first read of every page, in order"),
@@ -36,7 +37,7 @@ const METRICS: [(&str, &str); 8] = [
 ];
 
 pub fn peer_tables(md: &mut String, r: &Results) {
-    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of their reservation; the huge node's first-touch rows include its 8 PMD faults); ns per 4 KiB page, default parameters (fault-around on). `pread()` only where the node has `read()`.\n\n| metric |");
+    md.push_str("## Every path against the peers\n\nEach source maps 16 MiB (the remap and huge nodes the first 16 MiB of their reservation, the folio node its first 8 folios; the huge and folio nodes' first-touch rows include their 8 PMD faults); ns per 4 KiB page, default parameters (fault-around on). `pread()` only where the node has `read()`.\n\n| metric |");
     for (_, name) in SOURCES {
         let _ = write!(md, " {name} |");
     }

@@ -5,13 +5,15 @@ use std::fmt::Write as _;
 use crate::data::Results;
 
 /// The sources of the retry table: the C twin's nodes too.
-const RETRY_SOURCES: [(&str, &str); 11] = [
+const RETRY_SOURCES: [(&str, &str); 13] = [
     ("rust-fault", "fault node"),
     ("c-fault", "C fault node"),
     ("rust-remap", "remap node"),
     ("c-remap", "C remap node"),
     ("rust-huge", "huge node"),
     ("c-huge", "C huge node"),
+    ("rust-folio", "folio node"),
+    ("c-folio", "C folio node"),
     ("udmabuf", "udmabuf"),
     ("heap", "system heap"),
     ("devmem", "/dev/mem"),
