@@ -152,9 +152,10 @@ pub(crate) struct Folios<const ORDER: u32> {
 
 impl<const ORDER: u32> Folios<ORDER> {
     /// Allocates `count` zeroed folios, waiting for memory as `GFP_KERNEL` does; `ENOMEM` if
-    /// any cannot be had, with those allocated so far put again.
+    /// any cannot be had, with those allocated so far put again, and no warning on the console
+    /// (`count` may come from user space, a module parameter, say).
     pub(crate) fn alloc_zeroed(count: usize) -> Result<Self> {
-        let mut folios = KVVec::with_capacity(count, GFP_KERNEL)?;
+        let mut folios = KVVec::with_capacity(count, GFP_KERNEL | __GFP_NOWARN)?;
         for _ in 0..count {
             // On an error, dropping `folios` puts every folio allocated so far.
             folios.push(Folio::alloc_zeroed()?, GFP_KERNEL)?;
