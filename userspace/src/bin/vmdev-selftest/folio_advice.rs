@@ -53,8 +53,9 @@ fn advices(ksm: bool, thp: bool) -> Vec<Advice> {
             libc::MADV_WILLNEED,
             "MADV_WILLNEED",
             ok,
-            "a file VMA: vfs_fadvise(WILLNEED), whose answer madvise_willneed() ignores (or \
-             shmem_swapin_range() over the node's devtmpfs inode, which holds no page)",
+            "a file VMA: vfs_fadvise(WILLNEED) of the character device (its inode is no shmem \
+             one, even on devtmpfs: only regular files get shmem_aops), whose answer \
+             madvise_willneed() ignores",
         ),
         a(
             libc::MADV_COLD,
