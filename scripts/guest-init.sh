@@ -65,7 +65,7 @@ case $mode in
     arg() { sed -n "s/.*vmdev_stress_$1=\([0-9]*\).*/\1/p" /proc/cmdline; }
     seconds=$(arg seconds) seed=$(arg seed)
     echo clear > /sys/kernel/debug/kmemleak
-    # The three nodes over the default buffer (the huge node's PMD spans); then the huge node
+    # The four nodes over the default buffers (the huge node's PMD spans); then the huge node
     # alone with the module on the pud reservation, one PUD span, the same seed and time.
     insmod $ko && vmdev-stress --seconds "$seconds" --seed "$seed" && rmmod rust_vmdev
     rc=$?
@@ -122,14 +122,14 @@ case $mode in
     # MADV_DONTNEED against faults, whose path the hook does not change.
     classic=
     if tr ' ' '\n' </proc/cmdline | grep -qx 'vmdev_hooks=both' && mine 2; then
-      classic="--module-params mmap_prepare=0 --test module.load --test remap. --test huge. --test fault. --test module.unload --test module.kmemleak_clean --skip fault.dontneed_vs_read_faults"
+      classic="--module-params mmap_prepare=0 --test module.load --test remap. --test huge. --test fault. --test folio. --test module.unload --test module.kmemleak_clean --skip fault.dontneed_vs_read_faults --skip folio.dontneed_vs_read_faults"
       runs=$((runs + drivers))
     fi
     printf 'KTAP version 1\n1..%s\n' $runs
     # --peer: the other driver, which claims a boot range the one under test must then refuse.
     peer=
     if [ -f $twin ]; then peer="--peer $twin"; fi
-    nodes="--remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge --fault /dev/vmdev_c-fault"
+    nodes="--remap /dev/vmdev_c-remap --huge /dev/vmdev_c-huge --fault /dev/vmdev_c-fault --folio /dev/vmdev_c-folio"
     rc=0 n=0
     if mine 1; then
       n=$((n + 1))

@@ -1,4 +1,4 @@
-//! The three device nodes of the ABI, as the suite and the stress workload open and query them.
+//! The four device nodes of the ABI, as the suite and the stress workload open and query them.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::uapi::{self, VmdevInfo};
 
-/// Which of the three devices.
+/// Which of the four devices.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     /// Physically contiguous memory, mapped with `remap_pfn_range`.
@@ -15,16 +15,27 @@ pub enum Kind {
     Huge,
     /// vmalloc memory, mapped on fault.
     Fault,
+    /// Folios of PMD order, mapped on fault: a whole folio by one PMD entry where its span fits,
+    /// else page by page.
+    Folio,
 }
 
 impl Kind {
-    /// `remap`, `huge` or `fault`.
+    /// `remap`, `huge`, `fault` or `folio`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Remap => "remap",
             Kind::Huge => "huge",
             Kind::Fault => "fault",
+            Kind::Folio => "folio",
         }
+    }
+
+    /// Whether the node's VMAs are `VM_PFNMAP` (the remap and huge nodes): no `struct page` the
+    /// core looks at, so no copy-on-write, no get_user_pages(), no zapping advice. The fault
+    /// and folio nodes map ordinary refcounted pages.
+    pub fn pfnmap(self) -> bool {
+        matches!(self, Kind::Remap | Kind::Huge)
     }
 }
 
@@ -38,7 +49,7 @@ pub struct Device {
 }
 
 impl Device {
-    /// `remap`, `huge` or `fault`.
+    /// `remap`, `huge`, `fault` or `folio`.
     pub fn name(&self) -> &'static str {
         self.kind.name()
     }
@@ -49,6 +60,7 @@ impl Device {
             Kind::Remap => uapi::BACKING_REMAP,
             Kind::Huge => uapi::BACKING_HUGE,
             Kind::Fault => uapi::BACKING_FAULT,
+            Kind::Folio => uapi::BACKING_FOLIO,
         }
     }
 

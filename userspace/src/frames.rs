@@ -104,20 +104,36 @@ pub fn kpageflags(pfn: u64) -> Result<KpageFlags, String> {
     record("/proc/kpageflags", pfn).map(KpageFlags)
 }
 
+/// `/proc/kpagecount` of the `count` frames from `pfn` on, in one read.
+pub fn kpagecounts(pfn: u64, count: usize) -> Result<Vec<u64>, String> {
+    records("/proc/kpagecount", pfn, count)
+}
+
+/// `/proc/kpageflags` of the `count` frames from `pfn` on, in one read.
+pub fn kpageflags_range(pfn: u64, count: usize) -> Result<Vec<KpageFlags>, String> {
+    Ok(records("/proc/kpageflags", pfn, count)?
+        .into_iter()
+        .map(KpageFlags)
+        .collect())
+}
+
 /// The flags of a frame's `struct page`, as `/proc/kpageflags` reports them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct KpageFlags(pub u64);
 
 impl KpageFlags {
     /// The flags this crate names, with their `KPF_*` bit numbers.
-    const NAMES: [(u32, &'static str); 11] = [
+    const NAMES: [(u32, &'static str); 14] = [
         (2, "referenced"),
         (3, "uptodate"),
         (4, "dirty"),
         (5, "lru"),
+        (10, "buddy"),
         (11, "mmap"),
         (12, "anon"),
         (14, "swapbacked"),
+        (15, "compound_head"),
+        (16, "compound_tail"),
         (20, "nopage"),
         (22, "thp"),
         (24, "zero_page"),
@@ -142,6 +158,22 @@ impl KpageFlags {
     /// `KPF_NOPAGE`: no `struct page` at all (memory the kernel does not manage).
     pub fn nopage(self) -> bool {
         self.has(20)
+    }
+
+    /// `KPF_COMPOUND_HEAD`: the first page of a large folio (a compound page).
+    pub fn compound_head(self) -> bool {
+        self.has(15)
+    }
+
+    /// `KPF_COMPOUND_TAIL`: a page of a large folio other than its first.
+    pub fn compound_tail(self) -> bool {
+        self.has(16)
+    }
+
+    /// `KPF_THP`: a page of a large folio the rmap knows (`folio_test_large_rmappable()`), any
+    /// order, however it is mapped.
+    pub fn thp(self) -> bool {
+        self.has(22)
     }
 
     /// The named flags that are set, space-separated, or `-` when none is.
@@ -328,5 +360,8 @@ mod tests {
         assert_eq!(KpageFlags(1 << 11 | 1 << 12).names(), "mmap anon");
         assert_eq!(KpageFlags(0).names(), "-");
         assert!(KpageFlags(1 << 20).nopage());
+        let head = KpageFlags(1 << 11 | 1 << 15 | 1 << 22);
+        assert!(head.compound_head() && !head.compound_tail() && head.thp());
+        assert_eq!(head.names(), "mmap compound_head thp");
     }
 }

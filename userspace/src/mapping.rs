@@ -102,6 +102,22 @@ impl Mapping {
         )
     }
 
+    /// `mmap` at an address that is `phase` (less than `align`, a power of two) past a multiple
+    /// of `align`, whatever the offset: e.g. one page past a PMD span's start for a mapping at
+    /// offset 0, where no span of the file lines up with a span of the address space. Reserves
+    /// as [`Mapping::aligned`] does.
+    pub fn at_phase(
+        fd: impl AsFd,
+        len: usize,
+        prot: ProtFlags,
+        flags: MapFlags,
+        offset: i64,
+        align: usize,
+        phase: usize,
+    ) -> nix::Result<Self> {
+        Self::placed(fd, len, prot, flags, offset, align, phase)
+    }
+
     /// `mmap` at an address that is `phase` past a multiple of `align`.
     ///
     /// The address comes from a reservation of `len + align` bytes, given back before the file

@@ -15,6 +15,7 @@ enum Node {
     Remap,
     Huge,
     Fault,
+    Folio,
 }
 
 #[derive(Parser)]
@@ -40,7 +41,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "remap,huge,fault"
+        default_value = "remap,huge,fault,folio"
     )]
     nodes: Vec<Node>,
     /// The remap device node.
@@ -52,6 +53,9 @@ struct Args {
     /// The fault device node.
     #[arg(long, default_value = uapi::FAULT_PATH)]
     fault: PathBuf,
+    /// The folio device node.
+    #[arg(long, default_value = uapi::FOLIO_PATH)]
+    folio: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         (Node::Remap, Kind::Remap, &args.remap),
         (Node::Huge, Kind::Huge, &args.huge),
         (Node::Fault, Kind::Fault, &args.fault),
+        (Node::Folio, Kind::Folio, &args.folio),
     ] {
         if args.nodes.contains(&node) {
             nodes.push(Device {

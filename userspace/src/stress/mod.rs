@@ -11,7 +11,9 @@
 //! Mappings of the huge node are placed at an address congruent to their offset modulo the
 //! largest entry the buffer can take (a PUD span when the buffer is whole PUD spans and the
 //! kernel maps PUD entries, else a PMD span), and most of them cover whole spans, so that its
-//! huge entries are used, then split by partial munmap, mprotect, madvise and mremap.
+//! huge entries are used, then split by partial munmap, mprotect, madvise and mremap. So are
+//! the folio node's, modulo a PMD span (one folio), whose whole folios a PMD entry maps; its
+//! private mappings are copy-on-write, as the fault node's.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,7 +33,7 @@ use worker::Worker;
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The device nodes to run on (any of remap, huge, fault; at least one).
+    /// The device nodes to run on (any of remap, huge, fault, folio; at least one).
     pub nodes: Vec<Device>,
     /// Seed of every worker's random stream.
     pub seed: u64,
@@ -64,7 +66,8 @@ pub struct Report {
 }
 
 /// What a node's faults mapped: `vmdev_info.faults` and the pages of those entries, from
-/// `around_pages`. On the huge node, more pages than entries means huge entries were used.
+/// `around_pages`. On the huge and folio nodes, more pages than entries means huge entries were
+/// used.
 #[derive(Default, Debug, Clone, Copy)]
 pub struct Mapped {
     /// Entries (pages, on the other nodes) the faults mapped.
@@ -227,8 +230,9 @@ fn run_process(cfg: &Config, devs: &[Target], p: usize, workers: usize) -> Resul
 struct Target {
     device: Device,
     pages: usize,
-    /// The huge entries' spans in pages, smallest first (a PMD's, and a PUD's when the buffer
-    /// is whole PUD spans and the kernel maps PUD entries); none on the other nodes.
+    /// The huge entries' spans in pages, smallest first (a PMD's, and on the huge node a PUD's
+    /// when the buffer is whole PUD spans and the kernel maps PUD entries); none on the remap
+    /// and fault nodes.
     spans: Vec<usize>,
 }
 
@@ -246,7 +250,7 @@ impl Target {
             Kind::Huge if info.flags & uapi::FLAG_HUGE_PUD != 0 && pages.is_multiple_of(pud) => {
                 vec![pmd, pud]
             }
-            Kind::Huge => vec![pmd],
+            Kind::Huge | Kind::Folio => vec![pmd],
             Kind::Remap | Kind::Fault => Vec::new(),
         };
         Ok(Self {

@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::mman::{MapFlags, ProtFlags};
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise};
 use nix::sys::uio::{pread, pwrite};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,6 +30,9 @@ macro_rules! check {
 }
 
 mod vma_changes;
+
+/// Where a kernel with transparent huge pages has their settings.
+const THP_SYSFS: &str = "/sys/kernel/mm/transparent_hugepage";
 
 /// Mappings a worker keeps at most: a fork's child reads every page of each, and on the 1 GiB
 /// reservation each may be all of it.
@@ -267,7 +270,7 @@ impl<'a> Worker<'a> {
         // The core checks the fd's mode before the driver checks the range.
         let expected = if shared && writable && !fd_write {
             Err(Errno::EACCES)
-        } else if first + len > dev.pages || (kind != Kind::Fault && !shared && writable) {
+        } else if first + len > dev.pages || (kind.pfnmap() && !shared && writable) {
             // Past the end; or copy-on-write of a PFN mapping, which the remap and huge nodes
             // refuse.
             Err(Errno::EINVAL)
@@ -281,12 +284,20 @@ impl<'a> Worker<'a> {
         };
         match (res, expected) {
             (Ok(map), Ok(())) => {
-                // VM_MAYWRITE: shared needs a writable fd; PFN private is read-only for good.
-                let may_write = if shared {
-                    fd_write
-                } else {
-                    kind == Kind::Fault
-                };
+                // VM_MAYWRITE: shared needs a writable fd; PFN private is read-only for good, the
+                // fault and folio nodes' private mappings are copy-on-write.
+                let may_write = if shared { fd_write } else { !kind.pfnmap() };
+                if kind == Kind::Folio {
+                    // Where THP is `madvise` in sysfs, only a VM_HUGEPAGE VMA of pages takes
+                    // PMD entries; elsewhere the advice changes nothing. Advice on the whole
+                    // VMA splits nothing.
+                    // SAFETY: Advice on the mapping just made, which nothing else uses yet.
+                    let res = unsafe { madvise(addr(&map), map.len(), MmapAdvise::MADV_HUGEPAGE) };
+                    check!(
+                        res.is_ok() || !std::path::Path::new(THP_SYSFS).exists(),
+                        "MADV_HUGEPAGE of a new folio mapping: {res:?}"
+                    );
+                }
                 let meta = Meta {
                     dev: d,
                     first,
@@ -330,8 +341,8 @@ impl<'a> Worker<'a> {
     }
 
     /// A random part of mapping `i` to change: all of it a quarter of the time, else pages
-    /// `a..b` of it; on the huge node these sometimes end on the spans' boundaries, which cut
-    /// no huge entry.
+    /// `a..b` of it; on the huge and folio nodes these sometimes end on the spans' boundaries,
+    /// which cut no huge entry.
     fn part_of(&mut self, i: usize) -> (usize, usize) {
         let (pages, meta) = (self.maps[i].pages(), self.maps[i].meta);
         if pages < 2 || self.rng.random_bool(0.25) {
@@ -400,7 +411,7 @@ impl<'a> Worker<'a> {
         } else {
             let got = map.read(at);
             // A private mapping of PFNs is never copied: it shows the device's bytes too.
-            if owned && (meta.shared || dev.kind != Kind::Fault) {
+            if owned && (meta.shared || dev.kind.pfnmap()) {
                 let dev = self.device_byte(meta.dev, file_page, off)?;
                 check!(
                     got == dev,

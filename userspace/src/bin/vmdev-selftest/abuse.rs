@@ -8,32 +8,48 @@ use nix::sys::mman::{MapFlags, MmapAdvise};
 use vmdev::stress;
 
 use crate::common::*;
-use crate::harness::{Context, Device, Outcome, TestResult, diag, ensure, test};
+use crate::harness::{Context, Device, Kind, Outcome, TestResult, diag, ensure, test};
 
-/// Operations per worker of the suite's short stress runs: the same work on any machine.
-const STRESS_OPS: u64 = 400;
+/// Operations per worker of the suite's short stress runs: the same work on any machine, enough
+/// that each node's share of them covers [`STRESS_COVERS`] (with four nodes, about a quarter).
+const STRESS_OPS: u64 = 600;
 
 /// The time a short stress run may take at most, well inside the test's timeout: a cap for a
 /// machine too slow to finish its operations, never a verdict.
 const STRESS_CAP_SECONDS: u64 = 90;
 
-/// The kinds of operation a short run must have made (when it made all it planned): the huge
-/// node's mappings, touches, each way of splitting them, and forks.
-const STRESS_COVERS: [&str; 8] = [
-    "huge.mmap",
-    "huge.touch",
-    "huge.munmap_part",
-    "huge.mprotect_part",
-    "huge.madv_dontfork_part",
-    "huge.mremap_shrink",
-    "huge.mremap_move_part",
-    "fork",
+/// The kinds of operation a short run must have made on each node of huge entries it runs on,
+/// the huge and folio nodes (when it made all it planned): their mappings, touches, and each way
+/// of splitting them; and forks.
+const STRESS_COVERS: [&str; 7] = [
+    "mmap",
+    "touch",
+    "munmap_part",
+    "mprotect_part",
+    "madv_dontfork_part",
+    "mremap_shrink",
+    "mremap_move_part",
 ];
 
-/// A short run of the random workload with a fixed seed over `nodes`, the huge node among them
-/// (`vmdev-stress` runs long ones): no broken invariant; and unless the time cap cut it short,
-/// every kind of [`STRESS_COVERS`] among its operations, and huge entries mapped.
-fn stress_fixed_seed(huge: &Device, nodes: Vec<Device>, seed: u64) -> TestResult {
+/// Whether the faults of `d`, the huge or folio node, can map huge entries here: the kernel can
+/// (`VMDEV_FLAG_HUGE_PMD`), the buffer has a whole PMD span (not the default buffers with
+/// 16 KiB pages, whose span is 32 MiB), and for the folio node's pages THP is not `never` in
+/// sysfs.
+fn maps_huge_entries(d: &Device) -> Result<bool, String> {
+    let possible = d.info()?.flags & vmdev::uapi::FLAG_HUGE_PMD != 0 && d.size()? >= pmd_span();
+    Ok(possible && (d.kind != Kind::Folio || crate::folio_path::Pmd::of(d)?.on))
+}
+
+/// A short run of the random workload with a fixed seed over `nodes` (`vmdev-stress` runs long
+/// ones): no broken invariant; and unless the time cap cut it short, forks and every kind of
+/// [`STRESS_COVERS`] among its operations on each of the huge and folio nodes it ran on, and
+/// huge entries mapped on those that can map them.
+fn stress_fixed_seed(nodes: Vec<Device>, seed: u64) -> TestResult {
+    let huge: Vec<Device> = nodes
+        .iter()
+        .filter(|d| matches!(d.kind, Kind::Huge | Kind::Folio))
+        .cloned()
+        .collect();
     let cfg = stress::Config {
         nodes,
         seed,
@@ -61,22 +77,28 @@ fn stress_fixed_seed(huge: &Device, nodes: Vec<Device>, seed: u64) -> TestResult
         );
         return Ok(Outcome::Pass);
     }
-    for kind in STRESS_COVERS {
-        ensure!(
-            report.count_of(kind) > 0,
-            "stress seed {seed}: no {kind} among the operations"
-        );
-    }
-    let mapped = report.mapped.get(huge.name()).copied().unwrap_or_default();
-    // Huge entries need a PMD span of the buffer: not with 16 KiB pages (32 MiB) and the default
-    // 4 MiB buffer.
-    if huge.info()?.flags & vmdev::uapi::FLAG_HUGE_PMD != 0 && huge.size()? >= pmd_span() {
-        ensure!(
-            mapped.pages > mapped.entries,
-            "stress seed {seed}: the huge node mapped no huge entry ({} entries, {} pages)",
-            mapped.entries,
-            mapped.pages
-        );
+    ensure!(
+        report.count_of("fork") > 0,
+        "stress seed {seed}: no fork among the operations"
+    );
+    for d in &huge {
+        for kind in STRESS_COVERS {
+            let kind = format!("{}.{kind}", d.name());
+            ensure!(
+                report.count_of(&kind) > 0,
+                "stress seed {seed}: no {kind} among the operations"
+            );
+        }
+        let mapped = report.mapped.get(d.name()).copied().unwrap_or_default();
+        if maps_huge_entries(d)? {
+            ensure!(
+                mapped.pages > mapped.entries,
+                "stress seed {seed}: the {} node mapped no huge entry ({} entries, {} pages)",
+                d.name(),
+                mapped.entries,
+                mapped.pages
+            );
+        }
     }
     Ok(Outcome::Pass)
 }
@@ -84,13 +106,13 @@ fn stress_fixed_seed(huge: &Device, nodes: Vec<Device>, seed: u64) -> TestResult
 test!(stress: seed_1, Abuse);
 fn seed_1(cx: &Context) -> TestResult {
     let nodes = cx.devices().map(Device::clone).to_vec();
-    stress_fixed_seed(&cx.huge, nodes, 1)
+    stress_fixed_seed(nodes, 1)
 }
 
 test!(stress: seed_2, Abuse);
 fn seed_2(cx: &Context) -> TestResult {
     let nodes = cx.devices().map(Device::clone).to_vec();
-    stress_fixed_seed(&cx.huge, nodes, 2)
+    stress_fixed_seed(nodes, 2)
 }
 
 test!(stress: pud_range_seed_3, Reload);
@@ -121,7 +143,7 @@ fn pud_range_seed_3(cx: &Context) -> TestResult {
             got == pud,
             "the huge node's buffer is {got:#x} bytes on the {pud:#x}-byte reservation"
         );
-        stress_fixed_seed(&cx.huge, vec![cx.huge.clone()], 3)
+        stress_fixed_seed(vec![cx.huge.clone()], 3)
     });
     m.reload("")?;
     result
@@ -136,11 +158,12 @@ fn race_word(offset: usize) -> u64 {
 /// How long the DONTNEED race runs.
 const RACE: Duration = Duration::from_secs(30);
 
-test!(fault: dontneed_vs_read_faults, Abuse);
+test!(fault folio: dontneed_vs_read_faults, Abuse);
 /// MADV_DONTNEED of whole PMD-span ranges (naturally aligned) of a shared mapping, in one
 /// thread, against read faults of the same ranges in three others, for 30 seconds. The memory is
-/// the device's, so DONTNEED only drops page table entries: every DONTNEED must succeed and
-/// every word read must be the one written before with pwrite().
+/// the device's, so DONTNEED only drops page table entries (on the folio node, whole folios'
+/// PMD entries, which the readers' faults map again): every DONTNEED must succeed and every
+/// word read must be the one written before with pwrite().
 fn dontneed_vs_read_faults(cx: &Context, d: &Device) -> TestResult {
     let span = pmd_span();
     if d.size()? >= span {
@@ -173,6 +196,9 @@ fn dontneed_race(d: &Device, span: usize) -> TestResult {
     ensure!(n == len, "pwrite wrote {n} of {len} bytes");
     drop(data);
     let m = map_aligned(&f, len, MapFlags::MAP_SHARED, 0, span)?;
+    if d.kind == Kind::Folio {
+        crate::folio_path::advise_huge(&m)?;
+    }
     let before = d.info()?;
     let failed = AtomicBool::new(false);
     let deadline = Instant::now() + RACE;

@@ -13,7 +13,7 @@ use vmdev::uapi::{self, VmdevInfo};
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Outcome, TestResult, ensure, test};
 
-test!(remap huge fault: node_is_char_device);
+test!(remap huge fault folio: node_is_char_device);
 fn node_is_char_device(_cx: &Context, d: &Device) -> TestResult {
     let st = std::fs::metadata(&d.path).map_err(|e| format!("{}: {e}", d.path.display()))?;
     ensure!(
@@ -24,12 +24,13 @@ fn node_is_char_device(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: info_reports_device);
+test!(remap huge fault folio: info_reports_device);
 /// `VMDEV_IOC_INFO` names the node's backing, only flags of its kind (`FLAG_MMAP_PREPARE` on
 /// every kind), and a size in whole pages; with `--module`, `FLAG_MMAP_PREPARE` says the hook
 /// the module was loaded with (module parameter `mmap_prepare`, default on). The fault node's
 /// window is a power of two from one page to a page table's span, one page without
-/// `FLAG_FAULT_AROUND`; the other nodes' window field is 0.
+/// `FLAG_FAULT_AROUND`; the other nodes' window field is 0. The folio node's size is whole
+/// folios, each a PMD span (module parameter `folio_size`).
 fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
     let info = d.info()?;
     let backing = d.backing();
@@ -40,6 +41,7 @@ fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
             Kind::Fault => {
                 uapi::FLAG_FAULT_AROUND | uapi::FAULT_WINDOW_MASK << uapi::FAULT_WINDOW_SHIFT
             }
+            Kind::Folio => uapi::FLAG_HUGE_PMD,
         };
     ensure!(
         info.backing == backing,
@@ -87,10 +89,18 @@ fn info_reports_device(cx: &Context, d: &Device) -> TestResult {
         "size {} is not a positive page multiple",
         info.size
     );
+    if d.kind == Kind::Folio {
+        ensure!(
+            info.size % pmd_span() as u64 == 0,
+            "size {:#x} is not whole folios of {:#x} bytes (a PMD span)",
+            info.size,
+            pmd_span()
+        );
+    }
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: ioctl_unknown_enotty);
+test!(remap huge fault folio: ioctl_unknown_enotty);
 fn ioctl_unknown_enotty(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     nix::ioctl_read!(bogus, b'V', 99, u64);
@@ -104,7 +114,7 @@ fn ioctl_unknown_enotty(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: ioctl_bad_pointer_efault);
+test!(remap huge fault folio: ioctl_bad_pointer_efault);
 fn ioctl_bad_pointer_efault(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     for addr in [0usize, 1, usize::MAX - 7] {
@@ -115,7 +125,7 @@ fn ioctl_bad_pointer_efault(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mmap_whole);
+test!(remap huge fault folio: mmap_whole);
 fn mmap_whole(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let size = d.size()?;
@@ -133,7 +143,7 @@ fn mmap_whole(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mmap_subranges);
+test!(remap huge fault folio: mmap_subranges);
 fn mmap_subranges(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let size = d.size()?;
@@ -157,7 +167,7 @@ fn mmap_subranges(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mmap_len_zero_einval);
+test!(remap huge fault folio: mmap_len_zero_einval);
 fn mmap_len_zero_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let live = d.live_vmas()?;
@@ -183,7 +193,7 @@ fn mmap_len_zero_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mmap_offset_at_end_einval);
+test!(remap huge fault folio: mmap_offset_at_end_einval);
 fn mmap_offset_at_end_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let (size, live) = (d.size()?, d.live_vmas()?);
@@ -192,7 +202,7 @@ fn mmap_offset_at_end_einval(_cx: &Context, d: &Device) -> TestResult {
     refused_cleanly(d, "mmap(1 page at offset = size)", res, Errno::EINVAL, live)
 }
 
-test!(remap huge fault: mmap_past_end_einval);
+test!(remap huge fault folio: mmap_past_end_einval);
 fn mmap_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let (size, live) = (d.size()?, d.live_vmas()?);
@@ -209,7 +219,7 @@ fn mmap_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     refused_cleanly(d, "mmap(size + 1 page at 0)", res, Errno::EINVAL, live)
 }
 
-test!(remap huge fault: mmap_huge_offset_einval);
+test!(remap huge fault folio: mmap_huge_offset_einval);
 fn mmap_huge_offset_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let live = d.live_vmas()?;
@@ -236,7 +246,7 @@ fn mmap_huge_offset_einval(_cx: &Context, d: &Device) -> TestResult {
     )
 }
 
-test!(remap huge fault: read_write_boundaries);
+test!(remap huge fault folio: read_write_boundaries);
 fn read_write_boundaries(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let size = d.size()?;
@@ -256,7 +266,7 @@ fn read_write_boundaries(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: read_advances_position);
+test!(remap huge fault folio: read_advances_position);
 fn read_advances_position(_cx: &Context, d: &Device) -> TestResult {
     let mut f = d.open(true)?;
     pwrite(&f, &pattern(66, 200), 0).map_err(|e| e.to_string())?;
@@ -317,7 +327,7 @@ fn refused_seek(f: &File, offset: i64, whence: i32, at: i64) -> Result<(), Strin
     Ok(())
 }
 
-test!(remap huge fault: lseek_set_cur_end);
+test!(remap huge fault folio: lseek_set_cur_end);
 /// Each whence moves the position, and read() and write() start where it points.
 fn lseek_set_cur_end(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -359,7 +369,7 @@ fn lseek_set_cur_end(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: lseek_end_read_eof);
+test!(remap huge fault folio: lseek_end_read_eof);
 /// At the end, read() returns 0 and write() gets ENOSPC, and neither moves the position.
 fn lseek_end_read_eof(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -394,7 +404,7 @@ fn lseek_end_read_eof(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: lseek_past_end_einval);
+test!(remap huge fault folio: lseek_past_end_einval);
 /// A position past the end, by any whence, is refused.
 fn lseek_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -412,7 +422,7 @@ fn lseek_past_end_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: lseek_negative_einval);
+test!(remap huge fault folio: lseek_negative_einval);
 /// A negative position, by any whence, is refused.
 fn lseek_negative_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -425,7 +435,7 @@ fn lseek_negative_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: lseek_bad_whence_einval);
+test!(remap huge fault folio: lseek_bad_whence_einval);
 /// SEEK_DATA, SEEK_HOLE and whence values that mean nothing are refused.
 fn lseek_bad_whence_einval(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;

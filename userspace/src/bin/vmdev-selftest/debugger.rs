@@ -134,7 +134,7 @@ fn device_view(f: &File, off: usize) -> Result<(u64, Vec<u8>), String> {
     Ok((word, pread(f, 2 * ACROSS, off + ps() - ACROSS)?))
 }
 
-test!(remap huge fault: debugger_reads_and_writes);
+test!(remap huge fault folio: debugger_reads_and_writes);
 /// `PTRACE_PEEKDATA`, `PTRACE_POKEDATA` and `/proc/<pid>/mem` from another process see and
 /// change the node's bytes, as `read()` and `write()` do, on a page touched and on one not
 /// touched yet, and across a page boundary.
@@ -176,7 +176,7 @@ fn debugger_reads_and_writes(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: debugger_cannot_write_read_only);
+test!(remap huge fault folio: debugger_cannot_write_read_only);
 /// A read-only mapping can be read by a debugger but not written: `PTRACE_POKEDATA` and a
 /// `/proc/<pid>/mem` write fail with `EIO`, and the device keeps its bytes.
 fn debugger_cannot_write_read_only(_cx: &Context, d: &Device) -> TestResult {

@@ -147,7 +147,13 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
         );
     }
     // Small buffers: the same allocation paths with far fewer page allocations to step through.
-    let params = format!("remap_size={} fault_size={}", 2 * ps(), 4 * ps());
+    // Two folios: the second failing must put the first.
+    let params = format!(
+        "remap_size={} fault_size={} folio_size={}",
+        2 * ps(),
+        4 * ps(),
+        2 * pmd_span()
+    );
     // The filter's range must hold the module's code: check it on a load without injection.
     let (start, end) = module_area()?;
     m.reload(&params)?;
@@ -203,7 +209,7 @@ fn inject_load(cx: &Context, m: &Module) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: inject_mmap, Abuse);
+test!(remap huge fault folio: inject_mmap, Abuse);
 fn inject_mmap(_cx: &Context, d: &Device) -> TestResult {
     if !fault_injection_ready()? {
         return Ok(Outcome::Skip("no fault injection".into()));
@@ -378,7 +384,7 @@ fn half_set_up(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: inject_page_fault, Abuse);
+test!(fault folio: inject_page_fault, Abuse);
 fn inject_page_fault(_cx: &Context, d: &Device) -> TestResult {
     if !fault_injection_ready()? {
         return Ok(Outcome::Skip("no fault injection".into()));

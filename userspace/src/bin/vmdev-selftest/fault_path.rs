@@ -1,6 +1,8 @@
 //! The fault path: the fault device maps pages on first touch (copy-on-write for private
 //! mappings), for get_user_pages() too, for threads racing to the same pages, and without
-//! falling back from the per-VMA lock to mmap_lock. What it counts: `fault_counts`.
+//! falling back from the per-VMA lock to mmap_lock. What it counts: `fault_counts`. The folio
+//! node maps ordinary pages on fault too, and takes the same tests (its PMD entries:
+//! `folio_path`).
 
 use nix::sys::mman::{MapFlags, ProtFlags};
 use vmdev::maps::{self_smaps_entry, vmstat};
@@ -8,7 +10,7 @@ use vmdev::maps::{self_smaps_entry, vmstat};
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Module, Outcome, TestResult, diag, ensure, test};
 
-test!(fault: private_is_cow);
+test!(fault folio: private_is_cow);
 fn private_is_cow(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     pwrite(&f, &[9, 9, 9, 9], 0).map_err(|e| e.to_string())?;
@@ -46,7 +48,7 @@ fn private_is_cow(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: private_child_write_cow);
+test!(fault folio: private_child_write_cow);
 fn private_child_write_cow(_cx: &Context, d: &Device) -> TestResult {
     // Copy-on-write the other way: a page first written by the child after fork.
     let f = d.open(true)?;
@@ -73,7 +75,7 @@ fn private_child_write_cow(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(huge fault: mmap_maps_nothing);
+test!(huge fault folio: mmap_maps_nothing);
 fn mmap_maps_nothing(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let before = d.info()?;
@@ -91,7 +93,7 @@ fn mmap_maps_nothing(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: gup_process_vm_readv);
+test!(fault folio: gup_process_vm_readv);
 fn gup_process_vm_readv(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let data = pattern(44, 2 * ps());
@@ -107,7 +109,7 @@ fn gup_process_vm_readv(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: concurrent_first_touch);
+test!(fault folio: concurrent_first_touch);
 fn concurrent_first_touch(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let pages = 64;
@@ -156,17 +158,20 @@ fn concurrent_first_touch(_cx: &Context, d: &Device) -> TestResult {
 }
 
 /// First touches of every device: reads of the first half of a shared mapping, writes to the
-/// second half, and reads of a private read-only mapping of the fault device. The huge
-/// device's mapping starts a page into the buffer and runs to its end: PTE faults for the
+/// second half, and reads of a private read-only mapping of the fault device. The huge and
+/// folio devices' mappings start a page into the buffer and run to its end: PTE faults for the
 /// pages before the first whole PMD span, PMD faults for the whole spans.
 fn first_touch_all(cx: &Context) -> Result<(), String> {
     let pages = 4 * window(&cx.fault)?;
     for d in cx.devices() {
         let f = d.open(true)?;
         let m = match d.kind {
-            Kind::Huge => shared(&f, d.size()? - ps(), ps())?,
+            Kind::Huge | Kind::Folio => shared(&f, d.size()? - ps(), ps())?,
             _ => shared(&f, pages * ps(), 0)?,
         };
+        if d.kind == Kind::Folio {
+            crate::folio_path::advise_huge(&m)?;
+        }
         let touched = m.len() / ps();
         for i in 0..touched / 2 {
             m.read(i * ps());

@@ -39,7 +39,7 @@ fn view_frames(view: &KernelView, first: usize, pages: usize) -> Result<Vec<u64>
         ))
 }
 
-test!(remap huge fault: kernel_view_root_only);
+test!(remap huge fault folio: kernel_view_root_only);
 /// The debug view prints kernel addresses: mode 0400, and a user other than root cannot open it.
 fn kernel_view_root_only(_cx: &Context, d: &Device) -> TestResult {
     let path = KernelView::path(&d.path)?;
@@ -59,11 +59,13 @@ fn kernel_view_root_only(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: kernel_view_describes_buffer);
+test!(remap huge fault folio: kernel_view_describes_buffer);
 /// The debug view lists every page of the buffer with this machine's page size, and its
 /// addresses are what its kind of memory makes them: a linear-map address is the physical one
 /// plus a constant; a vmalloc or memremap buffer has consecutive kernel addresses; the remap
-/// buffer's frames are contiguous.
+/// buffer's frames are contiguous; the folio node's are, folio by folio: each PMD span of its
+/// buffer is one folio of PMD order, whose frames are contiguous and start at a multiple of the
+/// span's pages (the buddy allocator aligns a block to its size).
 fn kernel_view_describes_buffer(_cx: &Context, d: &Device) -> TestResult {
     let view = KernelView::read(&d.path)?;
     let size = d.size()?;
@@ -77,7 +79,7 @@ fn kernel_view_describes_buffer(_cx: &Context, d: &Device) -> TestResult {
     let consecutive = view.pages.windows(2).all(|w| w[1].0 == w[0].0 + page);
     let frames: Vec<u64> = view.pages.iter().map(|p| p.1).collect();
     match (d.kind, view.memory) {
-        (Kind::Remap | Kind::Huge, KernelMapping::Linear) => {
+        (Kind::Remap | Kind::Huge | Kind::Folio, KernelMapping::Linear) => {
             for &(addr, pfn) in &view.pages {
                 ensure!(
                     view.linear_to_phys(addr) == Some(pfn * page),
@@ -93,8 +95,18 @@ fn kernel_view_describes_buffer(_cx: &Context, d: &Device) -> TestResult {
         }
         (kind, memory) => return Err(format!("{kind:?} node with {memory:?} memory")),
     }
-    if d.kind != Kind::Fault {
+    if d.kind.pfnmap() {
         ensure!(runs(&frames).len() == 1, "the frames are not contiguous");
+    }
+    if d.kind == Kind::Folio {
+        let sp = pmd_span() / ps();
+        for (i, folio) in frames.chunks(sp).enumerate() {
+            ensure!(
+                folio.len() == sp && runs(folio).len() == 1 && folio[0] % sp as u64 == 0,
+                "folio {i}: frames {:#x}.. are not {sp} contiguous frames aligned to {sp}",
+                folio[0]
+            );
+        }
     }
     diag!(
         "{:?}: {} pages in {} runs of contiguous frames",
@@ -105,7 +117,7 @@ fn kernel_view_describes_buffer(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: frames_are_the_drivers);
+test!(fault folio: frames_are_the_drivers);
 /// Eight pages mapped from page 3 on and touched: pagemap's frames are the driver's pages 3-10.
 fn frames_are_the_drivers(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -119,7 +131,7 @@ fn frames_are_the_drivers(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: pagemap_present_after_touch);
+test!(fault folio: pagemap_present_after_touch);
 /// Demand paging: a page is not in the page tables until touched, then it is.
 fn pagemap_present_after_touch(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
@@ -162,7 +174,7 @@ fn pagemap_skips_pfnmap(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: shared_fork_keeps_frame);
+test!(fault folio: shared_fork_keeps_frame);
 /// A child forked with a shared mapping maps the parent's frame; the page's mapcount
 /// (`/proc/kpagecount`) counts the entries that map it: 0, 1 in the parent, 2 with the child.
 fn shared_fork_keeps_frame(_cx: &Context, d: &Device) -> TestResult {
@@ -192,7 +204,7 @@ fn shared_fork_keeps_frame(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(fault: private_fork_write_gives_child_anon_frame);
+test!(fault folio: private_fork_write_gives_child_anon_frame);
 /// Copy-on-write across fork(): parent and child first map the device's frame; the child's
 /// write gives it a new anonymous frame and leaves the parent's frame and bytes, the device's
 /// buffer and the driver's page as they were.

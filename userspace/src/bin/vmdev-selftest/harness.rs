@@ -1,9 +1,9 @@
-//! The harness, after kselftest_harness.h: the fixture every test gets ([`Context`]: the three
+//! The harness, after kselftest_harness.h: the fixture every test gets ([`Context`]: the four
 //! devices, and the module with `--module`), the variants a per-device test runs on (the
 //! devices), and a registry that each test joins where it is defined, with [`test!`] next to
 //! its function. A test's name is `variant.function` (`remap.mmap_whole`, `huge.mmap_whole`,
-//! `fault.mmap_whole`) or `group.function` (`module.load`, `stress.seed_1`), made from the
-//! function's name.
+//! `fault.mmap_whole`, `folio.mmap_whole`) or `group.function` (`module.load`, `stress.seed_1`),
+//! made from the function's name.
 
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ pub struct Context {
     pub huge: Device,
     /// The fault device (vmalloc, mapped on fault).
     pub fault: Device,
+    /// The folio device (folios of PMD order, mapped on fault by a PMD entry or page by page).
+    pub folio: Device,
     /// The module under test (`--module`); the tests that need it are skipped without.
     pub module: Option<Module>,
     /// Another driver of the same ABI (`--peer`), loaded by the test of the boot range's claim.
@@ -36,9 +38,9 @@ pub struct Context {
 }
 
 impl Context {
-    /// The three devices, in the variants' order: remap, huge, fault.
-    pub fn devices(&self) -> [&Device; 3] {
-        [&self.remap, &self.huge, &self.fault]
+    /// The four devices, in the variants' order: remap, huge, fault, folio.
+    pub fn devices(&self) -> [&Device; 4] {
+        [&self.remap, &self.huge, &self.fault, &self.folio]
     }
 
     /// The device of `kind`.
@@ -47,6 +49,7 @@ impl Context {
             Kind::Remap => &self.remap,
             Kind::Huge => &self.huge,
             Kind::Fault => &self.fault,
+            Kind::Folio => &self.folio,
         }
     }
 
@@ -96,8 +99,8 @@ impl Context {
 }
 
 /// When a test runs. Stages run in this order; within a stage the remap device's tests come
-/// first, then the huge device's, then the fault device's, then the others, each in file order
-/// (file name, line).
+/// first, then the huge device's, the fault device's, the folio device's, then the others, each
+/// in file order (file name, line).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Stage {
     /// Before anything else: loads the module.
@@ -114,7 +117,8 @@ pub enum Stage {
 
 /// What a test runs, and on what.
 pub enum Body {
-    /// Once per device listed (the variants), as `remap.NAME`, `huge.NAME`, `fault.NAME`.
+    /// Once per device listed (the variants), as `remap.NAME`, `huge.NAME`, `fault.NAME`,
+    /// `folio.NAME`.
     Device(&'static [Kind], fn(&Context, &Device) -> TestResult),
     /// With the module, as `module.NAME`; skipped without `--module`.
     Module(fn(&Context, &Module) -> TestResult),
@@ -142,9 +146,10 @@ pub static TESTS: [Test];
 
 /// Registers the function named, defined right below, as a test:
 ///
-/// - `test!(remap huge fault: f)`: `f(&Context, &Device)`, run on each device listed (any of
-///   `remap`, `huge`, `fault`, at least one) as `remap.f`, `huge.f`, `fault.f`; e.g.
-///   `test!(remap huge: f)` on the two `VM_PFNMAP` nodes, `test!(huge: f)` on one;
+/// - `test!(remap huge fault folio: f)`: `f(&Context, &Device)`, run on each device listed (any
+///   of `remap`, `huge`, `fault`, `folio`, at least one) as `remap.f`, `huge.f`, `fault.f`,
+///   `folio.f`; e.g. `test!(remap huge: f)` on the two `VM_PFNMAP` nodes, `test!(fault folio: f)`
+///   on the two that map ordinary pages, `test!(huge: f)` on one;
 /// - `test!(module: f, Stage)`: `f(&Context, &Module)` as `module.f`, skipped without `--module`;
 /// - `test!(group: f, Stage)`: `f(&Context)` as `group.f`.
 ///
@@ -154,6 +159,7 @@ macro_rules! test {
     (remap $($rest:tt)+) => { $crate::harness::test!(@kinds [] remap $($rest)+); };
     (huge $($rest:tt)+) => { $crate::harness::test!(@kinds [] huge $($rest)+); };
     (fault $($rest:tt)+) => { $crate::harness::test!(@kinds [] fault $($rest)+); };
+    (folio $($rest:tt)+) => { $crate::harness::test!(@kinds [] folio $($rest)+); };
     (@kinds [$($k:ident)*] remap $($rest:tt)+) => {
         $crate::harness::test!(@kinds [$($k)* Remap] $($rest)+);
     };
@@ -162,6 +168,9 @@ macro_rules! test {
     };
     (@kinds [$($k:ident)*] fault $($rest:tt)+) => {
         $crate::harness::test!(@kinds [$($k)* Fault] $($rest)+);
+    };
+    (@kinds [$($k:ident)*] folio $($rest:tt)+) => {
+        $crate::harness::test!(@kinds [$($k)* Folio] $($rest)+);
     };
     (@kinds [$($k:ident)+] : $f:ident $(, $stage:ident)?) => {
         $crate::harness::test!(@register $f, $($stage)?;
@@ -230,13 +239,14 @@ impl Case {
         }
     }
 
-    /// The sort key: stage, then remap, huge, fault, no device, then file and line.
+    /// The sort key: stage, then remap, huge, fault, folio, no device, then file and line.
     fn key(&self) -> (Stage, u8, &'static str, u32) {
         let variant = match self.device {
             Some(Kind::Remap) => 0,
             Some(Kind::Huge) => 1,
             Some(Kind::Fault) => 2,
-            None => 3,
+            Some(Kind::Folio) => 3,
+            None => 4,
         };
         (self.test.stage, variant, self.test.file, self.test.line)
     }
@@ -324,7 +334,7 @@ mod tests {
         for n in &names {
             let (variant, function) = n.split_once('.').expect("variant.function");
             assert!(
-                ["remap", "huge", "fault", "module", "stress", "mm"].contains(&variant),
+                ["remap", "huge", "fault", "folio", "module", "stress", "mm"].contains(&variant),
                 "{n}"
             );
             assert!(
@@ -337,7 +347,7 @@ mod tests {
             // handler's own group, mm, may), and fault injection is called inject.
             assert!(
                 variant == "mm"
-                    || ["fault_", "remap_", "huge_"]
+                    || ["fault_", "remap_", "huge_", "folio_"]
                         .iter()
                         .all(|device| !function.starts_with(device)),
                 "{n}"
@@ -353,13 +363,15 @@ mod tests {
         assert_eq!(names[0], "module.load");
         let n = names.len();
         assert_eq!(names[n - 2..], ["module.unload", "module.kmemleak_clean"]);
-        let last_device = position(&names, "fault.mmap_whole");
+        let last_device = position(&names, "folio.mmap_whole");
         let first_remap = position(&names, "remap.mmap_whole");
         let huge = position(&names, "huge.mmap_whole");
-        assert!(first_remap < huge && huge < last_device);
-        // Within a stage: every remap test, then every huge test, then every fault test.
+        let fault = position(&names, "fault.mmap_whole");
+        assert!(first_remap < huge && huge < fault && fault < last_device);
+        // Within a stage: every remap test, then every huge test, every fault test, every folio
+        // test.
         let variant = |name: &str| {
-            ["remap.", "huge.", "fault."]
+            ["remap.", "huge.", "fault.", "folio."]
                 .iter()
                 .position(|v| name.starts_with(v))
         };
@@ -392,11 +404,11 @@ mod tests {
             "nonroot_cannot_open",
             "smaps_vmflags",
         ] {
-            for device in ["remap", "huge", "fault"] {
+            for device in ["remap", "huge", "fault", "folio"] {
                 assert!(has(&format!("{device}.{name}")), "no {device}.{name}");
             }
         }
-        // `test!(remap huge: f)`: the two VM_PFNMAP nodes, not the fault device.
+        // `test!(remap huge: f)`: the two VM_PFNMAP nodes, not the fault and folio devices.
         for name in [
             "private_writable_einval",
             "populate",
@@ -407,10 +419,13 @@ mod tests {
                 "{name}"
             );
             assert!(!has(&format!("fault.{name}")), "fault.{name}");
+            assert!(!has(&format!("folio.{name}")), "folio.{name}");
         }
-        // `test!(fault: f)` and `test!(huge: f)`: one device.
-        assert!(has("fault.private_is_cow"));
+        // `test!(fault folio: f)`: the two nodes of ordinary pages; `test!(huge: f)`: one.
+        assert!(has("fault.private_is_cow") && has("folio.private_is_cow"));
         assert!(!has("remap.private_is_cow") && !has("huge.private_is_cow"));
+        assert!(has("folio.pmd_maps_whole_folio"));
+        assert!(!has("fault.pmd_maps_whole_folio") && !has("huge.pmd_maps_whole_folio"));
         assert!(has("huge.pmd_one_fault_per_span"));
         assert!(!has("remap.pmd_one_fault_per_span") && !has("fault.pmd_one_fault_per_span"));
     }
@@ -440,6 +455,7 @@ mod tests {
             remap: dev(Kind::Remap),
             huge: dev(Kind::Huge),
             fault: dev(Kind::Fault),
+            folio: dev(Kind::Folio),
             module,
             peer: None,
             kunit: Vec::new(),

@@ -69,7 +69,7 @@ fn pmd_one_fault_per_span(_cx: &Context, d: &Device) -> TestResult {
 
 const THP_SYSFS: &str = "/sys/kernel/mm/transparent_hugepage";
 
-test!(remap huge fault: placement_congruent_to_offset);
+test!(remap huge fault folio: placement_congruent_to_offset);
 /// A mapping that covers a whole naturally aligned PMD span of the file is placed at an address
 /// congruent to its offset modulo the span (every node places mappings so); on the huge node,
 /// that span then takes one fault.

@@ -13,7 +13,7 @@ use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Outcome, TestResult, ensure, test};
 
-test!(remap huge fault: maps_line_is_exact);
+test!(remap huge fault folio: maps_line_is_exact);
 fn maps_line_is_exact(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let st = std::fs::metadata(&d.path).map_err(|e| e.to_string())?;
@@ -65,9 +65,11 @@ fn maps_line_is_exact(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: smaps_vmflags);
+test!(remap huge fault folio: smaps_vmflags);
 /// The VMA's flags; on the two VM_PFNMAP nodes, Rss stays 0 once touched (their frames are not
-/// counted as pages, whatever the size of the entries that map them).
+/// counted as pages, whatever the size of the entries that map them); on the folio node, whose
+/// pages are ordinary refcounted pages (neither VM_PFNMAP nor VM_MIXEDMAP), Rss counts every
+/// page of the buffer once touched, whether a PMD entry or PTEs map it.
 fn smaps_vmflags(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -75,6 +77,7 @@ fn smaps_vmflags(_cx: &Context, d: &Device) -> TestResult {
     let (must, must_not): (&[&str], &[&str]) = match d.kind {
         Kind::Remap | Kind::Huge => (&["io", "pf", "de", "dd"], &["mm"]),
         Kind::Fault => (&["de", "dd"], &["io", "pf"]),
+        Kind::Folio => (&["de", "dd"], &["io", "pf", "mm"]),
     };
     for flag in must {
         ensure!(s.has_flag(flag), "VmFlags {:?} lacks {flag}", s.vm_flags);
@@ -88,15 +91,20 @@ fn smaps_vmflags(_cx: &Context, d: &Device) -> TestResult {
             whole.write(i, whole.read(i));
         }
         let rss = rss_pages(&whole)?;
+        let want = if d.kind.pfnmap() {
+            0
+        } else {
+            (whole.len() / ps()) as u64
+        };
         ensure!(
-            rss == 0,
-            "Rss {rss} pages after touching every page, expected 0"
+            rss == want,
+            "Rss {rss} pages after touching every page, expected {want}"
         );
     }
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: munmap_middle_splits);
+test!(remap huge fault folio: munmap_middle_splits);
 fn munmap_middle_splits(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let base = d.live_vmas()?;
@@ -150,7 +158,7 @@ fn munmap_middle_splits(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mremap_shrink);
+test!(remap huge fault folio: mremap_shrink);
 fn mremap_shrink(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let base = d.live_vmas()?;
@@ -181,7 +189,7 @@ fn mremap_shrink(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mremap_grow_fails);
+test!(remap huge fault folio: mremap_grow_fails);
 fn mremap_grow_fails(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -201,7 +209,7 @@ fn mremap_grow_fails(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mremap_move_keeps_contents);
+test!(remap huge fault folio: mremap_move_keeps_contents);
 fn mremap_move_keeps_contents(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let base = d.live_vmas()?;
@@ -246,7 +254,7 @@ fn mremap_move_keeps_contents(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mremap_dontunmap_einval);
+test!(remap huge fault folio: mremap_dontunmap_einval);
 /// MREMAP_DONTUNMAP, which moves private anonymous memory (checked first), is refused on the
 /// nodes' mappings (VM_DONTEXPAND, and VM_PFNMAP on two of them): EINVAL, the mapping as it was.
 fn mremap_dontunmap_einval(_cx: &Context, d: &Device) -> TestResult {
@@ -301,7 +309,7 @@ impl Drop for Reservation {
     }
 }
 
-test!(remap huge fault: close_fd_keeps_mapping);
+test!(remap huge fault folio: close_fd_keeps_mapping);
 fn close_fd_keeps_mapping(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -319,7 +327,7 @@ fn close_fd_keeps_mapping(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: exit_releases_vmas);
+test!(remap huge fault folio: exit_releases_vmas);
 fn exit_releases_vmas(_cx: &Context, d: &Device) -> TestResult {
     let base = d.live_vmas()?;
     let dev = d.clone();

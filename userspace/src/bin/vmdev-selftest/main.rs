@@ -17,7 +17,14 @@ mod debugger;
 mod fault_counts;
 mod fault_injection;
 mod fault_path;
+mod folio_advice;
+mod folio_gup;
+mod folio_module;
+mod folio_path;
+mod folio_split;
+mod folio_walkers;
 mod frames;
+mod gup;
 mod harness;
 mod huge_cost;
 mod huge_mremap;
@@ -52,6 +59,10 @@ struct Args {
     /// The fault device node (vmalloc, mapped on fault).
     #[arg(long, default_value = uapi::FAULT_PATH)]
     fault: PathBuf,
+    /// The folio device node (folios of PMD order, mapped on fault by one PMD entry per folio
+    /// where it fits, else page by page).
+    #[arg(long, default_value = uapi::FOLIO_PATH)]
+    folio: PathBuf,
     /// Load this module first, unload it last, and run the tests that reload it with other
     /// parameters. Without it those tests are skipped.
     #[arg(long)]
@@ -120,6 +131,10 @@ fn main() {
         fault: Device {
             kind: Kind::Fault,
             path: args.fault,
+        },
+        folio: Device {
+            kind: Kind::Folio,
+            path: args.folio,
         },
         module: args
             .module

@@ -145,10 +145,10 @@ test!(module: rmmod_waits_for_last_unmap, Reload);
 fn rmmod_waits_for_last_unmap(cx: &Context, m: &Module) -> TestResult {
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).map_err(|e| e.to_string())?;
-    let (r, h, f) = (&cx.remap, &cx.huge, &cx.fault);
-    // The holder maps the three devices (fds closed; the huge mapping touched, so mapped with a
-    // PMD entry), says 'r'eady, drops two mappings, and says 'l'ast just before it drops the
-    // last one.
+    let (r, h, f, fo) = (&cx.remap, &cx.huge, &cx.fault, &cx.folio);
+    // The holder maps the four devices (fds closed; the huge and folio mappings touched, so
+    // mapped with PMD entries where they can be), says 'r'eady, drops three mappings, and says
+    // 'l'ast just before it drops the last one.
     // SAFETY: The test process is single-threaded when it forks.
     let child = match unsafe { fork() }.map_err(|e| e.to_string())? {
         ForkResult::Child => {
@@ -157,13 +157,17 @@ fn rmmod_waits_for_last_unmap(cx: &Context, m: &Module) -> TestResult {
                     shared(&r.open(true)?, ps(), 0)?,
                     shared(&h.open(true)?, h.size()?, 0)?,
                     shared(&f.open(true)?, ps(), 0)?,
+                    shared(&fo.open(true)?, fo.size()?, 0)?,
                 );
                 maps.1.write(0, 1);
+                maps.3.write(0, 1);
                 nix::unistd::write(&write_end, b"r").map_err(|e| e.to_string())?;
                 std::thread::sleep(Duration::from_millis(1000));
                 drop(maps.0);
                 std::thread::sleep(Duration::from_millis(1000));
                 drop(maps.1);
+                std::thread::sleep(Duration::from_millis(1000));
+                drop(maps.3);
                 std::thread::sleep(Duration::from_millis(1000));
                 nix::unistd::write(&write_end, b"l").map_err(|e| e.to_string())?;
                 drop(maps.2);

@@ -15,7 +15,7 @@ use vmdev::maps::self_maps_entry;
 use crate::common::*;
 use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
 
-test!(remap huge fault: maps_perms_follow_prot);
+test!(remap huge fault folio: maps_perms_follow_prot);
 fn maps_perms_follow_prot(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let r = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
@@ -42,7 +42,7 @@ fn maps_perms_follow_prot(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: rdonly_fd_shared_write_eacces);
+test!(remap huge fault folio: rdonly_fd_shared_write_eacces);
 fn rdonly_fd_shared_write_eacces(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(false)?;
     let live = d.live_vmas()?;
@@ -69,14 +69,14 @@ fn mprotect_write_refused(m: &Mapping, what: &str) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: mprotect_write_on_readonly_eacces);
+test!(remap huge fault folio: mprotect_write_on_readonly_eacces);
 fn mprotect_write_on_readonly_eacces(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(false)?;
     let m = map(&f, ps(), ProtFlags::PROT_READ, MapFlags::MAP_SHARED, 0)?;
     mprotect_write_refused(&m, "a shared mapping of an O_RDONLY fd")
 }
 
-test!(remap huge fault: nonroot_cannot_open);
+test!(remap huge fault folio: nonroot_cannot_open);
 fn nonroot_cannot_open(_cx: &Context, d: &Device) -> TestResult {
     let mode = std::fs::metadata(&d.path)
         .map_err(|e| e.to_string())?
@@ -115,7 +115,7 @@ fn private_readonly_stays_readonly(_cx: &Context, d: &Device) -> TestResult {
     mprotect_write_refused(&m, &format!("a private {} mapping", d.name()))
 }
 
-test!(fault: maps_private_perms);
+test!(fault folio: maps_private_perms);
 fn maps_private_perms(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let rw = map(

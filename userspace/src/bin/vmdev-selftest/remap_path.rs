@@ -10,7 +10,8 @@ use vmdev::mapping::Mapping;
 use vmdev::maps::self_maps_entry;
 
 use crate::common::*;
-use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
+use crate::gup::{DirectIo, SplicedPipe, process_vm_write};
+use crate::harness::{Context, Device, Outcome, TestResult, diag, ensure, test};
 
 test!(remap huge: private_readonly_keeps_offset);
 fn private_readonly_keeps_offset(_cx: &Context, d: &Device) -> TestResult {
@@ -78,6 +79,50 @@ fn gup_process_vm_readv_efault(_cx: &Context, d: &Device) -> TestResult {
         process_vm_readv_result(&m, ps()),
         Errno::EFAULT,
     )?;
+    Ok(Outcome::Pass)
+}
+
+test!(remap huge: gup_vmsplice_writev_o_direct_efault);
+/// The other ways into a mapping through get_user_pages(), which the folio and fault nodes'
+/// pages take (`folio.gup_*`), are refused on a VM_PFNMAP mapping, touched or not: vmsplice()
+/// into a pipe, process_vm_writev() and O_DIRECT I/O from and into it (to the test VM's zram
+/// device, where there is one) all fail with EFAULT, and the device keeps its bytes.
+fn gup_vmsplice_writev_o_direct_efault(_cx: &Context, d: &Device) -> TestResult {
+    let f = d.open(true)?;
+    pwrite(&f, &pattern(75, 2 * ps()), 0).map_err(|e| e.to_string())?;
+    let before = pread(&f, 2 * ps(), 0)?;
+    let m = shared(&f, 2 * ps(), 0)?;
+    m.read(0);
+    expect_errno(
+        "vmsplice of a VM_PFNMAP mapping",
+        SplicedPipe::splice(&m, 0, 2 * ps()).map(|pipe| pipe.len),
+        Errno::EFAULT,
+    )?;
+    expect_errno(
+        "process_vm_writev into a VM_PFNMAP mapping",
+        process_vm_write(&m, 10, b"gup"),
+        Errno::EFAULT,
+    )?;
+    match DirectIo::zram(2 * ps())? {
+        Ok(io) => {
+            expect_errno(
+                "an O_DIRECT write from a VM_PFNMAP mapping",
+                io.write_from(m.addr(), 2 * ps(), 0),
+                Errno::EFAULT,
+            )?;
+            expect_errno(
+                "an O_DIRECT read into a VM_PFNMAP mapping",
+                io.read_into(m.addr(), 2 * ps(), 0),
+                Errno::EFAULT,
+            )?;
+        }
+        Err(Outcome::Skip(why)) => diag!("O_DIRECT left out: {why}"),
+        Err(other) => return Ok(other),
+    }
+    ensure!(
+        pread(&f, 2 * ps(), 0)? == before && m.read_bytes(0, 2 * ps()) == before,
+        "the refused accesses changed the device"
+    );
     Ok(Outcome::Pass)
 }
 

@@ -9,7 +9,7 @@ use vmdev::maps::{self_maps_entry, self_smaps_entry};
 use crate::common::*;
 use crate::harness::{Context, Device, Outcome, TestResult, ensure, test};
 
-test!(remap huge fault: mapping_coherent_with_read_write);
+test!(remap huge fault folio: mapping_coherent_with_read_write);
 fn mapping_coherent_with_read_write(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let off = ps();
@@ -29,7 +29,7 @@ fn mapping_coherent_with_read_write(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: two_mappings_alias);
+test!(remap huge fault folio: two_mappings_alias);
 fn two_mappings_alias(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m1 = shared(&f, ps(), 3 * ps())?;
@@ -44,7 +44,7 @@ fn two_mappings_alias(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: shared_across_fork);
+test!(remap huge fault folio: shared_across_fork);
 fn shared_across_fork(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -58,7 +58,7 @@ fn shared_across_fork(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: two_processes_share);
+test!(remap huge fault folio: two_processes_share);
 fn two_processes_share(_cx: &Context, d: &Device) -> TestResult {
     // Unlike `shared_across_fork`, the child maps the device itself.
     let f = d.open(true)?;
@@ -82,7 +82,7 @@ fn two_processes_share(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: fork_counts_child_vma);
+test!(remap huge fault folio: fork_counts_child_vma);
 fn fork_counts_child_vma(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -105,7 +105,7 @@ fn fork_counts_child_vma(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: madv_dontfork_child_has_no_mapping);
+test!(remap huge fault folio: madv_dontfork_child_has_no_mapping);
 fn madv_dontfork_child_has_no_mapping(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -133,7 +133,7 @@ fn madv_dontfork_child_has_no_mapping(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: smaps_dontfork_shows_dc);
+test!(remap huge fault folio: smaps_dontfork_shows_dc);
 fn smaps_dontfork_shows_dc(_cx: &Context, d: &Device) -> TestResult {
     let f = d.open(true)?;
     let m = shared(&f, ps(), 0)?;
@@ -149,7 +149,7 @@ fn smaps_dontfork_shows_dc(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: madv_wipeonfork_einval);
+test!(remap huge fault folio: madv_wipeonfork_einval);
 fn madv_wipeonfork_einval(_cx: &Context, d: &Device) -> TestResult {
     // MADV_WIPEONFORK is for private anonymous memory only.
     let f = d.open(true)?;
@@ -162,7 +162,7 @@ fn madv_wipeonfork_einval(_cx: &Context, d: &Device) -> TestResult {
     Ok(Outcome::Pass)
 }
 
-test!(remap huge fault: madv_dofork_einval);
+test!(remap huge fault folio: madv_dofork_einval);
 fn madv_dofork_einval(_cx: &Context, d: &Device) -> TestResult {
     // Both VMAs are VM_DONTEXPAND, so VM_SPECIAL: once MADV_DONTFORK has made them skip
     // fork, MADV_DOFORK cannot undo it.

@@ -1,6 +1,6 @@
 //! The worker's operations that change its VMAs: munmap, mremap, mprotect, madvise, of all of
-//! a mapping or of part of it (which splits the VMA, and on the huge node the huge entries that
-//! the cut crosses), and fork, whose child checks every page it inherited.
+//! a mapping or of part of it (which splits the VMA, and on the huge and folio nodes the huge
+//! entries that the cut crosses), and fork, whose child checks every page it inherited.
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;
@@ -243,10 +243,11 @@ impl Worker<'_> {
         let meta = self.maps[i].meta;
         let pages = self.maps[i].pages();
         let kind = self.devs[meta.dev].device.kind;
-        // The remap and huge nodes map PFNs (VM_PFNMAP), which refuse zapping and populating.
-        let pfn = kind != Kind::Fault;
+        // The remap and huge nodes map PFNs (VM_PFNMAP), which refuse zapping and populating;
+        // the fault and folio nodes map pages, which take both.
+        let pfn = kind.pfnmap();
         let (advice, expected, what) = match self.rng.random_range(0..5) {
-            // On the fault node the contents survive the zap: they are the device's.
+            // On the fault and folio nodes the contents survive the zap: they are the device's.
             0 => (
                 MmapAdvise::MADV_DONTNEED,
                 if pfn { Err(Errno::EINVAL) } else { Ok(()) },
@@ -333,7 +334,7 @@ impl Worker<'_> {
     fn buffer(&self, d: usize) -> usize {
         match self.devs[d].device.kind {
             Kind::Remap | Kind::Huge => usize::MAX,
-            Kind::Fault => d,
+            Kind::Fault | Kind::Folio => d,
         }
     }
 
