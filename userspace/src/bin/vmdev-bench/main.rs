@@ -99,9 +99,7 @@ impl Driver {
             remap: node("remap", Kind::Remap),
             remap_classic: node("remap", Kind::Remap).relabel(format!("{lang}-remap (f_op->mmap)")),
             huge: node("huge", Kind::Huge),
-            // `Kind` names the nodes the suite tests, the folio node not yet; the bench uses the
-            // node for `open` and `VMDEV_IOC_INFO` alone.
-            folio: node("folio", Kind::Huge),
+            folio: node("folio", Kind::Folio),
         }
     }
 
