@@ -150,6 +150,7 @@ fn param_folio_size(cx: &Context, m: &Module) -> TestResult {
                 got,
                 pmd.span_touch(),
             )?;
+            drop(last);
             let live = d.live_vmas()?;
             refused_cleanly(
                 d,
