@@ -21,8 +21,8 @@ use kernel::{bindings, page::PAGE_SHIFT};
 ///
 /// # Invariants
 ///
-/// The fault is a PMD fault of a VMA with the operations of [`FolioOps`], neither `VM_PFNMAP` nor
-/// `VM_MIXEDMAP`, read-locked for the life of this object.
+/// The fault is a PMD fault of a VMA with the operations of the folio backing (`FolioOps`),
+/// neither `VM_PFNMAP` nor `VM_MIXEDMAP`, read-locked for the life of this object.
 #[repr(transparent)]
 pub(crate) struct PmdFault(VmFault);
 
