@@ -10,9 +10,13 @@ use vmdev::stress;
 use crate::common::*;
 use crate::harness::{Context, Device, Kind, Outcome, TestResult, diag, ensure, test};
 
-/// Operations per worker of the suite's short stress runs: the same work on any machine, enough
-/// that each node's share of them covers [`STRESS_COVERS`] (with four nodes, about a quarter).
+/// Operations per worker of the suite's short stress runs over every node: the same work on any
+/// machine, enough that each node's share of them covers [`STRESS_COVERS`] (with four nodes,
+/// about a quarter).
 const STRESS_OPS: u64 = 600;
+
+/// The same for a run over one node, which gets all of them.
+const STRESS_OPS_ONE_NODE: u64 = 400;
 
 /// The time a short stress run may take at most, well inside the test's timeout: a cap for a
 /// machine too slow to finish its operations, never a verdict.
@@ -50,11 +54,16 @@ fn stress_fixed_seed(nodes: Vec<Device>, seed: u64) -> TestResult {
         .filter(|d| matches!(d.kind, Kind::Huge | Kind::Folio))
         .cloned()
         .collect();
+    let max_ops = if nodes.len() == 1 {
+        STRESS_OPS_ONE_NODE
+    } else {
+        STRESS_OPS
+    };
     let cfg = stress::Config {
         nodes,
         seed,
         seconds: STRESS_CAP_SECONDS,
-        max_ops: STRESS_OPS,
+        max_ops,
         procs: 2,
         threads: 2,
     };
