@@ -361,6 +361,8 @@ impl VmOperations for FolioNode {
 
     /// The folio at the PMD span's file offset, whole, where the VMA covers the span and the
     /// offset is the folio's first page; otherwise the core falls back to `fault`.
+    // Inlined into the operations' trampoline, as the fault node's `fault`: one call less.
+    #[inline]
     fn huge_fault<'a>(dev: &'a Self::Data, vmf: &'a PmdFault) -> Option<PmdMapped<'a>> {
         let folio = dev.mem.folios().folio_at(vmf.span_pgoff()?)?;
         let mapped = vmf.insert_folio(folio)?;
@@ -370,6 +372,7 @@ impl VmOperations for FolioNode {
 
     /// The faulting page alone, which the core locks and maps (or copies, for a write to a
     /// private mapping): the classic `nopage` way. `SIGBUS` past the buffer.
+    #[inline]
     fn fault<'a>(dev: &'a Self::Data, vmf: &'a VmFault) -> FaultResult<'a> {
         match dev.mem.folios().page(vmf.pgoff()) {
             Some(page) => {

@@ -82,6 +82,7 @@ impl<const ORDER: u32> Folio<ORDER> {
     }
 
     /// The raw `struct folio`.
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
         self.folio.as_ptr()
     }
@@ -181,6 +182,7 @@ impl<const ORDER: u32> Folios<ORDER> {
 
     /// The folio whose first page is file page `pgoff`; `None` if `pgoff` is not a multiple of
     /// the folio's pages or is past the end.
+    #[inline]
     pub(crate) fn folio_at(&self, pgoff: usize) -> Option<&Folio<ORDER>> {
         if pgoff % Folio::<ORDER>::PAGES != 0 {
             return None;

@@ -31,9 +31,8 @@ impl<T: VmOperations> FolioOps<T> {
         open: Some(Callbacks::<T>::open),
         close: Some(Callbacks::<T>::close),
         fault: Some(PageOps::<T>::fault),
-        // Without transparent huge pages the core maps no PMD entry of a file, and every page is
-        // mapped by `fault`.
-        #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+        // Without transparent huge pages the core never calls it (no order is allowed), and
+        // every page is mapped by `fault`.
         huge_fault: Some(Self::huge_fault),
         // Present so that faults stay under the per-VMA lock (see `map_nothing`). That is sound
         // because both handlers only read the VMA, the fault and the data, and map into the
@@ -46,7 +45,6 @@ impl<T: VmOperations> FolioOps<T> {
     ///
     /// Called by the core for a fault that found no PMD or PUD entry (`order` says which), in a
     /// VMA with these operations, or to make such an entry writable.
-    #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
     unsafe extern "C" fn huge_fault(
         vmf: *mut bindings::vm_fault,
         order: c_uint,

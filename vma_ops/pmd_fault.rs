@@ -31,19 +31,20 @@ impl PmdFault {
     ///
     /// `ptr` must be the `struct vm_fault` passed to `huge_fault` for a PMD of a VMA with the
     /// operations of [`FolioOps`], valid for `'a`.
-    #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::vm_fault) -> &'a Self {
         // SAFETY: `PmdFault` is a transparent `VmFault`, whose requirements the caller meets.
         unsafe { &*core::ptr::from_ref(VmFault::from_raw(ptr)).cast::<Self>() }
     }
 
     /// The VMA the fault is in.
+    #[inline]
     pub(crate) fn vma(&self) -> &FaultVma {
         self.0.vma()
     }
 
     /// The offset in the mapped file, in pages, of the first page of the PMD span around the
     /// faulting address, if the VMA covers the whole span; `None` if it does not.
+    #[inline]
     pub(crate) fn span_pgoff(&self) -> Option<usize> {
         let vma = self.vma();
         let start = self.0.address() & !(PmdFolio::SIZE - 1);
@@ -60,6 +61,7 @@ impl PmdFault {
     /// to say. Returns the proof to answer the fault with; `None`, having mapped nothing, if the
     /// VMA does not cover the span, or if the fault is a write to a private mapping, where the
     /// core maps a copy of the faulting page instead (`fault` hands it the page).
+    #[inline]
     pub(crate) fn insert_folio(&self, folio: &PmdFolio) -> Option<PmdMapped<'_>> {
         if self.0.is_cow() {
             return None;
@@ -69,6 +71,7 @@ impl PmdFault {
     }
 
     #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+    #[inline]
     fn insert(&self, folio: &PmdFolio) -> Option<PmdMapped<'_>> {
         // SAFETY: A PMD fault in progress in a VMA that is neither `VM_PFNMAP` nor `VM_MIXEDMAP`
         // (invariants), whose PMD span around the address it covers (checked by the caller), so
@@ -82,8 +85,8 @@ impl PmdFault {
         })
     }
 
-    /// Without transparent huge pages no `PmdFault` is ever made (`FolioOps` has no
-    /// `huge_fault`): nothing to map.
+    /// Without transparent huge pages the core never calls `huge_fault`, so no `PmdFault` is
+    /// ever made: nothing to map.
     #[cfg(not(CONFIG_TRANSPARENT_HUGEPAGE))]
     fn insert(&self, _folio: &PmdFolio) -> Option<PmdMapped<'_>> {
         None

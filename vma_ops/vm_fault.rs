@@ -265,6 +265,7 @@ impl VmFault {
     }
 
     /// The raw `struct vm_fault`, for the core's insertion functions.
+    #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
     pub(super) fn as_raw(&self) -> *mut bindings::vm_fault {
         self.inner.get()
     }
