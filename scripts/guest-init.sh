@@ -155,12 +155,14 @@ case $mode in
     if [ -n "$in_tree" ]; then
       n=$((n + 1))
       # Its KUnit cases are the kernel's: the layer's and the kernel crate's doctests. The
-      # half-minute races of MADV_DONTNEED against faults test the core's paths, which the
-      # out-of-tree build's run took already.
+      # campaigns that test the source and the core rather than the build, which the out-of-tree
+      # build's run took already, are left out: the half-minute races of MADV_DONTNEED against
+      # faults, the seeded stress runs, and the load stepped through every allocation failing.
       # shellcheck disable=SC2086 # peer is words
       vmdev-selftest --module $in_tree $peer --suite-name rust_vmdev.in_tree \
         --kunit rust_kernel_mm_ --kunit rust_doctests_kernel --ktap-suite $n \
-        --skip fault.dontneed_vs_read_faults --skip folio.dontneed_vs_read_faults || rc=1
+        --skip fault.dontneed_vs_read_faults --skip folio.dontneed_vs_read_faults \
+        --skip stress. --skip module.inject_load || rc=1
     fi
     # vmdev_reproducer=1 (make check's boot with the core-fixed build): the reproducer of
     # kernel-patches/ (kselftest_harness) against the module on the pud reservation; its TAP as
