@@ -255,41 +255,46 @@ impl Mapping {
         unsafe { self.byte(offset).write_volatile(value) }
     }
 
-    /// Reads the 8-byte word at `offset` (a multiple of 8) in one load.
-    pub fn read_u64(&self, offset: usize) -> u64 {
+    /// A pointer to the 8-byte word at `offset`; panics (in the test child) unless it is inside
+    /// the mapping and aligned.
+    fn word(&self, offset: usize) -> *mut u64 {
         assert!(
             offset.is_multiple_of(8) && offset + 8 <= self.len,
             "word at {offset} outside a {}-byte mapping, or unaligned",
             self.len
         );
-        // SAFETY: In bounds and aligned (mappings are page-aligned), checked above.
-        unsafe {
-            self.ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(offset)
-                .cast::<u64>()
-                .read_volatile()
-        }
+        // SAFETY: In bounds, checked above; aligned, as mappings are page-aligned.
+        unsafe { self.ptr.as_ptr().cast::<u8>().add(offset).cast::<u64>() }
+    }
+
+    /// Reads the 8-byte word at `offset` (a multiple of 8) in one load.
+    pub fn read_u64(&self, offset: usize) -> u64 {
+        // SAFETY: The word is inside the live mapping.
+        unsafe { self.word(offset).read_volatile() }
     }
 
     /// Writes the 8-byte word at `offset` (a multiple of 8) in one store.
     pub fn write_u64(&self, offset: usize, value: u64) {
-        assert!(
-            offset.is_multiple_of(8) && offset + 8 <= self.len,
-            "word at {offset} outside a {}-byte mapping, or unaligned",
-            self.len
-        );
-        // SAFETY: In bounds and aligned (mappings are page-aligned), checked above; the test
-        // decides whether it is writable.
-        unsafe {
-            self.ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(offset)
-                .cast::<u64>()
-                .write_volatile(value)
-        }
+        // SAFETY: The word is inside the live mapping; the test decides whether it is writable.
+        unsafe { self.word(offset).write_volatile(value) }
+    }
+
+    /// Reads the first `len` bytes through the kernel, as another process would:
+    /// `process_vm_readv()` of this process's own mapping, which copies through the pages
+    /// `get_user_pages()` pins, not through the page tables. Fewer bytes if the copy stops short.
+    pub fn read_through_gup(&self, len: usize) -> nix::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let remote = [nix::sys::uio::RemoteIoVec {
+            base: self.addr() as usize,
+            len,
+        }];
+        let n = nix::sys::uio::process_vm_readv(
+            nix::unistd::getpid(),
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &remote,
+        )?;
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// Copies `len` bytes from `offset` out of the mapping, a word at a time where it can (a

@@ -11,8 +11,6 @@ use std::ptr::NonNull;
 
 use nix::errno::Errno;
 use nix::sys::mman::{ProtFlags, mprotect};
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
-use nix::unistd::getpid;
 use vmdev::frames::{KernelView, KpageFlags, kpagecount, kpageflags, pagemap_entries, runs};
 use vmdev::mapping::{Mapping, page_size};
 use vmdev::maps::{MapsEntry, parse_smaps};
@@ -221,25 +219,15 @@ pub fn folio(pic: &mut Picture, huge: &Node) -> Res<Node> {
     Ok(node)
 }
 
-/// `process_vm_readv()` of `len` bytes from this process's own mapping `m`: the kernel copies
-/// them through `get_user_pages()` (pinned pages), not through the page tables.
-fn read_through_gup(m: &Mapping, len: usize) -> Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; len];
-    let remote = [RemoteIoVec {
-        base: m.addr() as usize,
-        len,
-    }];
-    let n = process_vm_readv(getpid(), &mut [std::io::IoSliceMut::new(&mut buf)], &remote)?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
 /// `get_user_pages()`: it finds the folio node's pages behind the PMD entry, and refuses the
 /// huge node's raw frames.
 fn gup(folio: &Node, huge: &Node, len: usize) -> Res {
     println!("== get_user_pages(): process_vm_readv() of this process's own mappings");
     println!("  the kernel copies through the pages GUP pins, not through the page tables");
-    let got = read_through_gup(&folio.map, len).map_err(|e| format!("{}: {e}", folio.path))?;
+    let got = folio
+        .map
+        .read_through_gup(len)
+        .map_err(|e| format!("{}: {e}", folio.path))?;
     let mut want = vec![0u8; len];
     let n = nix::sys::uio::pread(&folio.file, &mut want, 0).map_err(|e| e.to_string())?;
     check(
@@ -250,7 +238,7 @@ fn gup(folio: &Node, huge: &Node, len: usize) -> Res {
             kib(len as u64)
         ),
     )?;
-    let res = read_through_gup(&huge.map, page_size());
+    let res = huge.map.read_through_gup(page_size());
     check(
         res.as_ref().err() == Some(&Errno::EFAULT),
         format!(

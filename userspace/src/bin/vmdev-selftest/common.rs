@@ -9,9 +9,8 @@ use std::ptr::NonNull;
 use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise};
 use nix::sys::signal::Signal;
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork, getpid};
+use nix::unistd::{ForkResult, fork};
 use vmdev::boot::{self, Reservation};
 use vmdev::mapping::{Mapping, page_size};
 use vmdev::maps::self_smaps_entry;
@@ -280,18 +279,6 @@ pub fn madvise_range(
 /// madvise(2) over all of `m`.
 pub fn madvise_errno(m: &Mapping, advice: MmapAdvise) -> nix::Result<()> {
     madvise_range(m, 0, m.len(), advice)
-}
-
-/// Reads `len` bytes of `m` through the kernel (get_user_pages), as another process would.
-pub fn process_vm_readv_result(m: &Mapping, len: usize) -> Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; len];
-    let remote = [RemoteIoVec {
-        base: m.addr() as usize,
-        len,
-    }];
-    let n = process_vm_readv(getpid(), &mut [std::io::IoSliceMut::new(&mut buf)], &remote)?;
-    buf.truncate(n);
-    Ok(buf)
 }
 
 /// The kernel log from some point on, read from `/dev/kmsg`.

@@ -399,7 +399,7 @@ fn inject_page_fault(_cx: &Context, d: &Device) -> TestResult {
         || {
             page = (page + 129) % pages;
             let map = Mapping::shared(f.as_fd(), ps(), (page * ps()) as i64)?;
-            Ok::<_, Errno>((process_vm_readv_result(&map, 8), map, page))
+            Ok::<_, Errno>((map.read_through_gup(8), map, page))
         },
         |injected, res| {
             let (res, map, page) = match res {

@@ -100,8 +100,9 @@ fn gup_process_vm_readv(_cx: &Context, d: &Device) -> TestResult {
     pwrite(&f, &data, 6 * ps()).map_err(|e| e.to_string())?;
     let m = shared(&f, 2 * ps(), 6 * ps())?;
     // Not touched first: get_user_pages() faults the pages in itself.
-    let got =
-        process_vm_readv_result(&m, 2 * ps()).map_err(|e| format!("process_vm_readv: {e}"))?;
+    let got = m
+        .read_through_gup(2 * ps())
+        .map_err(|e| format!("process_vm_readv: {e}"))?;
     ensure!(
         got == data,
         "process_vm_readv read other bytes than the device holds"

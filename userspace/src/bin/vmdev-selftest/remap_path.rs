@@ -76,7 +76,7 @@ fn gup_process_vm_readv_efault(_cx: &Context, d: &Device) -> TestResult {
     m.read(0);
     expect_errno(
         "process_vm_readv of a VM_PFNMAP mapping",
-        process_vm_readv_result(&m, ps()),
+        m.read_through_gup(ps()),
         Errno::EFAULT,
     )?;
     Ok(Outcome::Pass)
